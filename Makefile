@@ -1,0 +1,32 @@
+# The README's commands. Each target bootstraps what it needs (scripts/bootstrap.sh is idempotent).
+BUILD_DIR ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON
+
+.PHONY: all bootstrap configure build test demo bench bench-peers clean format
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap.sh
+
+configure: bootstrap
+	@cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build
+	@scripts/run_tests.sh $(BUILD_DIR)
+
+demo: build
+	@scripts/demo.sh $(BUILD_DIR)
+
+bench: build
+	@scripts/bench.sh $(BUILD_DIR)
+
+clean:
+	rm -rf $(BUILD_DIR) build-asan
+
+format:
+	@find src include tests bench examples -name '*.cpp' -o -name '*.h' | xargs clang-format -i

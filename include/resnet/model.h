@@ -1,0 +1,49 @@
+// ResNet: one builder, many configs (as torchvision's resnet.py). Built modules carry torchvision's names.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "resnet/module.h"
+
+namespace resnet {
+
+enum class BlockKind { basic, bottleneck };
+enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no max-pool
+
+struct ResNetConfig {
+  std::string name = "resnet";
+  BlockKind block = BlockKind::basic;
+  std::vector<int> layers = {2, 2, 2, 2};  // blocks per stage
+  int groups = 1;
+  int width_per_group = 64;
+  int in_channels = 3;
+  int num_classes = 1000;
+  bool zero_init_residual = false;
+  std::array<bool, 3> replace_stride_with_dilation = {false, false, false};  // stages 2, 3, 4
+  float dropout = 0.0f;  // Dropout2d(p) on each block's residual branch before the add; 0 = none
+  Stem stem = Stem::imagenet;
+};
+
+class ResNet : public Module {
+ public:
+  // Builds the model and initialises it as torchvision does (kaiming-normal fan_out conv, BN 1/0, PyTorch's
+  // default Linear), from a seeded generator.
+  ResNet(const ResNetConfig& config, uint64_t seed = 0);
+  ~ResNet() override;
+
+  // x [N, H, W, in_channels] -> logits [N, num_classes]
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dlogits) override;
+  const ResNetConfig& config() const { return config_; }
+
+ private:
+  ResNetConfig config_;
+  std::vector<Module*> sequence_;  // the order forward runs the top-level children
+  Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
+};
+
+}  // namespace resnet
