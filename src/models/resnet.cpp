@@ -1,0 +1,141 @@
+// The ResNet builder: torchvision's ResNet.__init__ and _make_layer, driven by a ResNetConfig.
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "models/blocks.h"
+#include "models/init.h"
+#include "nn/linear.h"
+#include "nn/pooling.h"
+#include "resnet/error.h"
+#include "resnet/model.h"
+
+namespace resnet {
+namespace {
+
+void validate(const ResNetConfig& c) {
+  if (c.layers.size() != 4)
+    throw InputError(fmt::format("{}: expected 4 stages, got {}", c.name, c.layers.size()));
+  for (int n : c.layers) {
+    if (n < 1) throw InputError(fmt::format("{}: every stage needs at least one block", c.name));
+  }
+  if (c.in_channels < 1)
+    throw InputError(fmt::format("{}: --in-channels must be >= 1, got {}", c.name, c.in_channels));
+  if (c.num_classes < 1)
+    throw InputError(fmt::format("{}: --num-classes must be >= 1, got {}", c.name, c.num_classes));
+  if (c.groups < 1 || c.width_per_group < 1)
+    throw InputError(fmt::format("{}: groups and width must be >= 1", c.name));
+}
+
+// Visits every module of the tree (pre-order).
+void visit(Module& m, const std::function<void(Module&)>& f) {
+  f(m);
+  for (Module* child : m.children()) visit(*child, f);
+}
+
+// Builds one stage (torchvision's _make_layer). `inplanes` and `dilation` carry across stages.
+template <class Block>
+void make_layer(Sequential& layer, const ResNetConfig& c, int64_t& inplanes, int64_t& dilation,
+                int64_t planes, int blocks, int64_t stride, bool dilate, uint64_t& seed) {
+  const int64_t previous_dilation = dilation;
+  if (dilate) {
+    dilation *= stride;
+    stride = 1;
+  }
+  BlockOptions o{.inplanes = inplanes,
+                 .planes = planes,
+                 .stride = stride,
+                 .groups = c.groups,
+                 .base_width = c.width_per_group,
+                 .dilation = previous_dilation,
+                 .projection = stride != 1 || inplanes != planes * Block::kExpansion,
+                 .dropout = c.dropout,
+                 .seed = seed++};
+  layer.append<Block>(o);
+  inplanes = planes * Block::kExpansion;
+  for (int i = 1; i < blocks; ++i) {
+    BlockOptions rest{.inplanes = inplanes,
+                      .planes = planes,
+                      .stride = 1,
+                      .groups = c.groups,
+                      .base_width = c.width_per_group,
+                      .dilation = dilation,
+                      .projection = false,
+                      .dropout = c.dropout,
+                      .seed = seed++};
+    layer.append<Block>(rest);
+  }
+}
+
+}  // namespace
+
+ResNet::ResNet(const ResNetConfig& config, uint64_t seed) : Module("", "ResNet"), config_(config) {
+  validate(config);
+  const bool imagenet_stem = config.stem == Stem::imagenet;
+  int64_t inplanes = 64;
+  int64_t dilation = 1;
+  uint64_t dropout_seed = seed ^ 0x9e3779b97f4a7c15ull;
+
+  Conv2dOptions stem_conv{.in_channels = config.in_channels,
+                          .out_channels = inplanes,
+                          .kernel = imagenet_stem ? 7 : 3,
+                          .stride = imagenet_stem ? 2 : 1,
+                          .padding = imagenet_stem ? 3 : 1};
+  sequence_.push_back(&add_child<Conv2d>("conv1", stem_conv));
+  sequence_.push_back(&add_child<BatchNorm2d>("bn1", inplanes));
+  sequence_.push_back(&add_child<ReLU>("relu"));
+  if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", 3, 2, 1));
+
+  const int64_t planes[4] = {64, 128, 256, 512};
+  for (int stage = 0; stage < 4; ++stage) {
+    auto& layer = add_child<Sequential>(fmt::format("layer{}", stage + 1));
+    const int64_t stride = stage == 0 ? 1 : 2;
+    const bool dilate = stage > 0 && config.replace_stride_with_dilation[stage - 1];
+    if (config.block == BlockKind::basic) {
+      make_layer<BasicBlock>(layer, config, inplanes, dilation, planes[stage], config.layers[stage], stride,
+                             dilate, dropout_seed);
+    } else {
+      make_layer<Bottleneck>(layer, config, inplanes, dilation, planes[stage], config.layers[stage], stride,
+                             dilate, dropout_seed);
+    }
+    sequence_.push_back(&layer);
+  }
+  sequence_.push_back(&add_child<AdaptiveAvgPool2d>("avgpool", 1, 1));
+  add_child<Linear>("fc", inplanes, config.num_classes);
+
+  // Initialisation in module order, as torchvision's loop over self.modules().
+  Rng rng(seed);
+  visit(*this, [&](Module& m) {
+    if (auto* conv = dynamic_cast<Conv2d*>(&m)) init_kaiming_normal_fan_out(*conv, rng);
+    if (auto* linear = dynamic_cast<Linear*>(&m)) init_linear_default(*linear, rng);
+  });
+  if (config.zero_init_residual) {
+    visit(*this, [](Module& m) {
+      if (auto* block = dynamic_cast<ResidualBlock*>(&m)) block->last_bn().weight().value.fill(0.0f);
+    });
+  }
+}
+
+ResNet::~ResNet() = default;
+
+// x [N,H,W,in_channels] -> logits [N,num_classes]
+Tensor ResNet::forward(const Tensor& x) {
+  if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
+    throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
+                                 config_.in_channels, shape_str(x.shape())));
+  }
+  Tensor y = x;
+  for (Module* m : sequence_) y = m->forward(y);
+  pooled_shape_ = y.shape();                                             // [N,1,1,C]
+  Tensor flat = y.reshaped({y.dim(0), y.dim(1) * y.dim(2) * y.dim(3)});  // [N,C]
+  return children().back()->forward(flat);
+}
+
+Tensor ResNet::backward(const Tensor& dlogits) {
+  Tensor d = children().back()->backward(dlogits);
+  d = d.reshaped(pooled_shape_);
+  for (auto it = sequence_.rbegin(); it != sequence_.rend(); ++it) d = (*it)->backward(d);
+  return d;
+}
+
+}  // namespace resnet

@@ -1,0 +1,19 @@
+// ReLU, as torch.nn.ReLU(inplace=True) prints (our forward returns a new tensor; the name is torchvision's).
+#pragma once
+
+#include "resnet/module.h"
+
+namespace resnet {
+
+class ReLU : public Module {
+ public:
+  explicit ReLU(std::string path) : Module(std::move(path), "ReLU") {}
+  // x [any] -> max(x, 0); keeps the output for backward in train mode.
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override { return "inplace=True"; }
+
+ private:
+  Tensor saved_output_;
+};
+
+}  // namespace resnet

@@ -1,0 +1,63 @@
+#include "nn/batchnorm2d.h"
+
+#include <fmt/format.h>
+
+#include "dnnl/ops.h"
+#include "resnet/error.h"
+
+namespace resnet {
+
+BatchNorm2d::BatchNorm2d(std::string path, int64_t channels, float eps, float momentum)
+    : Module(std::move(path), "BatchNorm2d"), channels_(channels), eps_(eps), momentum_(momentum) {
+  weight_ = &add_parameter("weight", Tensor::full({channels}, 1.0f), true);
+  bias_ = &add_parameter("bias", Tensor({channels}), true);
+  running_mean_ = &add_buffer("running_mean", Tensor({channels}));
+  running_var_ = &add_buffer("running_var", Tensor::full({channels}, 1.0f));
+  num_batches_tracked_ = &add_buffer("num_batches_tracked", Tensor({}, DType::i64));
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  if (x.rank() != 4 || x.dim(3) != channels_) {
+    throw InputError(
+        fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", path(), channels_, shape_str(x.shape())));
+  }
+  Tensor y;
+  if (is_training()) {
+    const int64_t count = x.dim(0) * x.dim(1) * x.dim(2);
+    if (count < 2) {
+      throw InputError(fmt::format("{}: expected more than 1 value per channel when training, got input {}",
+                                   path(), shape_str(x.shape())));
+    }
+    saved_mean_ = Tensor({channels_});
+    saved_var_ = Tensor({channels_});
+    y = ops::batchnorm_forward_training(x, weight_->value, bias_->value, eps_, saved_mean_, saved_var_);
+    saved_input_ = x;
+    update_running_stats(saved_mean_, saved_var_, count);
+  } else {
+    y = ops::batchnorm_forward_inference(x, weight_->value, bias_->value, *running_mean_, *running_var_,
+                                         eps_);
+  }
+  notify_forward(x, y);
+  return y;
+}
+
+// running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance (as PyTorch).
+void BatchNorm2d::update_running_stats(const Tensor& batch_mean, const Tensor& batch_var, int64_t count) {
+  const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+  float* rm = running_mean_->f32();
+  float* rv = running_var_->f32();
+  const float* bm = batch_mean.f32();
+  const float* bv = batch_var.f32();
+  for (int64_t c = 0; c < channels_; ++c) {
+    rm[c] = (1.0f - momentum_) * rm[c] + momentum_ * bm[c];
+    rv[c] = (1.0f - momentum_) * rv[c] + momentum_ * static_cast<float>(bv[c] * unbias);
+  }
+  num_batches_tracked_->data_as<int64_t>()[0] += 1;
+}
+
+std::string BatchNorm2d::extra_repr() const {
+  return fmt::format("{}, eps={}, momentum={}, affine=True, track_running_stats=True", channels_,
+                     eps_ == 1e-5f ? "1e-05" : fmt::format("{}", eps_), momentum_);
+}
+
+}  // namespace resnet

@@ -1,0 +1,40 @@
+// BatchNorm2d as torch.nn.BatchNorm2d (affine, track_running_stats): weight/bias [C]; buffers running_mean,
+// running_var [C] and num_batches_tracked (i64 scalar). Eval normalizes with the running statistics; train
+// mode uses the batch statistics and updates the running ones with the unbiased variance, as PyTorch does.
+#pragma once
+
+#include "resnet/module.h"
+
+namespace resnet {
+
+class BatchNorm2d : public Module {
+ public:
+  BatchNorm2d(std::string path, int64_t channels, float eps = 1e-5f, float momentum = 0.1f);
+
+  // x [N,H,W,C] -> [N,H,W,C]
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  int64_t channels() const { return channels_; }
+  float eps() const { return eps_; }
+  Parameter& weight() { return *weight_; }
+  Parameter& bias() { return *bias_; }
+  Tensor& running_mean() { return *running_mean_; }
+  Tensor& running_var() { return *running_var_; }
+
+ private:
+  void update_running_stats(const Tensor& batch_mean, const Tensor& batch_var, int64_t count);
+
+  int64_t channels_;
+  float eps_;
+  float momentum_;
+  Parameter* weight_;
+  Parameter* bias_;
+  Tensor* running_mean_;
+  Tensor* running_var_;
+  Tensor* num_batches_tracked_;
+  // Saved by a train-mode forward for backward.
+  Tensor saved_input_, saved_mean_, saved_var_;
+};
+
+}  // namespace resnet

@@ -1,0 +1,48 @@
+#include "nn/dropout.h"
+
+#include <fmt/format.h>
+
+#include "resnet/error.h"
+
+namespace resnet {
+
+Dropout::Dropout(std::string path, float p, bool per_channel, uint64_t seed)
+    : Module(std::move(path), per_channel ? "Dropout2d" : "Dropout"),
+      p_(p),
+      per_channel_(per_channel),
+      rng_(seed) {
+  if (p < 0.0f || p >= 1.0f)
+    throw InputError(fmt::format("{}: dropout probability {} is not in [0, 1)", this->path(), p));
+}
+
+Tensor Dropout::forward(const Tensor& x) {
+  if (!is_training() || p_ == 0.0f) {
+    notify_forward(x, x);
+    return x;
+  }
+  const int64_t n = x.dim(0);
+  const int64_t channels = x.dim(-1);
+  const int64_t per_sample = x.numel() / n;
+  mask_ = per_channel_ ? Tensor({n, channels}) : Tensor(x.shape());
+  float* mask = mask_.f32();
+  const float keep_scale = 1.0f / (1.0f - p_);
+  for (int64_t i = 0, m = mask_.numel(); i < m; ++i) mask[i] = rng_.uniform01() < p_ ? 0.0f : keep_scale;
+
+  Tensor y(x.shape());
+  const float* src = x.f32();
+  float* dst = y.f32();
+  for (int64_t s = 0; s < n; ++s) {
+    for (int64_t i = 0; i < per_sample; ++i) {
+      const int64_t at = s * per_sample + i;
+      dst[at] = src[at] * (per_channel_ ? mask[s * channels + i % channels] : mask[at]);
+    }
+  }
+  notify_forward(x, y);
+  return y;
+}
+
+std::string Dropout::extra_repr() const {
+  return fmt::format("p={}, inplace=False", p_);
+}
+
+}  // namespace resnet

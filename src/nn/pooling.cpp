@@ -1,0 +1,54 @@
+#include "nn/pooling.h"
+
+#include <fmt/format.h>
+
+#include "dnnl/ops.h"
+#include "resnet/error.h"
+
+namespace resnet {
+namespace {
+
+void check_nhwc(const Module& m, const Tensor& x) {
+  if (x.rank() != 4)
+    throw InputError(fmt::format("{}: expected input [N,H,W,C], got {}", m.path(), shape_str(x.shape())));
+}
+
+}  // namespace
+
+MaxPool2d::MaxPool2d(std::string path, int64_t kernel, int64_t stride, int64_t padding)
+    : Module(std::move(path), "MaxPool2d"), kernel_(kernel), stride_(stride), padding_(padding) {}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  check_nhwc(*this, x);
+  if (ops::conv_output_size(x.dim(1), kernel_, stride_, padding_, 1) < 1 ||
+      ops::conv_output_size(x.dim(2), kernel_, stride_, padding_, 1) < 1) {
+    throw InputError(fmt::format("{}: input {} is too small for a {}x{} window", path(), shape_str(x.shape()),
+                                 kernel_, kernel_));
+  }
+  Tensor y = ops::maxpool2d_forward(x, kernel_, stride_, padding_);
+  if (is_training()) saved_input_ = x;
+  notify_forward(x, y);
+  return y;
+}
+
+std::string MaxPool2d::extra_repr() const {
+  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", kernel_, stride_,
+                     padding_);
+}
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::string path, int64_t out_h, int64_t out_w)
+    : Module(std::move(path), "AdaptiveAvgPool2d"), out_h_(out_h), out_w_(out_w) {}
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
+  check_nhwc(*this, x);
+  Tensor y = ops::adaptive_avgpool2d_forward(x, out_h_, out_w_);
+  saved_input_shape_ = x.shape();
+  notify_forward(x, y);
+  return y;
+}
+
+std::string AdaptiveAvgPool2d::extra_repr() const {
+  return fmt::format("output_size=({}, {})", out_h_, out_w_);
+}
+
+}  // namespace resnet

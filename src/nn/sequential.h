@@ -1,0 +1,20 @@
+// Sequential: children named "0", "1", ... run in order (torch.nn.Sequential).
+#pragma once
+
+#include "resnet/module.h"
+
+namespace resnet {
+
+class Sequential : public Module {
+ public:
+  explicit Sequential(std::string path) : Module(std::move(path), "Sequential") {}
+
+  template <class M, class... Args>
+  M& append(Args&&... args) {
+    return add_child<M>(std::to_string(children().size()), std::forward<Args>(args)...);
+  }
+  Tensor forward(const Tensor& x) override;
+  Tensor backward(const Tensor& dy) override;
+};
+
+}  // namespace resnet
