@@ -1,0 +1,75 @@
+// resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy OUT.npy]
+//              [--threads T]
+// IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without --output-npy,
+// prints the top-5 classes per image with softmax probabilities.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <iostream>
+#include <numeric>
+
+#include "cli/common.h"
+#include "resnet/error.h"
+#include "resnet/npy.h"
+
+namespace resnet::cli {
+namespace {
+
+struct InferOptions {
+  ModelOptions model;
+  std::string input_npy;
+  std::string output_npy;
+  int threads = 0;
+};
+
+void print_top5(const Tensor& logits) {
+  const int64_t n = logits.dim(0), classes = logits.dim(1);
+  const float* p = logits.f32();
+  for (int64_t i = 0; i < n; ++i) {
+    const float* row = p + i * classes;
+    const float max = *std::max_element(row, row + classes);
+    double sum = 0.0;
+    for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(row[c] - max));
+    std::vector<int64_t> order(classes);
+    std::iota(order.begin(), order.end(), 0);
+    const int64_t k = std::min<int64_t>(5, classes);
+    std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                      [row](int64_t a, int64_t b) { return row[a] > row[b]; });
+    std::string line = fmt::format("image {}:", i);
+    for (int64_t j = 0; j < k; ++j) {
+      line += fmt::format(" {} ({:.4f})", order[j], std::exp(static_cast<double>(row[order[j]] - max)) / sum);
+    }
+    std::cout << line << "\n";
+  }
+}
+
+void run_infer(const InferOptions& o) {
+  apply_threads(o.threads);
+  Tensor input = load_npy(o.input_npy);  // [N,C,H,W]
+  if (input.rank() != 4 || input.dim(1) != o.model.in_channels) {
+    throw InputError(fmt::format("{}: expected float32 [N,{},H,W] (NCHW), got {}", o.input_npy, o.model.in_channels,
+                                 shape_str(input.shape())));
+  }
+  auto model = build_model(o.model);
+  Tensor logits = model->forward(nchw_to_nhwc(input));
+  if (o.output_npy.empty()) {
+    print_top5(logits);
+  } else {
+    save_npy(logits, o.output_npy);
+  }
+}
+
+}  // namespace
+
+void register_infer(CLI::App& app) {
+  auto o = std::make_shared<InferOptions>();
+  auto* cmd = app.add_subcommand("infer", "classify a batch of images from a .npy file");
+  add_model_options(*cmd, o->model, true);
+  cmd->add_option("--input-npy", o->input_npy, "float32 NCHW images")->required();
+  cmd->add_option("--output-npy", o->output_npy, "write float32 logits [N, classes] here");
+  add_threads_option(*cmd, o->threads);
+  cmd->callback([o] { run_infer(*o); });
+}
+
+}  // namespace resnet::cli

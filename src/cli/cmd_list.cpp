@@ -1,0 +1,34 @@
+// resnet list [--json]: the architectures with parameters and MACs at 1x3x224x224.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "cli/model_stats.h"
+#include "resnet/zoo.h"
+
+namespace resnet::cli {
+
+void register_list(CLI::App& app) {
+  auto* cmd = app.add_subcommand("list", "the architectures, with parameters and MACs at 1x3x224x224");
+  auto json = std::make_shared<bool>(false);
+  cmd->add_flag("--json", *json, "print JSON");
+  cmd->callback([json] {
+    apply_threads(0);
+    nlohmann::json out = nlohmann::json::array();
+    if (!*json) std::cout << fmt::format("{:<20} {:>14} {:>16}\n", "architecture", "params", "MACs@224");
+    for (const std::string& name : zoo_names()) {
+      ResNet model(zoo_config(name));
+      ModelStats stats = collect_model_stats(model, 3, 224, 224);
+      if (*json) {
+        out.push_back({{"arch", name}, {"params", stats.params}, {"macs", stats.macs}});
+      } else {
+        std::cout << fmt::format("{:<20} {:>14} {:>16}\n", name, with_commas(stats.params), with_commas(stats.macs));
+      }
+    }
+    if (*json) std::cout << out.dump(2) << "\n";
+  });
+}
+
+}  // namespace resnet::cli

@@ -1,0 +1,85 @@
+// resnet summary --arch A [--num-classes N] [--in-channels C] [--input CxHxW] [--json]: a torchinfo-like table.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "cli/model_stats.h"
+#include "resnet/error.h"
+
+namespace resnet::cli {
+namespace {
+
+struct SummaryOptions {
+  ModelOptions model;
+  std::string input = "";  // CxHxW; default: in_channels x 224 x 224
+  bool json = false;
+};
+
+nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
+  nlohmann::json layers = nlohmann::json::array();
+  for (const LayerStats& l : stats.layers) {
+    layers.push_back(
+        {{"name", l.path}, {"type", l.type}, {"output_shape", l.output_shape}, {"params", l.params}, {"macs", l.macs}});
+  }
+  return {{"arch", m.arch},
+          {"input_shape", {1, chw[0], chw[1], chw[2]}},
+          {"num_classes", m.num_classes},
+          {"params", stats.params},
+          {"macs", stats.macs},
+          {"layers", layers}};
+}
+
+void print_table(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
+  const std::string rule(100, '=');
+  std::cout << rule << "\n"
+            << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", "Layer (path)", "Type", "Output shape", "Param #",
+                           "MACs")
+            << rule << "\n";
+  for (const LayerStats& l : stats.layers) {
+    std::cout << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", l.path, l.type, shape_str(l.output_shape),
+                             with_commas(l.params), with_commas(l.macs));
+  }
+  std::cout << rule << "\n"
+            << fmt::format("{} with input [1,{},{},{}]\n", m.arch, chw[0], chw[1], chw[2])
+            << fmt::format("Total params: {}\n", with_commas(stats.params))
+            << fmt::format("Total MACs (conv + linear): {}\n", with_commas(stats.macs)) << rule << "\n";
+}
+
+}  // namespace
+
+void register_summary(CLI::App& app) {
+  auto o = std::make_shared<SummaryOptions>();
+  auto* cmd = app.add_subcommand("summary", "per-layer output shapes, parameters and MACs (torchinfo-like)");
+  add_model_options(*cmd, o->model, false);
+  cmd->add_option("--input", o->input, "input size CxHxW (default: <in-channels>x224x224)");
+  cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->callback([o, cmd] {
+    apply_threads(0);
+    const auto chw = parse_chw(o->input.empty() ? fmt::format("{}x224x224", o->model.in_channels) : o->input, "--input");
+    if (chw[0] != o->model.in_channels) {
+      if (cmd->count("--in-channels") > 0) {
+        throw InputError(fmt::format("--input {} has {} channels but --in-channels is {}", o->input, chw[0],
+                                     o->model.in_channels));
+      }
+      o->model.in_channels = static_cast<int>(chw[0]);
+    }
+    auto model = build_model(o->model);
+    ModelStats stats = collect_model_stats(*model, chw[0], chw[1], chw[2]);
+    if (o->json) {
+      std::cout << to_json(o->model, chw, stats).dump(2) << "\n";
+    } else {
+      print_table(o->model, chw, stats);
+    }
+  });
+}
+
+void register_print(CLI::App& app) {
+  auto o = std::make_shared<ModelOptions>();
+  auto* cmd = app.add_subcommand("print", "the module tree, as PyTorch's print(model)");
+  add_model_options(*cmd, *o, false);
+  cmd->callback([o] { std::cout << module_repr(*build_model(*o)) << "\n"; });
+}
+
+}  // namespace resnet::cli

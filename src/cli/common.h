@@ -1,0 +1,46 @@
+// Pieces every subcommand shares: model flags, building a model from them, shape parsing, thread setup.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <string>
+
+#include "resnet/model.h"
+
+namespace resnet::cli {
+
+struct ModelOptions {
+  std::string arch;
+  std::string weights;  // empty: seeded torchvision-style init
+  int num_classes = 1000;
+  int in_channels = 3;
+  bool non_strict = false;
+  uint64_t seed = 0;
+};
+
+// --arch (required), --num-classes, --in-channels; with_weights adds --weights and --non-strict.
+void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_weights);
+// Builds the model, loads --weights if given (strict unless --non-strict; the report goes to stderr).
+std::unique_ptr<ResNet> build_model(const ModelOptions& options);
+
+// --threads N (default: all cores).
+void add_threads_option(CLI::App& cmd, int& threads);
+void apply_threads(int threads);
+
+// "3x224x224" -> {3, 224, 224}; throws InputError naming the flag.
+std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& flag);
+
+// Each subcommand registers itself on the app.
+void register_list(CLI::App& app);
+void register_summary(CLI::App& app);
+void register_print(CLI::App& app);
+void register_infer(CLI::App& app);
+void register_convert(CLI::App& app);
+void register_bench(CLI::App& app);
+
+}  // namespace resnet::cli
+
+namespace resnet::cli {
+// 11689512 -> "11,689,512"
+std::string with_commas(int64_t value);
+}  // namespace resnet::cli
