@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
   model.set_training(false);
 
   resnet::Tensor image = resnet::Tensor::full({1, 224, 224, 3}, 0.5f);  // [N, H, W, C], normalized pixels
-  resnet::Tensor logits = model.forward(image);                        // [1, 1000]
+  resnet::Tensor logits = model.forward(image);                         // [1, 1000]
 
   const float* scores = logits.f32();
   const int64_t best = std::max_element(scores, scores + logits.dim(1)) - scores;

@@ -54,15 +54,21 @@ void run_bench(const BenchOptions& o) {
   const double p99 = percentile(ms, 0.99);
   const double images_per_sec = static_cast<double>(o.batch) * 1000.0 / p50;
   if (o.json) {
-    nlohmann::json out = {{"arch", o.model.arch}, {"batch", o.batch},         {"size", o.size},
-                          {"dtype", o.dtype},     {"threads", ops::num_threads()}, {"iters", o.iters},
-                          {"images_per_sec", images_per_sec}, {"ms_per_batch", p50}, {"p50_ms", p50},
+    nlohmann::json out = {{"arch", o.model.arch},
+                          {"batch", o.batch},
+                          {"size", o.size},
+                          {"dtype", o.dtype},
+                          {"threads", ops::num_threads()},
+                          {"iters", o.iters},
+                          {"images_per_sec", images_per_sec},
+                          {"ms_per_batch", p50},
+                          {"p50_ms", p50},
                           {"p99_ms", p99}};
     std::cout << out.dump() << "\n";
   } else {
-    std::cout << fmt::format("{} batch {} {}x{} {} threads {}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
-                             o.model.arch, o.batch, o.size, o.size, o.dtype, ops::num_threads(), images_per_sec, p50,
-                             p99);
+    std::cout << fmt::format(
+        "{} batch {} {}x{} {} threads {}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
+        o.model.arch, o.batch, o.size, o.size, o.dtype, ops::num_threads(), images_per_sec, p50, p99);
   }
 }
 
@@ -73,10 +79,14 @@ void register_bench(CLI::App& app) {
   auto* cmd = app.add_subcommand("bench", "time eval forward passes (median images/s and ms/batch)");
   add_model_options(*cmd, o->model, true);
   cmd->add_option("--batch", o->batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--size", o->size, "image height and width")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--size", o->size, "image height and width")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", o->dtype, "f32")->capture_default_str();
   cmd->add_option("--iters", o->iters, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
-  cmd->add_option("--warmup", o->warmup, "untimed iterations first")->capture_default_str()->check(CLI::NonNegativeNumber);
+  cmd->add_option("--warmup", o->warmup, "untimed iterations first")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
   add_threads_option(*cmd, o->threads);
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o] { run_bench(*o); });

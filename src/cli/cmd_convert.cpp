@@ -12,7 +12,8 @@ namespace resnet::cli {
 void register_convert(CLI::App& app) {
   auto in = std::make_shared<std::string>();
   auto out = std::make_shared<std::string>();
-  auto* cmd = app.add_subcommand("convert", "convert a torchvision .pth or a .safetensors file to .safetensors");
+  auto* cmd =
+      app.add_subcommand("convert", "convert a torchvision .pth or a .safetensors file to .safetensors");
   cmd->add_option("IN", *in, "input weights (.pth or .safetensors)")->required();
   cmd->add_option("OUT", *out, "output .safetensors")->required();
   cmd->callback([in, out] {

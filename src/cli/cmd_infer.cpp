@@ -1,7 +1,8 @@
-// resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy OUT.npy]
+// resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy
+// OUT.npy]
 //              [--threads T]
-// IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without --output-npy,
-// prints the top-5 classes per image with softmax probabilities.
+// IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without
+// --output-npy, prints the top-5 classes per image with softmax probabilities.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -48,8 +49,8 @@ void run_infer(const InferOptions& o) {
   apply_threads(o.threads);
   Tensor input = load_npy(o.input_npy);  // [N,C,H,W]
   if (input.rank() != 4 || input.dim(1) != o.model.in_channels) {
-    throw InputError(fmt::format("{}: expected float32 [N,{},H,W] (NCHW), got {}", o.input_npy, o.model.in_channels,
-                                 shape_str(input.shape())));
+    throw InputError(fmt::format("{}: expected float32 [N,{},H,W] (NCHW), got {}", o.input_npy,
+                                 o.model.in_channels, shape_str(input.shape())));
   }
   auto model = build_model(o.model);
   Tensor logits = model->forward(nchw_to_nhwc(input));

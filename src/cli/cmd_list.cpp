@@ -24,7 +24,8 @@ void register_list(CLI::App& app) {
       if (*json) {
         out.push_back({{"arch", name}, {"params", stats.params}, {"macs", stats.macs}});
       } else {
-        std::cout << fmt::format("{:<20} {:>14} {:>16}\n", name, with_commas(stats.params), with_commas(stats.macs));
+        std::cout << fmt::format("{:<20} {:>14} {:>16}\n", name, with_commas(stats.params),
+                                 with_commas(stats.macs));
       }
     }
     if (*json) std::cout << out.dump(2) << "\n";

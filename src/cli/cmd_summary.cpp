@@ -1,4 +1,5 @@
-// resnet summary --arch A [--num-classes N] [--in-channels C] [--input CxHxW] [--json]: a torchinfo-like table.
+// resnet summary --arch A [--num-classes N] [--in-channels C] [--input CxHxW] [--json]: a torchinfo-like
+// table.
 #include <fmt/format.h>
 
 #include <iostream>
@@ -20,8 +21,11 @@ struct SummaryOptions {
 nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerStats& l : stats.layers) {
-    layers.push_back(
-        {{"name", l.path}, {"type", l.type}, {"output_shape", l.output_shape}, {"params", l.params}, {"macs", l.macs}});
+    layers.push_back({{"name", l.path},
+                      {"type", l.type},
+                      {"output_shape", l.output_shape},
+                      {"params", l.params},
+                      {"macs", l.macs}});
   }
   return {{"arch", m.arch},
           {"input_shape", {1, chw[0], chw[1], chw[2]}},
@@ -34,12 +38,12 @@ nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw,
 void print_table(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
   const std::string rule(100, '=');
   std::cout << rule << "\n"
-            << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", "Layer (path)", "Type", "Output shape", "Param #",
-                           "MACs")
+            << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", "Layer (path)", "Type", "Output shape",
+                           "Param #", "MACs")
             << rule << "\n";
   for (const LayerStats& l : stats.layers) {
-    std::cout << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", l.path, l.type, shape_str(l.output_shape),
-                             with_commas(l.params), with_commas(l.macs));
+    std::cout << fmt::format("{:<40} {:<18} {:<20} {:>10} {:>12}\n", l.path, l.type,
+                             shape_str(l.output_shape), with_commas(l.params), with_commas(l.macs));
   }
   std::cout << rule << "\n"
             << fmt::format("{} with input [1,{},{},{}]\n", m.arch, chw[0], chw[1], chw[2])
@@ -57,7 +61,8 @@ void register_summary(CLI::App& app) {
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o, cmd] {
     apply_threads(0);
-    const auto chw = parse_chw(o->input.empty() ? fmt::format("{}x224x224", o->model.in_channels) : o->input, "--input");
+    const auto chw =
+        parse_chw(o->input.empty() ? fmt::format("{}x224x224", o->model.in_channels) : o->input, "--input");
     if (chw[0] != o->model.in_channels) {
       if (cmd->count("--in-channels") > 0) {
         throw InputError(fmt::format("--input {} has {} channels but --in-channels is {}", o->input, chw[0],

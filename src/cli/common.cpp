@@ -18,7 +18,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
   cmd.add_option("--in-channels", o.in_channels, "input image channels")->capture_default_str();
   cmd.add_option("--seed", o.seed, "seed of the torchvision-style initialisation")->capture_default_str();
   if (with_weights) {
-    cmd.add_option("--weights", o.weights, "weights: torchvision .pth or .safetensors (default: seeded init)");
+    cmd.add_option("--weights", o.weights,
+                   "weights: torchvision .pth or .safetensors (default: seeded init)");
     cmd.add_flag("--non-strict", o.non_strict, "load what matches and report the rest");
   }
 }
@@ -37,7 +38,9 @@ void add_threads_option(CLI::App& cmd, int& threads) {
   cmd.add_option("--threads", threads, "compute threads (default: all cores)")->check(CLI::PositiveNumber);
 }
 
-void apply_threads(int threads) { ops::set_num_threads(threads); }
+void apply_threads(int threads) {
+  ops::set_num_threads(threads);
+}
 
 std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& flag) {
   std::array<int64_t, 3> out{};
@@ -49,7 +52,8 @@ std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& fla
     const char* last = text.data() + end;
     auto [ptr, ec] = std::from_chars(first, last, out[i]);
     if (ec != std::errc() || ptr != last || out[i] < 1 || (i < 2 && end == text.size())) {
-      throw InputError(fmt::format("{} '{}': expected CxHxW with positive integers, e.g. 3x224x224", flag, text));
+      throw InputError(
+          fmt::format("{} '{}': expected CxHxW with positive integers, e.g. 3x224x224", flag, text));
     }
     at = end + 1;
   }

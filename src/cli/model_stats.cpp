@@ -22,8 +22,8 @@ ModelStats collect_model_stats(ResNet& model, int64_t channels, int64_t height, 
   ModelStats stats;
   model.set_training(false);
   Module::set_forward_observer([&](const Module& m, const Tensor& in, const Tensor& out) {
-    stats.layers.push_back(
-        {m.path(), m.type_name(), to_nchw_order(out.shape()), own_params(m), m.macs(in.shape(), out.shape())});
+    stats.layers.push_back({m.path(), m.type_name(), to_nchw_order(out.shape()), own_params(m),
+                            m.macs(in.shape(), out.shape())});
     stats.macs += stats.layers.back().macs;
   });
   try {

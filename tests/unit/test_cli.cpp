@@ -1,0 +1,172 @@
+// The `resnet` tool's contract: exit codes, one-line errors, exact params/MACs from `summary --json`.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+
+namespace {
+
+struct Run {
+  int exit_code;
+  std::string out;
+  std::string err;
+};
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::filesystem::path temp_dir() {
+  const char* env = std::getenv("RESNET_TEST_TMP");
+  auto dir = std::filesystem::path(env ? env : std::filesystem::temp_directory_path().string()) / "cli";
+  std::filesystem::create_directories(dir);
+  return dir;
+}
+
+// Runs `resnet ARGS`, capturing stdout, stderr and the exit code.
+Run resnet(const std::string& args) {
+  const char* bin = std::getenv("RESNET_BIN");
+  EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
+  const auto dir = temp_dir();
+  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
+  const std::string cmd = std::string(bin) + " " + args + " >" + out.string() + " 2>" + err.string();
+  const int status = std::system(cmd.c_str());
+  return {WEXITSTATUS(status), read_file(out), read_file(err)};
+}
+
+int count_lines(const std::string& s) {
+  return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
+}
+
+TEST(Cli, UnknownArchitectureIsOneLineExit2ListingValidNames) {
+  Run r = resnet("summary --arch resnet19");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("unknown architecture 'resnet19'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("wide_resnet101_2"), std::string::npos) << r.err;
+}
+
+TEST(Cli, MalformedInputShapeIsOneLineExit2) {
+  for (const char* shape : {"3x224", "3x224x0", "axbxc", "3x224x224x1", "-3x4x4"}) {
+    Run r = resnet(std::string("summary --arch resnet18 --input ") + shape);
+    EXPECT_EQ(r.exit_code, 2) << shape;
+    EXPECT_EQ(count_lines(r.err), 1) << r.err;
+    EXPECT_NE(r.err.find("--input"), std::string::npos) << r.err;
+  }
+}
+
+TEST(Cli, MissingFilesAreOneLineExit2NamingTheFile) {
+  Run r = resnet("infer --arch resnet18 --input-npy /nonexistent/in.npy");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1) << r.err;
+  EXPECT_NE(r.err.find("/nonexistent/in.npy"), std::string::npos) << r.err;
+
+  Run c = resnet("convert /nonexistent/w.pth " + (temp_dir() / "w.safetensors").string());
+  EXPECT_EQ(c.exit_code, 2);
+  EXPECT_NE(c.err.find("/nonexistent/w.pth"), std::string::npos) << c.err;
+  EXPECT_FALSE(std::filesystem::exists(temp_dir() / "w.safetensors"));
+}
+
+TEST(Cli, BadFlagsAreOneLineExit2) {
+  for (const char* args : {"summary", "summary --arch resnet18 --bogus", "bench --arch resnet18 --batch 0",
+                           "bench --arch resnet18 --threads -1", "nosuchcommand", ""}) {
+    Run r = resnet(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(count_lines(r.err), 1) << args << ": " << r.err;
+  }
+}
+
+TEST(Cli, EverySubcommandHasHelp) {
+  for (const char* sub : {"list", "summary", "print", "infer", "convert", "bench"}) {
+    Run r = resnet(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
+  }
+}
+
+// The numbers: parameters and conv+linear MACs at 1x3x224x224.
+TEST(Cli, SummaryJsonGivesTorchvisionParamsAndMacs) {
+  const std::vector<std::tuple<std::string, int64_t, int64_t>> expected = {
+      {"resnet18", 11689512, 1814073344},
+      {"resnet34", 21797672, 3663761408},
+      {"resnet50", 25557032, 4089184256},
+      {"resnet101", 44549160, 7801405440},
+      {"resnet152", 60192808, 11513626624}};
+  for (const auto& [arch, params, macs] : expected) {
+    Run r = resnet("summary --arch " + arch + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["params"].get<int64_t>(), params) << arch;
+    EXPECT_EQ(j["macs"].get<int64_t>(), macs) << arch;
+    EXPECT_TRUE(j["layers"].is_array());
+    EXPECT_EQ(j["layers"].back()["output_shape"], nlohmann::json({1, 1000})) << arch;
+  }
+}
+
+TEST(Cli, SummaryFollowsInputChannelsClassesAndOddSizes) {
+  Run r = resnet("summary --arch resnet18 --num-classes 7 --input 1x97x131 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  // resnet18 with a 1-channel stem and 7 classes: 11,689,512 - 64*2*49 - 512*993 - 993.
+  EXPECT_EQ(j["params"].get<int64_t>(), 11689512 - 64 * 2 * 49 - 512 * 993 - 993);
+  EXPECT_EQ(j["layers"][0]["output_shape"], nlohmann::json({1, 64, 49, 66}));
+
+  Run conflict = resnet("summary --arch resnet18 --in-channels 3 --input 1x64x64");
+  EXPECT_EQ(conflict.exit_code, 2);
+}
+
+TEST(Cli, InferPrintsTopFivePerImageAndRejectsWrongChannels) {
+  const auto dir = temp_dir();
+  const std::string npy = (dir / "zeros.npy").string();
+  {
+    // A 2x3x32x32 float32 .npy written by hand (format 1.0).
+    std::ofstream f(npy, std::ios::binary);
+    std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 32, 32), }";
+    header.append(64 - 10 - header.size() - 1, ' ');
+    header += '\n';
+    const uint16_t len = static_cast<uint16_t>(header.size());
+    f << "\x93NUMPY" << '\x01' << '\x00';
+    f.write(reinterpret_cast<const char*>(&len), 2);
+    f << header;
+    std::vector<float> zeros(2 * 3 * 32 * 32, 0.25f);
+    f.write(reinterpret_cast<const char*>(zeros.data()), static_cast<std::streamsize>(zeros.size() * 4));
+  }
+  Run r = resnet("infer --arch resnet18 --num-classes 10 --input-npy " + npy);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 2) << r.out;
+  EXPECT_EQ(r.out.rfind("image 0:", 0), 0u) << r.out;
+
+  Run bad = resnet("infer --arch resnet18 --in-channels 1 --input-npy " + npy);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("zeros.npy"), std::string::npos) << bad.err;
+}
+
+TEST(Cli, PrintStartsLikeTorchvision) {
+  Run r = resnet("print --arch resnet18");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.rfind("ResNet(\n  (conv1): Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, "
+                        "3), bias=False)\n",
+                        0),
+            0u)
+      << r.out;
+}
+
+TEST(Cli, BenchJsonHasThroughputAndLatency) {
+  Run r = resnet("bench --arch resnet18 --batch 2 --size 64 --iters 2 --threads 1 --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_GT(j["images_per_sec"].get<double>(), 0.0);
+  EXPECT_GT(j["ms_per_batch"].get<double>(), 0.0);
+  EXPECT_EQ(j["threads"].get<int>(), 1);
+}
+
+}  // namespace
