@@ -1,0 +1,106 @@
+// Single-layer timings of the layer-by-layer kernels (src/dnnl/ops.h) at ResNet-50 shapes, batch 32, NHWC
+// f32. Convolutions also report GFLOP/s (2 FLOPs per multiply-accumulate).
+#include <benchmark/benchmark.h>
+
+#include "dnnl/ops.h"
+
+namespace resnet {
+namespace {
+
+constexpr int64_t kBatch = 32;
+
+Tensor filled(Shape shape, float value) {
+  Tensor t(std::move(shape));
+  float* p = t.f32();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = value * static_cast<float>(i % 7 - 3);
+  return t;
+}
+
+// x [32,H,H,C] convolved with [O,C,K,K] at the given stride, padding K/2.
+void conv(benchmark::State& state, int64_t h, int64_t c, int64_t o, int64_t k, int64_t stride) {
+  Tensor x = filled({kBatch, h, h, c}, 0.1f);
+  Tensor w = filled({o, c, k, k}, 0.01f);
+  ops::Conv2dSpec spec;
+  spec.stride_h = spec.stride_w = stride;
+  spec.pad_h = spec.pad_w = k / 2;
+  Tensor y;
+  for (auto _ : state) {
+    y = ops::conv2d_forward(x, w, Tensor(), spec);
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double flops = 2.0 * static_cast<double>(y.numel()) * static_cast<double>(c * k * k);
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_ConvStem7x7Stride2(benchmark::State& state) {
+  conv(state, 224, 3, 64, 7, 2);
+}
+void BM_Conv3x3Layer1(benchmark::State& state) {
+  conv(state, 56, 64, 64, 3, 1);
+}
+void BM_Conv3x3Layer2(benchmark::State& state) {
+  conv(state, 28, 128, 128, 3, 1);
+}
+void BM_Conv1x1Reduce256To64(benchmark::State& state) {
+  conv(state, 56, 256, 64, 1, 1);
+}
+void BM_Conv1x1Expand64To256(benchmark::State& state) {
+  conv(state, 56, 64, 256, 1, 1);
+}
+
+void BM_BatchNormTraining(benchmark::State& state) {
+  Tensor x = filled({kBatch, 56, 56, 256}, 0.1f);
+  Tensor weight = filled({256}, 1.0f), bias = filled({256}, 0.1f), mean, var;
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ops::batchnorm_forward_training(x, weight, bias, 1e-5f, mean, var));
+}
+
+void BM_BatchNormInference(benchmark::State& state) {
+  Tensor x = filled({kBatch, 56, 56, 256}, 0.1f);
+  Tensor weight = filled({256}, 1.0f), bias = filled({256}, 0.1f), mean = filled({256}, 0.0f);
+  Tensor var = Tensor::full({256}, 1.0f);
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ops::batchnorm_forward_inference(x, weight, bias, mean, var, 1e-5f));
+}
+
+void BM_MaxPoolStem(benchmark::State& state) {
+  Tensor x = filled({kBatch, 112, 112, 64}, 0.1f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::maxpool2d_forward(x, 3, 2, 1));
+}
+
+void BM_Relu(benchmark::State& state) {
+  Tensor x = filled({kBatch, 56, 56, 256}, 0.1f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::relu_forward(x));
+}
+
+void BM_AddResidual(benchmark::State& state) {
+  Tensor a = filled({kBatch, 56, 56, 256}, 0.1f), b = filled({kBatch, 56, 56, 256}, 0.2f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::add(a, b));
+}
+
+void BM_AdaptiveAvgPoolHead(benchmark::State& state) {
+  Tensor x = filled({kBatch, 7, 7, 2048}, 0.1f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::adaptive_avgpool2d_forward(x, 1, 1));
+}
+
+void BM_LinearHead(benchmark::State& state) {
+  Tensor x = filled({kBatch, 2048}, 0.1f), w = filled({1000, 2048}, 0.01f), bias = filled({1000}, 0.1f);
+  for (auto _ : state) benchmark::DoNotOptimize(ops::linear_forward(x, w, bias));
+}
+
+}  // namespace
+
+BENCHMARK(BM_ConvStem7x7Stride2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer1)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv1x1Reduce256To64)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv1x1Expand64To256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatchNormTraining)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_BatchNormInference)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_MaxPoolStem)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Relu)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AddResidual)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_AdaptiveAvgPoolHead)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LinearHead)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace resnet

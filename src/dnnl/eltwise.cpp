@@ -1,0 +1,66 @@
+// Elementwise kernels on oneDNN: ReLU (eltwise) and a + b (binary). Both see a tensor as a flat vector, so
+// one primitive serves every shape with the same element count.
+#include <fmt/format.h>
+
+#include "dnnl/engine.h"
+#include "dnnl/memory.h"
+#include "dnnl/ops.h"
+#include "dnnl/primitive_cache.h"
+#include "resnet/error.h"
+
+namespace resnet::ops {
+namespace {
+
+void check_f32(const Tensor& t, const char* op) {
+  if (!t.defined() || t.dtype() != DType::f32) {
+    throw InputError(fmt::format("{}: expected an f32 tensor, got {} {}", op,
+                                 t.defined() ? dtype_name(t.dtype()) : "none", shape_str(t.shape())));
+  }
+}
+
+dnnl::memory::desc flat_desc(const Tensor& t) {
+  return dnnl::memory::desc({t.numel()}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+}
+
+}  // namespace
+
+Tensor relu_forward(const Tensor& x) {
+  check_f32(x, "relu");
+  Tensor y(x.shape());
+  return onednn::translate_errors("relu", [&] {
+    const dnnl::memory::desc md = flat_desc(x);
+    onednn::CachedPrimitive relu =
+        onednn::primitive_cache().get_or_create(fmt::format("relu|n={}", x.numel()), [&] {
+          return dnnl::eltwise_forward::primitive_desc(
+              onednn::cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu, md, md,
+              0.0f, 0.0f, onednn::default_attr());
+        });
+    onednn::execute(relu, {{DNNL_ARG_SRC, onednn::wrap(x, md)}, {DNNL_ARG_DST, onednn::wrap(y, md)}});
+    return y;
+  });
+}
+
+// Elementwise a + b (same shape).
+Tensor add(const Tensor& a, const Tensor& b) {
+  check_f32(a, "add");
+  check_f32(b, "add");
+  if (a.shape() != b.shape()) {
+    throw InputError(
+        fmt::format("add: shapes differ: {} and {}", shape_str(a.shape()), shape_str(b.shape())));
+  }
+  Tensor y(a.shape());
+  return onednn::translate_errors("add", [&] {
+    const dnnl::memory::desc md = flat_desc(a);
+    onednn::CachedPrimitive sum =
+        onednn::primitive_cache().get_or_create(fmt::format("add|n={}", a.numel()), [&] {
+          return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
+                                              onednn::default_attr());
+        });
+    onednn::execute(sum, {{DNNL_ARG_SRC_0, onednn::wrap(a, md)},
+                          {DNNL_ARG_SRC_1, onednn::wrap(b, md)},
+                          {DNNL_ARG_DST, onednn::wrap(y, md)}});
+    return y;
+  });
+}
+
+}  // namespace resnet::ops
