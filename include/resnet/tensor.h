@@ -32,6 +32,8 @@ class Tensor {
   explicit Tensor(Shape shape, DType dtype = DType::f32);
 
   static Tensor zeros(Shape shape, DType dtype = DType::f32) { return Tensor(std::move(shape), dtype); }
+  // Uninitialised storage: for outputs that a kernel overwrites entirely (saves a pass over memory).
+  static Tensor empty(Shape shape, DType dtype = DType::f32);
   static Tensor full(Shape shape, float value);  // f32
   static Tensor from_vector(Shape shape, const std::vector<float>& values);
 
@@ -60,10 +62,12 @@ class Tensor {
   Tensor clone() const;
   // Same storage, new shape with the same numel.
   Tensor reshaped(Shape shape) const;
-  void fill(float value);  // f32 only
+  void fill(float value);               // f32 only
   void copy_from(const Tensor& other);  // same dtype and numel
 
  private:
+  Tensor(Shape shape, DType dtype, bool zeroed);
+
   Shape shape_;
   DType dtype_ = DType::f32;
   std::shared_ptr<std::byte> storage_;

@@ -14,12 +14,12 @@ namespace {
 
 constexpr size_t kAlignment = 64;
 
-std::shared_ptr<std::byte> allocate_zeroed(size_t nbytes) {
+std::shared_ptr<std::byte> allocate(size_t nbytes, bool zeroed) {
   size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
   if (rounded == 0) rounded = kAlignment;
   void* raw = std::aligned_alloc(kAlignment, rounded);
   if (raw == nullptr) throw std::bad_alloc();
-  std::memset(raw, 0, rounded);
+  if (zeroed) std::memset(raw, 0, rounded);
   return std::shared_ptr<std::byte>(static_cast<std::byte*>(raw), [](std::byte* p) { std::free(p); });
 }
 
@@ -67,12 +67,18 @@ std::string shape_str(const Shape& shape) {
   return fmt::format("[{}]", fmt::join(shape, ","));
 }
 
-Tensor::Tensor(Shape shape, DType dtype) : shape_(std::move(shape)), dtype_(dtype) {
+Tensor::Tensor(Shape shape, DType dtype) : Tensor(std::move(shape), dtype, true) {}
+
+Tensor::Tensor(Shape shape, DType dtype, bool zeroed) : shape_(std::move(shape)), dtype_(dtype) {
   for (int64_t d : shape_) {
     if (d < 0)
       throw InternalError(fmt::format("tensor shape {} has a negative dimension", shape_str(shape_)));
   }
-  storage_ = allocate_zeroed(nbytes());
+  storage_ = allocate(nbytes(), zeroed);
+}
+
+Tensor Tensor::empty(Shape shape, DType dtype) {
+  return Tensor(std::move(shape), dtype, false);
 }
 
 Tensor Tensor::full(Shape shape, float value) {
