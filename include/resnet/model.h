@@ -13,17 +13,26 @@ namespace resnet {
 
 enum class BlockKind { basic, bottleneck };
 enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no max-pool
+// How a block's shortcut changes shape when stride != 1 or channels change:
+//   projection: downsample = 1x1 conv(stride) + BN (torchvision, "option B")
+//   zero_pad:   take every stride-th pixel and zero-pad the new channels, no parameters (He et al. 2015 §4.2
+//   CIFAR
+//               networks, "option A")
+enum class Shortcut { projection, zero_pad };
 
 struct ResNetConfig {
   std::string name = "resnet";
   BlockKind block = BlockKind::basic;
-  std::vector<int> layers = {2, 2, 2, 2};  // blocks per stage
+  std::vector<int> layers = {2, 2, 2, 2};         // blocks per stage
+  std::vector<int> widths = {64, 128, 256, 512};  // planes per stage (same count as layers)
+  int stem_width = 64;                            // channels out of the stem conv
   int groups = 1;
   int width_per_group = 64;
   int in_channels = 3;
   int num_classes = 1000;
   bool zero_init_residual = false;
   std::array<bool, 3> replace_stride_with_dilation = {false, false, false};  // stages 2, 3, 4
+  Shortcut shortcut = Shortcut::projection;
   float dropout = 0.0f;  // Dropout2d(p) on each block's residual branch before the add; 0 = none
   Stem stem = Stem::imagenet;
 };

@@ -1,4 +1,4 @@
-// resnet list [--json]: the architectures with parameters and MACs at 1x3x224x224.
+// resnet list [--json]: the architectures with parameters and MACs at their natural input (224 or 32 pixels).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -11,16 +11,19 @@
 namespace resnet::cli {
 
 void register_list(CLI::App& app) {
-  auto* cmd = app.add_subcommand("list", "the architectures, with parameters and MACs at 1x3x224x224");
+  auto* cmd = app.add_subcommand(
+      "list", "the architectures, with parameters and MACs (1x3x224x224; 1x3x32x32 for CIFAR networks)");
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->callback([json] {
     apply_threads(0);
     nlohmann::json out = nlohmann::json::array();
-    if (!*json) std::cout << fmt::format("{:<20} {:>14} {:>16}\n", "architecture", "params", "MACs@224");
+    if (!*json)
+      std::cout << fmt::format("{:<20} {:>14} {:>16}  {}\n", "architecture", "params", "MACs", "input");
     for (const std::string& name : zoo_names()) {
       ResNet model(zoo_config(name));
-      ModelStats stats = collect_model_stats(model, 3, 224, 224);
+      const int size = zoo_default_image_size(name);
+      ModelStats stats = collect_model_stats(model, 3, size, size);
       if (*json) {
         out.push_back({{"arch", name}, {"params", stats.params}, {"macs", stats.macs}});
       } else {

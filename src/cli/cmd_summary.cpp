@@ -8,6 +8,7 @@
 #include "cli/common.h"
 #include "cli/model_stats.h"
 #include "resnet/error.h"
+#include "resnet/zoo.h"
 
 namespace resnet::cli {
 namespace {
@@ -29,7 +30,7 @@ nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw,
   }
   return {{"arch", m.arch},
           {"input_shape", {1, chw[0], chw[1], chw[2]}},
-          {"num_classes", m.num_classes},
+          {"num_classes", stats.layers.back().output_shape.back()},
           {"params", stats.params},
           {"macs", stats.macs},
           {"layers", layers}};
@@ -51,18 +52,23 @@ void print_table(const ModelOptions& m, const std::array<int64_t, 3>& chw, const
             << fmt::format("Total MACs (conv + linear): {}\n", with_commas(stats.macs)) << rule << "\n";
 }
 
+std::string default_input(const ModelOptions& m) {
+  const int size = zoo_default_image_size(m.arch);
+  return fmt::format("{}x{}x{}", m.in_channels, size, size);
+}
+
 }  // namespace
 
 void register_summary(CLI::App& app) {
   auto o = std::make_shared<SummaryOptions>();
   auto* cmd = app.add_subcommand("summary", "per-layer output shapes, parameters and MACs (torchinfo-like)");
   add_model_options(*cmd, o->model, false);
-  cmd->add_option("--input", o->input, "input size CxHxW (default: <in-channels>x224x224)");
+  cmd->add_option("--input", o->input,
+                  "input size CxHxW (default: <in-channels>x224x224; x32x32 for the CIFAR networks)");
   cmd->add_flag("--json", o->json, "print one JSON object");
   cmd->callback([o, cmd] {
     apply_threads(0);
-    const auto chw =
-        parse_chw(o->input.empty() ? fmt::format("{}x224x224", o->model.in_channels) : o->input, "--input");
+    const auto chw = parse_chw(o->input.empty() ? default_input(o->model) : o->input, "--input");
     if (chw[0] != o->model.in_channels) {
       if (cmd->count("--in-channels") > 0) {
         throw InputError(fmt::format("--input {} has {} channels but --in-channels is {}", o->input, chw[0],

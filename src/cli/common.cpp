@@ -14,7 +14,8 @@ namespace resnet::cli {
 
 void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
   cmd.add_option("--arch", o.arch, "architecture (see `resnet list`)")->required();
-  cmd.add_option("--num-classes", o.num_classes, "classifier outputs")->capture_default_str();
+  cmd.add_option("--num-classes", o.num_classes, "classifier outputs (default: 1000; 10 for CIFAR networks)")
+      ->check(CLI::PositiveNumber);
   cmd.add_option("--in-channels", o.in_channels, "input image channels")->capture_default_str();
   cmd.add_option("--seed", o.seed, "seed of the torchvision-style initialisation")->capture_default_str();
   if (with_weights) {

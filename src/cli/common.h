@@ -12,7 +12,7 @@ namespace resnet::cli {
 struct ModelOptions {
   std::string arch;
   std::string weights;  // empty: seeded torchvision-style init
-  int num_classes = 1000;
+  int num_classes = 0;  // 0: the architecture's default (1000, or 10 for the CIFAR networks)
   int in_channels = 3;
   bool non_strict = false;
   uint64_t seed = 0;

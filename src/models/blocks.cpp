@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "dnnl/ops.h"
+#include "models/zero_pad_shortcut.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -25,10 +26,14 @@ Conv2dOptions conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
 }  // namespace
 
 void ResidualBlock::add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels) {
-  if (o.projection) {
-    downsample_ = &add_child<Sequential>("downsample");
-    downsample_->append<Conv2d>(conv1x1(o.inplanes, out_channels, o.stride));
-    downsample_->append<BatchNorm2d>(out_channels);
+  if (o.reshape_shortcut && o.shortcut == Shortcut::projection) {
+    auto& downsample = add_child<Sequential>("downsample");
+    downsample.append<Conv2d>(conv1x1(o.inplanes, out_channels, o.stride));
+    downsample.append<BatchNorm2d>(out_channels);
+    shortcut_ = &downsample;
+  }
+  if (o.reshape_shortcut && o.shortcut == Shortcut::zero_pad) {
+    shortcut_ = &add_child<ZeroPadShortcut>("shortcut", o.inplanes, out_channels, o.stride);
   }
   if (o.dropout > 0.0f) dropout_ = &add_child<Dropout>("dropout", o.dropout, true, o.seed);
 }
@@ -36,7 +41,7 @@ void ResidualBlock::add_shortcut_and_dropout(const BlockOptions& o, int64_t out_
 Tensor ResidualBlock::forward(const Tensor& x) {
   Tensor out = branch_forward(x);
   if (dropout_) out = dropout_->forward(out);
-  Tensor identity = downsample_ ? downsample_->forward(x) : x;
+  Tensor identity = shortcut_ ? shortcut_->forward(x) : x;
   if (identity.shape() != out.shape()) {
     throw InputError(fmt::format("{}: residual branch gives {} but the shortcut gives {}", path(),
                                  shape_str(out.shape()), shape_str(identity.shape())));

@@ -17,6 +17,7 @@
 #include "nn/conv2d.h"
 #include "nn/dropout.h"
 #include "nn/sequential.h"
+#include "resnet/model.h"
 
 namespace resnet {
 
@@ -27,9 +28,10 @@ struct BlockOptions {
   int64_t groups = 1;
   int64_t base_width = 64;
   int64_t dilation = 1;
-  bool projection = false;  // build the downsample branch
-  float dropout = 0.0f;     // Dropout2d on the residual branch before the add
-  uint64_t seed = 0;        // for the dropout masks
+  bool reshape_shortcut = false;  // stride != 1 or channels change: the shortcut must change shape
+  Shortcut shortcut = Shortcut::projection;
+  float dropout = 0.0f;  // Dropout2d on the residual branch before the add
+  uint64_t seed = 0;     // for the dropout masks
 };
 
 // Shared by both blocks: the optional projection shortcut, dropout, the residual add and the final ReLU.
@@ -48,8 +50,8 @@ class ResidualBlock : public Module {
   // Registered after the branch's own modules, in torchvision's order.
   void add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels);
 
-  ReLU* relu_ = nullptr;  // "relu": the block's output ReLU
-  Sequential* downsample_ = nullptr;
+  ReLU* relu_ = nullptr;        // "relu": the block's output ReLU
+  Module* shortcut_ = nullptr;  // "downsample" (projection) or "shortcut" (zero padding); null for identity
   Dropout* dropout_ = nullptr;
 };
 

@@ -14,10 +14,15 @@ namespace resnet {
 namespace {
 
 void validate(const ResNetConfig& c) {
-  if (c.layers.size() != 4)
-    throw InputError(fmt::format("{}: expected 4 stages, got {}", c.name, c.layers.size()));
-  for (int n : c.layers) {
-    if (n < 1) throw InputError(fmt::format("{}: every stage needs at least one block", c.name));
+  if (c.layers.empty() || c.layers.size() != c.widths.size() || c.layers.size() > 4) {
+    throw InputError(
+        fmt::format("{}: expected 1 to 4 stages with one width each, got {} stages and {} widths", c.name,
+                    c.layers.size(), c.widths.size()));
+  }
+  for (size_t i = 0; i < c.layers.size(); ++i) {
+    if (c.layers[i] < 1 || c.widths[i] < 1) {
+      throw InputError(fmt::format("{}: stage {} needs at least one block and one channel", c.name, i + 1));
+    }
   }
   if (c.in_channels < 1)
     throw InputError(fmt::format("{}: --in-channels must be >= 1, got {}", c.name, c.in_channels));
@@ -25,6 +30,9 @@ void validate(const ResNetConfig& c) {
     throw InputError(fmt::format("{}: --num-classes must be >= 1, got {}", c.name, c.num_classes));
   if (c.groups < 1 || c.width_per_group < 1)
     throw InputError(fmt::format("{}: groups and width must be >= 1", c.name));
+  if (c.shortcut == Shortcut::zero_pad && c.block != BlockKind::basic) {
+    throw InputError(fmt::format("{}: the zero-padding shortcut is only defined for BasicBlock", c.name));
+  }
 }
 
 // Visits every module of the tree (pre-order).
@@ -42,29 +50,21 @@ void make_layer(Sequential& layer, const ResNetConfig& c, int64_t& inplanes, int
     dilation *= stride;
     stride = 1;
   }
-  BlockOptions o{.inplanes = inplanes,
-                 .planes = planes,
-                 .stride = stride,
-                 .groups = c.groups,
-                 .base_width = c.width_per_group,
-                 .dilation = previous_dilation,
-                 .projection = stride != 1 || inplanes != planes * Block::kExpansion,
-                 .dropout = c.dropout,
-                 .seed = seed++};
-  layer.append<Block>(o);
+  auto options = [&](int64_t block_stride, int64_t block_dilation) {
+    return BlockOptions{.inplanes = inplanes,
+                        .planes = planes,
+                        .stride = block_stride,
+                        .groups = c.groups,
+                        .base_width = c.width_per_group,
+                        .dilation = block_dilation,
+                        .reshape_shortcut = block_stride != 1 || inplanes != planes * Block::kExpansion,
+                        .shortcut = c.shortcut,
+                        .dropout = c.dropout,
+                        .seed = seed++};
+  };
+  layer.append<Block>(options(stride, previous_dilation));
   inplanes = planes * Block::kExpansion;
-  for (int i = 1; i < blocks; ++i) {
-    BlockOptions rest{.inplanes = inplanes,
-                      .planes = planes,
-                      .stride = 1,
-                      .groups = c.groups,
-                      .base_width = c.width_per_group,
-                      .dilation = dilation,
-                      .projection = false,
-                      .dropout = c.dropout,
-                      .seed = seed++};
-    layer.append<Block>(rest);
-  }
+  for (int i = 1; i < blocks; ++i) layer.append<Block>(options(1, dilation));
 }
 
 }  // namespace
@@ -72,7 +72,7 @@ void make_layer(Sequential& layer, const ResNetConfig& c, int64_t& inplanes, int
 ResNet::ResNet(const ResNetConfig& config, uint64_t seed) : Module("", "ResNet"), config_(config) {
   validate(config);
   const bool imagenet_stem = config.stem == Stem::imagenet;
-  int64_t inplanes = 64;
+  int64_t inplanes = config.stem_width;
   int64_t dilation = 1;
   uint64_t dropout_seed = seed ^ 0x9e3779b97f4a7c15ull;
 
@@ -86,17 +86,17 @@ ResNet::ResNet(const ResNetConfig& config, uint64_t seed) : Module("", "ResNet")
   sequence_.push_back(&add_child<ReLU>("relu"));
   if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", 3, 2, 1));
 
-  const int64_t planes[4] = {64, 128, 256, 512};
-  for (int stage = 0; stage < 4; ++stage) {
+  for (size_t stage = 0; stage < config.layers.size(); ++stage) {
     auto& layer = add_child<Sequential>(fmt::format("layer{}", stage + 1));
     const int64_t stride = stage == 0 ? 1 : 2;
     const bool dilate = stage > 0 && config.replace_stride_with_dilation[stage - 1];
+    const int64_t planes = config.widths[stage];
     if (config.block == BlockKind::basic) {
-      make_layer<BasicBlock>(layer, config, inplanes, dilation, planes[stage], config.layers[stage], stride,
-                             dilate, dropout_seed);
+      make_layer<BasicBlock>(layer, config, inplanes, dilation, planes, config.layers[stage], stride, dilate,
+                             dropout_seed);
     } else {
-      make_layer<Bottleneck>(layer, config, inplanes, dilation, planes[stage], config.layers[stage], stride,
-                             dilate, dropout_seed);
+      make_layer<Bottleneck>(layer, config, inplanes, dilation, planes, config.layers[stage], stride, dilate,
+                             dropout_seed);
     }
     sequence_.push_back(&layer);
   }

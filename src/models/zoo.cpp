@@ -1,4 +1,5 @@
-// The named architectures: torchvision.models' table of (block, layers, groups, width_per_group).
+// The named architectures: torchvision.models' table of (block, layers, groups, width_per_group), and the
+// CIFAR networks of He et al. 2015 §4.2 (3 stages of 16/32/64 channels, 6n+2 layers, zero-padding shortcuts).
 #include "resnet/zoo.h"
 
 #include <fmt/format.h>
@@ -8,26 +9,49 @@
 namespace resnet {
 namespace {
 
-struct ZooEntry {
-  const char* name;
-  BlockKind block;
-  std::vector<int> layers;
-  int groups;
-  int width_per_group;
-};
+ResNetConfig imagenet(const char* name, BlockKind block, std::vector<int> layers, int groups = 1,
+                      int width = 64) {
+  ResNetConfig c;
+  c.name = name;
+  c.block = block;
+  c.layers = std::move(layers);
+  c.groups = groups;
+  c.width_per_group = width;
+  return c;
+}
 
-const std::vector<ZooEntry>& zoo_table() {
-  static const std::vector<ZooEntry> table = {
-      {"resnet18", BlockKind::basic, {2, 2, 2, 2}, 1, 64},
-      {"resnet34", BlockKind::basic, {3, 4, 6, 3}, 1, 64},
-      {"resnet50", BlockKind::bottleneck, {3, 4, 6, 3}, 1, 64},
-      {"resnet101", BlockKind::bottleneck, {3, 4, 23, 3}, 1, 64},
-      {"resnet152", BlockKind::bottleneck, {3, 8, 36, 3}, 1, 64},
-      {"resnext50_32x4d", BlockKind::bottleneck, {3, 4, 6, 3}, 32, 4},
-      {"resnext101_32x8d", BlockKind::bottleneck, {3, 4, 23, 3}, 32, 8},
-      {"resnext101_64x4d", BlockKind::bottleneck, {3, 4, 23, 3}, 64, 4},
-      {"wide_resnet50_2", BlockKind::bottleneck, {3, 4, 6, 3}, 1, 128},
-      {"wide_resnet101_2", BlockKind::bottleneck, {3, 4, 23, 3}, 1, 128},
+// resnet(6n+2): n BasicBlocks per stage.
+ResNetConfig cifar(const char* name, int n) {
+  ResNetConfig c;
+  c.name = name;
+  c.block = BlockKind::basic;
+  c.layers = {n, n, n};
+  c.widths = {16, 32, 64};
+  c.stem_width = 16;
+  c.stem = Stem::cifar;
+  c.shortcut = Shortcut::zero_pad;
+  c.num_classes = 10;
+  return c;
+}
+
+const std::vector<ResNetConfig>& zoo_table() {
+  static const std::vector<ResNetConfig> table = {
+      imagenet("resnet18", BlockKind::basic, {2, 2, 2, 2}),
+      imagenet("resnet34", BlockKind::basic, {3, 4, 6, 3}),
+      imagenet("resnet50", BlockKind::bottleneck, {3, 4, 6, 3}),
+      imagenet("resnet101", BlockKind::bottleneck, {3, 4, 23, 3}),
+      imagenet("resnet152", BlockKind::bottleneck, {3, 8, 36, 3}),
+      imagenet("resnext50_32x4d", BlockKind::bottleneck, {3, 4, 6, 3}, 32, 4),
+      imagenet("resnext101_32x8d", BlockKind::bottleneck, {3, 4, 23, 3}, 32, 8),
+      imagenet("resnext101_64x4d", BlockKind::bottleneck, {3, 4, 23, 3}, 64, 4),
+      imagenet("wide_resnet50_2", BlockKind::bottleneck, {3, 4, 6, 3}, 1, 128),
+      imagenet("wide_resnet101_2", BlockKind::bottleneck, {3, 4, 23, 3}, 1, 128),
+      cifar("resnet20", 3),
+      cifar("resnet32", 5),
+      cifar("resnet44", 7),
+      cifar("resnet56", 9),
+      cifar("resnet110", 18),
+      cifar("resnet1202", 200),
   };
   return table;
 }
@@ -37,26 +61,25 @@ const std::vector<ZooEntry>& zoo_table() {
 const std::vector<std::string>& zoo_names() {
   static const std::vector<std::string> names = [] {
     std::vector<std::string> out;
-    for (const auto& e : zoo_table()) out.emplace_back(e.name);
+    for (const auto& c : zoo_table()) out.push_back(c.name);
     return out;
   }();
   return names;
 }
 
 ResNetConfig zoo_config(const std::string& name, int num_classes, int in_channels) {
-  for (const auto& e : zoo_table()) {
-    if (name != e.name) continue;
-    ResNetConfig c;
-    c.name = e.name;
-    c.block = e.block;
-    c.layers = e.layers;
-    c.groups = e.groups;
-    c.width_per_group = e.width_per_group;
-    c.num_classes = num_classes;
+  for (const auto& entry : zoo_table()) {
+    if (name != entry.name) continue;
+    ResNetConfig c = entry;
+    if (num_classes > 0) c.num_classes = num_classes;
     c.in_channels = in_channels;
     return c;
   }
   throw InputError(fmt::format("unknown architecture '{}' (valid: {})", name, fmt::join(zoo_names(), ", ")));
+}
+
+int zoo_default_image_size(const std::string& name) {
+  return zoo_config(name).stem == Stem::cifar ? 32 : 224;
 }
 
 }  // namespace resnet

@@ -1,0 +1,61 @@
+#include "models/zero_pad_shortcut.h"
+
+#include <fmt/format.h>
+
+#include <cstring>
+
+#include "resnet/error.h"
+
+namespace resnet {
+
+ZeroPadShortcut::ZeroPadShortcut(std::string path, int64_t in_channels, int64_t out_channels, int64_t stride)
+    : Module(std::move(path), "ZeroPadShortcut"),
+      in_channels_(in_channels),
+      out_channels_(out_channels),
+      stride_(stride),
+      pad_before_((out_channels - in_channels) / 2) {
+  if (out_channels < in_channels) {
+    throw InputError(
+        fmt::format("{}: cannot zero-pad {} channels down to {}", this->path(), in_channels, out_channels));
+  }
+}
+
+Tensor ZeroPadShortcut::forward(const Tensor& x) {
+  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
+  const int64_t oh = (h + stride_ - 1) / stride_, ow = (w + stride_ - 1) / stride_;
+  Tensor y({n, oh, ow, out_channels_});
+  const float* src = x.f32();
+  float* dst = y.f32();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        const float* from = src + ((b * h + i * stride_) * w + j * stride_) * in_channels_;
+        float* to = dst + ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
+        std::memcpy(to, from, static_cast<size_t>(in_channels_) * sizeof(float));
+      }
+  input_shape_ = x.shape();
+  notify_forward(x, y);
+  return y;
+}
+
+Tensor ZeroPadShortcut::backward(const Tensor& dy) {
+  const int64_t n = input_shape_[0], h = input_shape_[1], w = input_shape_[2];
+  const int64_t oh = dy.dim(1), ow = dy.dim(2);
+  Tensor dx(input_shape_);
+  const float* src = dy.f32();
+  float* dst = dx.f32();
+  for (int64_t b = 0; b < n; ++b)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j) {
+        const float* from = src + ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
+        float* to = dst + ((b * h + i * stride_) * w + j * stride_) * in_channels_;
+        std::memcpy(to, from, static_cast<size_t>(in_channels_) * sizeof(float));
+      }
+  return dx;
+}
+
+std::string ZeroPadShortcut::extra_repr() const {
+  return fmt::format("stride={}, channels={}->{}", stride_, in_channels_, out_channels_);
+}
+
+}  // namespace resnet
