@@ -106,6 +106,8 @@ def write_broken_archives(d):
                 entries[key] = value
         write_archive(f'{d}/{name}', entries)
 
+    variant('byteorder_little.pth', {'byteorder': b'little'})  # PyTorch >= 2.1 writes this entry
+    variant('byteorder_big.pth', {'byteorder': b'big'})
     variant('no_data_pkl.pth', {'data.pkl': None})
     variant('missing_storage.pth', {'data/0': None})
     variant('short_storage.pth', {'data/0': good['data/0'][:10]})

@@ -75,6 +75,10 @@ TEST(Pth, AcceptsAModelWrapper) {
   expect_formula_state_dict(load_pth(fixture("wrapped_model.pth")));
 }
 
+TEST(Pth, ReadsLittleEndianByteOrderEntry) {
+  expect_formula_state_dict(load_pth(fixture("byteorder_little.pth")));
+}
+
 TEST(Pth, ReadsPickleProtocol4) {
   expect_formula_state_dict(load_pth(fixture("protocol4.pth")));
 }
@@ -193,6 +197,7 @@ INSTANTIATE_TEST_SUITE_P(
     Pth, BrokenPth,
     ::testing::Values(
         BrokenCase{"no_data_pkl.pth", "no data.pkl in the zip archive"},
+        BrokenCase{"byteorder_big.pth", "byte order 'big' is not supported (only little-endian)"},
         BrokenCase{"missing_storage.pth", "storage 'archive/data/0' is missing from the archive"},
         BrokenCase{"short_storage.pth",
                    "storage 'archive/data/0' has 10 bytes, but its 54 float32 elements need 216"},
