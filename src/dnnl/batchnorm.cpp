@@ -1,6 +1,8 @@
-// Batch normalization over the channel (last) axis on oneDNN, for [N,H,W,C] (nhwc) and [N,C] (nc) inputs.
+// Batch normalization over the channel (last) axis on oneDNN, for [N,H,W,C] (nhwc) and [N,C] (nc) inputs:
+// inference, training (batch statistics) and the training backward.
 #include <fmt/format.h>
 
+#include "dnnl/accumulate.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
@@ -20,53 +22,72 @@ void check_channel_vector(const Tensor& t, const char* name, int64_t channels) {
   }
 }
 
+void check_input(const Tensor& x, const char* name) {
+  if ((x.rank() != 4 && x.rank() != 2) || x.dtype() != DType::f32) {
+    throw InputError(fmt::format("batchnorm: {} must be f32 [N,H,W,C] or [N,C], got {} {}", name,
+                                 dtype_name(x.dtype()), shape_str(x.shape())));
+  }
+}
+
+// The descriptors of one batch norm (input shape + flags) and the cache key that determines them.
+struct BatchNormGeometry {
+  memory::desc x_md, c_md;
+  normalization_flags flags;
+  std::string key;
+};
+
+BatchNormGeometry batchnorm_geometry(const Tensor& x, bool scale, bool shift, bool training, float eps) {
+  BatchNormGeometry g;
+  const auto format = x.rank() == 4 ? memory::format_tag::nhwc : memory::format_tag::nc;
+  g.x_md = onednn::desc_of(x.shape(), DType::f32, format);
+  g.c_md = onednn::desc_of({x.dim(-1)}, DType::f32, memory::format_tag::x);
+  g.flags = normalization_flags::none;
+  if (scale) g.flags |= normalization_flags::use_scale;
+  if (shift) g.flags |= normalization_flags::use_shift;
+  if (!training) g.flags |= normalization_flags::use_global_stats;
+  g.key = fmt::format("src={}|rank={}|training={}|eps={}|flags={}", onednn::dims_key(g.x_md.get_dims()),
+                      x.rank(), training, eps, static_cast<unsigned>(g.flags));
+  return g;
+}
+
+dnnl::batch_normalization_forward::primitive_desc forward_pd(const BatchNormGeometry& g, bool training,
+                                                             float eps) {
+  auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
+  return dnnl::batch_normalization_forward::primitive_desc(onednn::cpu_engine(), prop, g.x_md, g.x_md, eps,
+                                                           g.flags, onednn::default_attr());
+}
+
 // Inference (training = false): normalizes with mean/var as given. Training: computes the batch statistics
 // into mean/var ([C], variance biased: divided by the number of elements per channel) and normalizes with
 // them.
 Tensor batchnorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, bool training,
                          Tensor& mean, Tensor& var) {
-  if ((x.rank() != 4 && x.rank() != 2) || x.dtype() != DType::f32) {
-    throw InputError(fmt::format("batchnorm: input must be f32 [N,H,W,C] or [N,C], got {} {}",
-                                 dtype_name(x.dtype()), shape_str(x.shape())));
-  }
+  check_input(x, "input");
   const int64_t c = x.dim(-1);
   if (weight.defined()) check_channel_vector(weight, "weight", c);
   if (bias.defined()) check_channel_vector(bias, "bias", c);
   if (training) {
-    mean = Tensor({c});
-    var = Tensor({c});
+    mean = Tensor::empty({c});
+    var = Tensor::empty({c});
   } else {
     check_channel_vector(mean, "running_mean", c);
     check_channel_vector(var, "running_var", c);
   }
-  Tensor y(x.shape());
+  Tensor y = Tensor::empty(x.shape());
 
   return onednn::translate_errors("batchnorm", [&] {
-    const auto format = x.rank() == 4 ? memory::format_tag::nhwc : memory::format_tag::nc;
-    const memory::desc x_md = onednn::desc_of(x.shape(), DType::f32, format);
-    const memory::desc c_md = onednn::desc_of({c}, DType::f32, memory::format_tag::x);
-    auto flags = normalization_flags::none;
-    if (weight.defined()) flags |= normalization_flags::use_scale;
-    if (bias.defined()) flags |= normalization_flags::use_shift;
-    if (!training) flags |= normalization_flags::use_global_stats;
-
-    const std::string key =
-        fmt::format("batchnorm|src={}|rank={}|training={}|eps={}|flags={}", onednn::dims_key(x_md.get_dims()),
-                    x.rank(), training, eps, static_cast<unsigned>(flags));
-    onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(key, [&] {
-      auto prop = training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference;
-      return dnnl::batch_normalization_forward::primitive_desc(onednn::cpu_engine(), prop, x_md, x_md, eps,
-                                                               flags, onednn::default_attr());
-    });
+    const BatchNormGeometry g = batchnorm_geometry(x, weight.defined(), bias.defined(), training, eps);
+    onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(
+        "batchnorm|" + g.key, [&] { return forward_pd(g, training, eps); });
 
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, onednn::wrap(x, x_md)},
-        {DNNL_ARG_DST, onednn::wrap(y, x_md)},
-        {DNNL_ARG_MEAN, onednn::wrap(mean, c_md)},
-        {DNNL_ARG_VARIANCE, onednn::wrap(var, c_md)},
+        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
+        {DNNL_ARG_DST, onednn::wrap(y, g.x_md)},
+        {DNNL_ARG_MEAN, onednn::wrap(mean, g.c_md)},
+        {DNNL_ARG_VARIANCE, onednn::wrap(var, g.c_md)},
     };
-    if (weight.defined()) args.emplace(DNNL_ARG_SCALE, onednn::wrap(weight, c_md));
-    if (bias.defined()) args.emplace(DNNL_ARG_SHIFT, onednn::wrap(bias, c_md));
+    if (weight.defined()) args.emplace(DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md));
+    if (bias.defined()) args.emplace(DNNL_ARG_SHIFT, onednn::wrap(bias, g.c_md));
     onednn::execute(bn, std::move(args));
     return y;
   });
@@ -84,6 +105,49 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& weight, const 
 Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                                   Tensor& batch_mean, Tensor& batch_var) {
   return batchnorm_forward(x, weight, bias, eps, true, batch_mean, batch_var);
+}
+
+// dy, x [N,H,W,C] or [N,C]; weight, batch_mean, batch_var, dweight, dbias [C] -> dx like x.
+Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
+                          const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias) {
+  check_input(x, "input");
+  if (dy.shape() != x.shape() || dy.dtype() != DType::f32) {
+    throw InputError(fmt::format("batchnorm backward: output gradient {} {} for an input of {}",
+                                 dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(x.shape())));
+  }
+  const int64_t c = x.dim(-1);
+  check_channel_vector(weight, "weight", c);
+  check_channel_vector(batch_mean, "batch mean", c);
+  check_channel_vector(batch_var, "batch variance", c);
+  check_channel_vector(dweight, "weight gradient", c);
+  check_channel_vector(dbias, "bias gradient", c);
+  Tensor dx = Tensor::empty(x.shape());
+
+  return onednn::translate_errors("batchnorm backward", [&] {
+    const BatchNormGeometry g = batchnorm_geometry(x, true, true, true, eps);
+    const std::string key = "batchnorm_bwd|" + g.key;
+    onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(key, [&] {
+      return dnnl::batch_normalization_backward::primitive_desc(
+          onednn::cpu_engine(), dnnl::prop_kind::backward, g.x_md, g.x_md, g.x_md, eps, g.flags,
+          forward_pd(g, true, eps), onednn::default_attr());
+    });
+    // This call's scale/shift gradients, then added into the caller's.
+    Tensor dweight_now = Tensor::empty({c}), dbias_now = Tensor::empty({c});
+    const memory dweight_mem = onednn::wrap(dweight_now, g.c_md), dbias_mem = onednn::wrap(dbias_now, g.c_md);
+    onednn::execute(bn, {
+                            {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
+                            {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.x_md)},
+                            {DNNL_ARG_MEAN, onednn::wrap(batch_mean, g.c_md)},
+                            {DNNL_ARG_VARIANCE, onednn::wrap(batch_var, g.c_md)},
+                            {DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md)},
+                            {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)},
+                            {DNNL_ARG_DIFF_SCALE, dweight_mem},
+                            {DNNL_ARG_DIFF_SHIFT, dbias_mem},
+                        });
+    onednn::accumulate(dweight, g.c_md, dweight_mem, key + "|c");
+    onednn::accumulate(dbias, g.c_md, dbias_mem, key + "|c");
+    return dx;
+  });
 }
 
 }  // namespace resnet::ops

@@ -1,9 +1,11 @@
-// conv2d_forward on oneDNN: NHWC activations used in place, weights reordered from OIHW into the layout the
-// convolution chose (format_tag::any) on every call, so updated weights are always seen.
+// Convolution on oneDNN, forward and backward. NHWC activations are used in place; weights are reordered from
+// OIHW into the layout each primitive chose (format_tag::any) on every call, so updated weights are always
+// seen, and weight gradients are reordered back to OIHW while being added into the caller's gradient.
 #include <fmt/format.h>
 
 #include <algorithm>
 
+#include "dnnl/accumulate.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
@@ -30,29 +32,75 @@ int64_t right_padding(int64_t in, int64_t kernel, int64_t stride, int64_t pad, i
   return std::max<int64_t>(0, (out - 1) * stride + extent - in - pad);
 }
 
-void check_conv_args(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
-  if (x.rank() != 4 || x.dtype() != DType::f32) {
-    throw InputError(fmt::format("conv2d: input must be f32 [N,H,W,C], got {} {}", dtype_name(x.dtype()),
-                                 shape_str(x.shape())));
+void check_f32(const Tensor& t, int rank, const char* what, const char* layout) {
+  if (t.rank() != rank || t.dtype() != DType::f32) {
+    throw InputError(fmt::format("conv2d: {} must be f32 {}, got {} {}", what, layout, dtype_name(t.dtype()),
+                                 shape_str(t.shape())));
   }
-  if (w.rank() != 4 || w.dtype() != DType::f32) {
-    throw InputError(fmt::format("conv2d: weight must be f32 [O,I/groups,KH,KW], got {} {}",
-                                 dtype_name(w.dtype()), shape_str(w.shape())));
-  }
+}
+
+// x [N,H,W,C], w [O,C/g,KH,KW]: returns y's shape [N,OH,OW,O].
+Shape conv_output_shape(const Shape& x, const Shape& w, const Conv2dSpec& s) {
   if (s.groups < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1 ||
       s.pad_h < 0 || s.pad_w < 0) {
     throw InputError(fmt::format("conv2d: invalid spec stride=({},{}) pad=({},{}) dilation=({},{}) groups={}",
                                  s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w,
                                  s.groups));
   }
-  if (x.dim(3) != w.dim(1) * s.groups || w.dim(0) % s.groups != 0) {
-    throw InputError(fmt::format("conv2d: input {} does not match weight {} with groups={}",
-                                 shape_str(x.shape()), shape_str(w.shape()), s.groups));
+  if (x[3] != w[1] * s.groups || w[0] % s.groups != 0) {
+    throw InputError(fmt::format("conv2d: input {} does not match weight {} with groups={}", shape_str(x),
+                                 shape_str(w), s.groups));
   }
-  if (bias.defined() && (bias.rank() != 1 || bias.dim(0) != w.dim(0) || bias.dtype() != DType::f32)) {
-    throw InputError(fmt::format("conv2d: bias must be f32 [{}], got {} {}", w.dim(0),
+  const int64_t oh = conv_output_size(x[1], w[2], s.stride_h, s.pad_h, s.dilation_h);
+  const int64_t ow = conv_output_size(x[2], w[3], s.stride_w, s.pad_w, s.dilation_w);
+  if (oh < 1 || ow < 1) {
+    throw InputError(fmt::format("conv2d: input {} is too small for kernel {}x{} (pad {}x{}, dilation {}x{})",
+                                 shape_str(x), w[2], w[3], s.pad_h, s.pad_w, s.dilation_h, s.dilation_w));
+  }
+  return {x[0], oh, ow, w[0]};
+}
+
+void check_bias(const Tensor& bias, const Shape& w, const char* what) {
+  if (bias.defined() && (bias.rank() != 1 || bias.dim(0) != w[0] || bias.dtype() != DType::f32)) {
+    throw InputError(fmt::format("conv2d: {} must be f32 [{}], got {} {}", what, w[0],
                                  dtype_name(bias.dtype()), shape_str(bias.shape())));
   }
+}
+
+// The descriptors of one convolution (shapes + spec), shared by its forward and backward primitives, and the
+// cache key that determines them.
+struct ConvGeometry {
+  memory::desc x_md, w_plain, w_any, b_md, y_md;
+  memory::dims strides, dilates, pad_l, pad_r;
+  std::string key;
+};
+
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool bias, const Conv2dSpec& s) {
+  ConvGeometry g;
+  const int64_t groups = s.groups;
+  g.strides = {s.stride_h, s.stride_w};
+  g.dilates = {s.dilation_h - 1, s.dilation_w - 1};  // oneDNN: 0 = dense
+  g.pad_l = {s.pad_h, s.pad_w};
+  g.pad_r = {right_padding(x[1], w[2], s.stride_h, s.pad_h, s.dilation_h, y[1]),
+             right_padding(x[2], w[3], s.stride_w, s.pad_w, s.dilation_w, y[2])};
+  // Grouped weights are 5-D goihw [G, O/G, I/G, KH, KW] for oneDNN: the same bytes as OIHW.
+  g.w_plain =
+      groups > 1 ? memory::desc({groups, w[0] / groups, w[1], w[2], w[3]}, memory::data_type::f32, tag::goihw)
+                 : memory::desc({w[0], w[1], w[2], w[3]}, memory::data_type::f32, tag::oihw);
+  g.w_any = memory::desc(g.w_plain.get_dims(), memory::data_type::f32, tag::any);
+  g.x_md = onednn::desc_of(x, DType::f32, tag::nhwc);
+  g.y_md = onednn::desc_of(y, DType::f32, tag::nhwc);
+  g.b_md = bias ? onednn::desc_of({w[0]}, DType::f32, tag::x) : memory::desc();
+  g.key = fmt::format("src={}|w={}|bias={}|s={}|pl={}|pr={}|d={}", onednn::dims_key(g.x_md.get_dims()),
+                      onednn::dims_key(g.w_plain.get_dims()), bias, onednn::dims_key(g.strides),
+                      onednn::dims_key(g.pad_l), onednn::dims_key(g.pad_r), onednn::dims_key(g.dilates));
+  return g;
+}
+
+dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, dnnl::prop_kind prop) {
+  return dnnl::convolution_forward::primitive_desc(
+      onednn::cpu_engine(), prop, dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.b_md, g.y_md,
+      g.strides, g.dilates, g.pad_l, g.pad_r, onednn::default_attr());
 }
 
 }  // namespace
@@ -63,52 +111,94 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
-  check_conv_args(x, w, bias, s);
-  const int64_t n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
-  const int64_t o = w.dim(0), kh = w.dim(2), kw = w.dim(3), g = s.groups;
-  const int64_t oh = conv_output_size(h, kh, s.stride_h, s.pad_h, s.dilation_h);
-  const int64_t ow = conv_output_size(wd, kw, s.stride_w, s.pad_w, s.dilation_w);
-  if (oh < 1 || ow < 1) {
-    throw InputError(fmt::format("conv2d: input {} is too small for kernel {}x{} (pad {}x{}, dilation {}x{})",
-                                 shape_str(x.shape()), kh, kw, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w));
-  }
-  Tensor y({n, oh, ow, o});
+  check_f32(x, 4, "input", "[N,H,W,C]");
+  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
+  check_bias(bias, w.shape(), "bias");
+  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), s));
 
   return onednn::translate_errors("conv2d", [&] {
-    const memory::dims strides = {s.stride_h, s.stride_w};
-    const memory::dims dilates = {s.dilation_h - 1, s.dilation_w - 1};  // oneDNN: 0 = dense
-    const memory::dims pad_l = {s.pad_h, s.pad_w};
-    const memory::dims pad_r = {right_padding(h, kh, s.stride_h, s.pad_h, s.dilation_h, oh),
-                                right_padding(wd, kw, s.stride_w, s.pad_w, s.dilation_w, ow)};
-    // Grouped weights are 5-D goihw [G, O/G, I/G, KH, KW] for oneDNN: the same bytes as OIHW.
-    const memory::desc w_plain =
-        g > 1 ? memory::desc({g, o / g, c / g, kh, kw}, memory::data_type::f32, tag::goihw)
-              : memory::desc({o, c, kh, kw}, memory::data_type::f32, tag::oihw);
-    const memory::desc x_md = onednn::desc_of(x.shape(), DType::f32, tag::nhwc);
-    const memory::desc y_md = onednn::desc_of(y.shape(), DType::f32, tag::nhwc);
-    const memory::desc b_md =
-        bias.defined() ? onednn::desc_of(bias.shape(), DType::f32, tag::x) : memory::desc();
-
-    const std::string key =
-        fmt::format("conv2d|src={}|w={}|bias={}|s={}|pl={}|pr={}|d={}", onednn::dims_key(x_md.get_dims()),
-                    onednn::dims_key(w_plain.get_dims()), bias.defined(), onednn::dims_key(strides),
-                    onednn::dims_key(pad_l), onednn::dims_key(pad_r), onednn::dims_key(dilates));
-    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
-      memory::desc w_any(w_plain.get_dims(), memory::data_type::f32, tag::any);
-      return dnnl::convolution_forward::primitive_desc(
-          onednn::cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, x_md,
-          w_any, b_md, y_md, strides, dilates, pad_l, pad_r, onednn::default_attr());
-    });
+    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), s);
+    const std::string key = "conv2d|" + g.key;
+    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(
+        key, [&] { return forward_pd(g, dnnl::prop_kind::forward_inference); });
 
     std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, onednn::wrap(x, x_md)},
+        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
         {DNNL_ARG_WEIGHTS,
-         onednn::in_layout(w, w_plain, conv.pd.weights_desc(), key, onednn::ThreadBuffer::weights)},
-        {DNNL_ARG_DST, onednn::wrap(y, y_md)},
+         onednn::in_layout(w, g.w_plain, conv.pd.weights_desc(), key, onednn::ThreadBuffer::weights)},
+        {DNNL_ARG_DST, onednn::wrap(y, g.y_md)},
     };
-    if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::wrap(bias, b_md));
+    if (bias.defined()) args.emplace(DNNL_ARG_BIAS, onednn::wrap(bias, g.b_md));
     onednn::execute(conv, std::move(args));
     return y;
+  });
+}
+
+// dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dSpec& s) {
+  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
+  if (x_shape.size() != 4)
+    throw InputError(fmt::format("conv2d: input shape {} is not [N,H,W,C]", shape_str(x_shape)));
+  const Shape y_shape = conv_output_shape(x_shape, w.shape(), s);
+  check_f32(dy, 4, "output gradient", shape_str(y_shape).c_str());
+  if (dy.shape() != y_shape) {
+    throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
+                                 shape_str(dy.shape()), shape_str(y_shape)));
+  }
+  Tensor dx = Tensor::empty(x_shape);
+
+  return onednn::translate_errors("conv2d backward data", [&] {
+    const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, s);
+    const std::string key = "conv2d_bwd_data|" + g.key;
+    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
+      return dnnl::convolution_backward_data::primitive_desc(
+          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.y_md, g.strides,
+          g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
+          onednn::default_attr());
+    });
+    onednn::execute(conv, {
+                              {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
+                              {DNNL_ARG_WEIGHTS, onednn::in_layout(w, g.w_plain, conv.pd.weights_desc(), key,
+                                                                   onednn::ThreadBuffer::weights)},
+                              {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)},
+                          });
+    return dx;
+  });
+}
+
+// x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec& s, Tensor& dw,
+                             Tensor* dbias) {
+  check_f32(x, 4, "input", "[N,H,W,C]");
+  check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
+  if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
+  const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), s);
+  if (dy.shape() != y_shape || dy.dtype() != DType::f32) {
+    throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
+                                 dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
+  }
+
+  onednn::translate_errors("conv2d backward weights", [&] {
+    const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, s);
+    const std::string key = "conv2d_bwd_weights|" + g.key;
+    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
+      return dnnl::convolution_backward_weights::primitive_desc(
+          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.b_md, g.y_md,
+          g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
+          onednn::default_attr());
+    });
+    // This call's gradients, in the primitive's layout, then added into the caller's.
+    const memory dw_now = onednn::thread_memory(onednn::ThreadBuffer::weights, conv.pd.diff_weights_desc());
+    Tensor db_now = dbias ? Tensor::empty(dbias->shape()) : Tensor();
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
+        {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
+        {DNNL_ARG_DIFF_WEIGHTS, dw_now},
+    };
+    if (dbias) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::wrap(db_now, g.b_md));
+    onednn::execute(conv, std::move(args));
+    onednn::accumulate(dw, g.w_plain, dw_now, key + "|w");
+    if (dbias) onednn::accumulate(*dbias, g.b_md, onednn::wrap(db_now, g.b_md), key + "|b");
   });
 }
 

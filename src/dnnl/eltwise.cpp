@@ -1,5 +1,5 @@
-// Elementwise kernels on oneDNN: ReLU (eltwise) and a + b (binary). Both see a tensor as a flat vector, so
-// one primitive serves every shape with the same element count.
+// Elementwise kernels on oneDNN: ReLU (eltwise) forward and backward, and a + b (binary). All see a tensor as
+// a flat vector, so one primitive serves every shape with the same element count.
 #include <fmt/format.h>
 
 #include "dnnl/engine.h"
@@ -22,11 +22,32 @@ dnnl::memory::desc flat_desc(const Tensor& t) {
   return dnnl::memory::desc({t.numel()}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
 }
 
+// y = a + b, elementwise; y may be a (oneDNN's binary primitive works in place).
+void add_into(const Tensor& a, const Tensor& b, Tensor& y) {
+  check_f32(a, "add");
+  check_f32(b, "add");
+  if (a.shape() != b.shape()) {
+    throw InputError(
+        fmt::format("add: shapes differ: {} and {}", shape_str(a.shape()), shape_str(b.shape())));
+  }
+  onednn::translate_errors("add", [&] {
+    const dnnl::memory::desc md = flat_desc(a);
+    onednn::CachedPrimitive sum =
+        onednn::primitive_cache().get_or_create(fmt::format("add|n={}", a.numel()), [&] {
+          return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
+                                              onednn::default_attr());
+        });
+    onednn::execute(sum, {{DNNL_ARG_SRC_0, onednn::wrap(a, md)},
+                          {DNNL_ARG_SRC_1, onednn::wrap(b, md)},
+                          {DNNL_ARG_DST, onednn::wrap(y, md)}});
+  });
+}
+
 }  // namespace
 
 Tensor relu_forward(const Tensor& x) {
   check_f32(x, "relu");
-  Tensor y(x.shape());
+  Tensor y = Tensor::empty(x.shape());
   return onednn::translate_errors("relu", [&] {
     const dnnl::memory::desc md = flat_desc(x);
     onednn::CachedPrimitive relu =
@@ -40,27 +61,43 @@ Tensor relu_forward(const Tensor& x) {
   });
 }
 
+// dy, y (relu_forward's output) -> dx = dy where y > 0, else 0. Computed from the output, so the forward need
+// not keep its input.
+Tensor relu_backward(const Tensor& dy, const Tensor& y) {
+  check_f32(dy, "relu backward");
+  check_f32(y, "relu backward");
+  if (dy.shape() != y.shape()) {
+    throw InputError(fmt::format("relu backward: output gradient {} for an output of {}",
+                                 shape_str(dy.shape()), shape_str(y.shape())));
+  }
+  Tensor dx = Tensor::empty(y.shape());
+  return onednn::translate_errors("relu backward", [&] {
+    const dnnl::memory::desc md = flat_desc(y);
+    onednn::CachedPrimitive relu =
+        onednn::primitive_cache().get_or_create(fmt::format("relu_bwd|n={}", y.numel()), [&] {
+          const auto algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
+          dnnl::eltwise_forward::primitive_desc hint(onednn::cpu_engine(), dnnl::prop_kind::forward_training,
+                                                     algorithm, md, md, 0.0f, 0.0f, onednn::default_attr());
+          return dnnl::eltwise_backward::primitive_desc(onednn::cpu_engine(), algorithm, md, md, md, 0.0f,
+                                                        0.0f, hint, onednn::default_attr());
+        });
+    onednn::execute(relu, {{DNNL_ARG_DST, onednn::wrap(y, md)},
+                           {DNNL_ARG_DIFF_DST, onednn::wrap(dy, md)},
+                           {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, md)}});
+    return dx;
+  });
+}
+
 // Elementwise a + b (same shape).
 Tensor add(const Tensor& a, const Tensor& b) {
-  check_f32(a, "add");
-  check_f32(b, "add");
-  if (a.shape() != b.shape()) {
-    throw InputError(
-        fmt::format("add: shapes differ: {} and {}", shape_str(a.shape()), shape_str(b.shape())));
-  }
-  Tensor y(a.shape());
-  return onednn::translate_errors("add", [&] {
-    const dnnl::memory::desc md = flat_desc(a);
-    onednn::CachedPrimitive sum =
-        onednn::primitive_cache().get_or_create(fmt::format("add|n={}", a.numel()), [&] {
-          return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
-                                              onednn::default_attr());
-        });
-    onednn::execute(sum, {{DNNL_ARG_SRC_0, onednn::wrap(a, md)},
-                          {DNNL_ARG_SRC_1, onednn::wrap(b, md)},
-                          {DNNL_ARG_DST, onednn::wrap(y, md)}});
-    return y;
-  });
+  Tensor y = Tensor::empty(a.shape());
+  add_into(a, b, y);
+  return y;
+}
+
+// acc += x (same shape), in place.
+void add_to(Tensor& acc, const Tensor& x) {
+  add_into(acc, x, acc);
 }
 
 }  // namespace resnet::ops

@@ -1,8 +1,12 @@
 // The compute kernels of the layer-by-layer path, on oneDNN. This header includes no oneDNN header: src/dnnl/
 // is the only folder that speaks oneDNN, and the rest of the library calls these functions on Tensors.
 //
-// All activations are f32 NHWC [N, H, W, C]; conv weights OIHW [O, I/groups, KH, KW]; linear weights [out, in].
-// Primitives are created once per (shapes, attributes) and cached (primitive_cache.h).
+// All activations are f32 NHWC [N, H, W, C]; conv weights OIHW [O, I/groups, KH, KW]; linear weights [out,
+// in]. Primitives are created once per (shapes, attributes) and cached (primitive_cache.h).
+//
+// Every forward kernel has its backward beside it. A backward takes dy = dL/d(output) and what the forward
+// kept, returns dx = dL/d(input), and ADDS parameter gradients into the given gradient tensors (torch
+// accumulates .grad until zero_grad), which must be allocated (f32, the parameter's shape).
 #pragma once
 
 #include <cstdint>
@@ -26,6 +30,12 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& spec);
+// dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx of shape x_shape [N,H,W,C]
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dSpec& spec);
+// x [N,H,W,C] (the forward's input), dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw, *dbias [O] += dL/dbias
+// (dbias null: no bias).
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec& spec, Tensor& dw,
+                             Tensor* dbias);
 
 // Batch norm over the channel (last) axis.
 // Inference: y = (x - mean) / sqrt(var + eps) * weight + bias with the running statistics.
@@ -34,20 +44,42 @@ Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& weight, const 
 // Training: normalizes with the batch statistics; writes batch_mean [C] and biased batch_var [C].
 Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
                                   Tensor& batch_mean, Tensor& batch_var);
+// Backward of batchnorm_forward_training: x (its input), batch_mean/batch_var (its outputs), dy like x ->
+// dx like x; dweight [C] += dL/dweight, dbias [C] += dL/dbias. The batch statistics depend on x, and dx
+// includes that path (as torch's train-mode BN).
+Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
+                          const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias);
 
 Tensor relu_forward(const Tensor& x);
+// y: relu_forward's output (y > 0 exactly where x > 0). dx = dy where y > 0, else 0.
+Tensor relu_backward(const Tensor& dy, const Tensor& y);
 
 // Max pooling, PyTorch semantics (padding is -inf), floor mode. x [N,H,W,C] -> [N,OH,OW,C]
 Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad);
+// The same, and the positions of the maxima in `workspace` (opaque bytes) for maxpool2d_backward.
+Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad,
+                                  Tensor& workspace);
+// dy [N,OH,OW,C] -> dx of shape x_shape: each dy goes to its window's maximum (ties: the first in the
+// window, as PyTorch); overlapping windows add.
+Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, int64_t kernel,
+                          int64_t stride, int64_t pad);
 
 // AdaptiveAvgPool2d: output bin (i, j) averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.
 // x [N,H,W,C] -> [N,OH,OW,C]
 Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w);
+// dy [N,OH,OW,C] -> dx of shape x_shape: each dy spread evenly over its bin; overlapping bins add.
+Tensor adaptive_avgpool2d_backward(const Tensor& dy, const Shape& x_shape);
 
 // x [N,K], w [O,K], bias [O] or undefined -> [N,O]
 Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor& bias);
+// dy [N,O], w [O,K] -> dx [N,K]
+Tensor linear_backward_data(const Tensor& dy, const Tensor& w);
+// x [N,K] (the forward's input), dy [N,O]: dw [O,K] += dy^T x, *dbias [O] += sum of dy over N (null: none).
+void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias);
 
 // Elementwise a + b (same shape).
 Tensor add(const Tensor& a, const Tensor& b);
+// acc += x, in place (same shape): joins gradients without a new tensor.
+void add_to(Tensor& acc, const Tensor& x);
 
 }  // namespace resnet::ops

@@ -1,4 +1,4 @@
-// Max pooling and adaptive average pooling over NHWC activations.
+// Max pooling and adaptive average pooling over NHWC activations, forward and backward.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -25,32 +25,85 @@ void check_activation(const Tensor& x, const char* op) {
   }
 }
 
+// The descriptors of one pooling (shapes + window + algorithm) and the cache key that determines them.
+struct PoolGeometry {
+  memory::desc x_md, y_md;
+  memory::dims kernel, strides, pad_l, pad_r;
+  std::string key;
+};
+
+// x [N,H,W,C] pooled into y [N,OH,OW,C] (y's shape decides OH, OW).
+PoolGeometry pool_geometry(const Shape& x, const Shape& y, dnnl::algorithm algorithm, const Window& win) {
+  PoolGeometry g;
+  g.x_md = onednn::desc_of(x, DType::f32, memory::format_tag::nhwc);
+  g.y_md = onednn::desc_of(y, DType::f32, memory::format_tag::nhwc);
+  g.kernel = {win.kernel_h, win.kernel_w};
+  g.strides = {win.stride_h, win.stride_w};
+  g.pad_l = {win.pad_h, win.pad_w};
+  // The tightest right padding that gives PyTorch's floor-mode output size (oneDNN wants the sizes to agree).
+  g.pad_r = {std::max<int64_t>(0, (y[1] - 1) * win.stride_h + win.kernel_h - x[1] - win.pad_h),
+             std::max<int64_t>(0, (y[2] - 1) * win.stride_w + win.kernel_w - x[2] - win.pad_w)};
+  g.key = fmt::format("alg={}|src={}|dst={}|k={}|s={}|pl={}|pr={}", static_cast<int>(algorithm),
+                      onednn::dims_key(g.x_md.get_dims()), onednn::dims_key(g.y_md.get_dims()),
+                      onednn::dims_key(g.kernel), onednn::dims_key(g.strides), onednn::dims_key(g.pad_l),
+                      onednn::dims_key(g.pad_r));
+  return g;
+}
+
+dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g, dnnl::algorithm algorithm,
+                                                 dnnl::prop_kind prop) {
+  return dnnl::pooling_forward::primitive_desc(onednn::cpu_engine(), prop, algorithm, g.x_md, g.y_md,
+                                               g.strides, g.kernel, memory::dims{0, 0}, g.pad_l, g.pad_r,
+                                               onednn::default_attr());
+}
+
 // oneDNN pooling of x [N,H,W,C] into y [N,OH,OW,C] (y's shape decides OH, OW). Padded positions never take
 // part: pooling_max ignores them (PyTorch pads with -inf) and pooling_avg_exclude_padding leaves them out of
-// the count.
-void pool(const Tensor& x, Tensor& y, dnnl::algorithm algorithm, const Window& win, const char* op) {
+// the count. With a workspace (max pooling for training), the positions of the maxima are written there.
+void pool(const Tensor& x, Tensor& y, dnnl::algorithm algorithm, const Window& win, const char* op,
+          Tensor* workspace = nullptr) {
   onednn::translate_errors(op, [&] {
-    const memory::desc x_md = onednn::desc_of(x.shape(), DType::f32, memory::format_tag::nhwc);
-    const memory::desc y_md = onednn::desc_of(y.shape(), DType::f32, memory::format_tag::nhwc);
-    const memory::dims kernel = {win.kernel_h, win.kernel_w};
-    const memory::dims strides = {win.stride_h, win.stride_w};
-    const memory::dims pad_l = {win.pad_h, win.pad_w};
-    // The tightest right padding that gives PyTorch's floor-mode output size (oneDNN wants the sizes to
-    // agree).
-    const memory::dims pad_r = {
-        std::max<int64_t>(0, (y.dim(1) - 1) * win.stride_h + win.kernel_h - x.dim(1) - win.pad_h),
-        std::max<int64_t>(0, (y.dim(2) - 1) * win.stride_w + win.kernel_w - x.dim(2) - win.pad_w)};
+    const PoolGeometry g = pool_geometry(x.shape(), y.shape(), algorithm, win);
+    const bool training = workspace != nullptr;
+    onednn::CachedPrimitive p =
+        onednn::primitive_cache().get_or_create(fmt::format("pool|training={}|{}", training, g.key), [&] {
+          return forward_pd(
+              g, algorithm,
+              training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference);
+        });
+    std::unordered_map<int, memory> args = {{DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
+                                            {DNNL_ARG_DST, onednn::wrap(y, g.y_md)}};
+    if (training) {
+      const memory::desc ws_md = p.pd.workspace_desc();
+      *workspace = Tensor::empty({static_cast<int64_t>(ws_md.get_size())}, DType::u8);
+      if (ws_md.get_size() > 0) args.emplace(DNNL_ARG_WORKSPACE, onednn::wrap(*workspace, ws_md));
+    }
+    onednn::execute(p, std::move(args));
+  });
+}
 
-    const std::string key = fmt::format(
-        "pool|alg={}|src={}|dst={}|k={}|s={}|pl={}|pr={}", static_cast<int>(algorithm),
-        onednn::dims_key(x_md.get_dims()), onednn::dims_key(y_md.get_dims()), onednn::dims_key(kernel),
-        onednn::dims_key(strides), onednn::dims_key(pad_l), onednn::dims_key(pad_r));
-    onednn::CachedPrimitive p = onednn::primitive_cache().get_or_create(key, [&] {
-      return dnnl::pooling_forward::primitive_desc(onednn::cpu_engine(), dnnl::prop_kind::forward_inference,
-                                                   algorithm, x_md, y_md, strides, kernel, memory::dims{0, 0},
-                                                   pad_l, pad_r, onednn::default_attr());
+// The backward of pool(): dy [N,OH,OW,C] into dx [N,H,W,C] (overwritten). Max pooling needs the workspace of
+// the training forward.
+void pool_backward(const Tensor& dy, Tensor& dx, dnnl::algorithm algorithm, const Window& win, const char* op,
+                   const Tensor* workspace = nullptr) {
+  onednn::translate_errors(op, [&] {
+    const PoolGeometry g = pool_geometry(dx.shape(), dy.shape(), algorithm, win);
+    onednn::CachedPrimitive p = onednn::primitive_cache().get_or_create("pool_bwd|" + g.key, [&] {
+      return dnnl::pooling_backward::primitive_desc(
+          onednn::cpu_engine(), algorithm, g.x_md, g.y_md, g.strides, g.kernel, memory::dims{0, 0}, g.pad_l,
+          g.pad_r, forward_pd(g, algorithm, dnnl::prop_kind::forward_training), onednn::default_attr());
     });
-    onednn::execute(p, {{DNNL_ARG_SRC, onednn::wrap(x, x_md)}, {DNNL_ARG_DST, onednn::wrap(y, y_md)}});
+    std::unordered_map<int, memory> args = {{DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
+                                            {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)}};
+    const memory::desc ws_md = p.pd.workspace_desc();
+    if (ws_md.get_size() > 0) {
+      if (workspace == nullptr || workspace->nbytes() != ws_md.get_size()) {
+        throw InternalError(
+            fmt::format("{}: the workspace does not come from the training forward of this shape", op));
+      }
+      args.emplace(DNNL_ARG_WORKSPACE, onednn::wrap(*workspace, ws_md));
+    }
+    onednn::execute(p, std::move(args));
   });
 }
 
@@ -86,26 +139,85 @@ void adaptive_avgpool_loop(const Tensor& x, Tensor& y) {
   }
 }
 
-}  // namespace
+// The backward of adaptive_avgpool_loop: dx (zeroed) += each dy spread over its bin. One sample per
+// iteration, since the bins of one sample overlap.
+void adaptive_avgpool_backward_loop(const Tensor& dy, Tensor& dx) {
+  const int64_t n = dx.dim(0), h = dx.dim(1), w = dx.dim(2), c = dx.dim(3);
+  const int64_t oh = dy.dim(1), ow = dy.dim(2);
+  const float* in = dy.f32();
+  float* out = dx.f32();
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t i = 0; i < oh; ++i) {
+      for (int64_t j = 0; j < ow; ++j) {
+        const int64_t h0 = bin_start(i, h, oh), h1 = bin_end(i, h, oh);
+        const int64_t w0 = bin_start(j, w, ow), w1 = bin_end(j, w, ow);
+        const float scale = 1.0f / static_cast<float>((h1 - h0) * (w1 - w0));
+        const float* d = in + ((b * oh + i) * ow + j) * c;
+        for (int64_t r = h0; r < h1; ++r) {
+          for (int64_t q = w0; q < w1; ++q) {
+            float* p = out + ((b * h + r) * w + q) * c;
+            for (int64_t k = 0; k < c; ++k) p[k] += d[k] * scale;
+          }
+        }
+      }
+    }
+  }
+}
 
-// x [N,H,W,C] -> [N,OH,OW,C]
-Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
-  check_activation(x, "maxpool2d");
+// x [N,H,W,C] -> [N,OH,OW,C] for a max pooling window, validated.
+Shape maxpool_output_shape(const Shape& x, int64_t kernel, int64_t stride, int64_t pad) {
   if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel) {
     throw InputError(
         fmt::format("maxpool2d: invalid kernel={} stride={} padding={} (padding must be at most half "
                     "the kernel)",
                     kernel, stride, pad));
   }
-  const int64_t oh = conv_output_size(x.dim(1), kernel, stride, pad, 1);
-  const int64_t ow = conv_output_size(x.dim(2), kernel, stride, pad, 1);
+  const int64_t oh = conv_output_size(x[1], kernel, stride, pad, 1);
+  const int64_t ow = conv_output_size(x[2], kernel, stride, pad, 1);
   if (oh < 1 || ow < 1) {
     throw InputError(fmt::format("maxpool2d: input {} is too small for kernel {} with padding {}",
-                                 shape_str(x.shape()), kernel, pad));
+                                 shape_str(x), kernel, pad));
   }
-  Tensor y({x.dim(0), oh, ow, x.dim(3)});
+  return {x[0], oh, ow, x[3]};
+}
+
+void check_pool_gradient(const Tensor& dy, const Shape& x_shape, const Shape& y_shape, const char* op) {
+  if (dy.shape() != y_shape || dy.dtype() != DType::f32) {
+    throw InputError(fmt::format("{} backward: output gradient {} {} for an input of {} (output {})", op,
+                                 dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(x_shape),
+                                 shape_str(y_shape)));
+  }
+}
+
+}  // namespace
+
+// x [N,H,W,C] -> [N,OH,OW,C]
+Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
+  check_activation(x, "maxpool2d");
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad));
   pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d");
   return y;
+}
+
+// x [N,H,W,C] -> [N,OH,OW,C]; workspace: where the maxima are, for maxpool2d_backward.
+Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad,
+                                  Tensor& workspace) {
+  check_activation(x, "maxpool2d");
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad));
+  pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d",
+       &workspace);
+  return y;
+}
+
+// dy [N,OH,OW,C] -> dx [N,H,W,C] (x_shape)
+Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, int64_t kernel,
+                          int64_t stride, int64_t pad) {
+  check_pool_gradient(dy, x_shape, maxpool_output_shape(x_shape, kernel, stride, pad), "maxpool2d");
+  Tensor dx = Tensor::empty(x_shape);
+  pool_backward(dy, dx, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad},
+                "maxpool2d backward", &workspace);
+  return dx;
 }
 
 // x [N,H,W,C] -> [N,OH,OW,C]
@@ -115,7 +227,7 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
     throw InputError(fmt::format("adaptive_avgpool2d: output size {}x{} must be positive", out_h, out_w));
   }
   const int64_t h = x.dim(1), w = x.dim(2);
-  Tensor y({x.dim(0), out_h, out_w, x.dim(3)});
+  Tensor y = Tensor::empty({x.dim(0), out_h, out_w, x.dim(3)});
   if (h % out_h == 0 && w % out_w == 0) {
     // Equal, non-overlapping bins: a plain average pooling.
     const int64_t kh = h / out_h, kw = w / out_w;
@@ -124,6 +236,26 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
     adaptive_avgpool_loop(x, y);
   }
   return y;
+}
+
+// dy [N,OH,OW,C] -> dx [N,H,W,C] (x_shape)
+Tensor adaptive_avgpool2d_backward(const Tensor& dy, const Shape& x_shape) {
+  if (x_shape.size() != 4 || dy.rank() != 4 || x_shape[1] < dy.dim(1) || x_shape[2] < dy.dim(2)) {
+    throw InputError(fmt::format("adaptive_avgpool2d backward: output gradient {} for an input of {}",
+                                 shape_str(dy.shape()), shape_str(x_shape)));
+  }
+  const int64_t h = x_shape[1], w = x_shape[2], out_h = dy.dim(1), out_w = dy.dim(2);
+  check_pool_gradient(dy, x_shape, {x_shape[0], out_h, out_w, x_shape[3]}, "adaptive_avgpool2d");
+  if (h % out_h == 0 && w % out_w == 0) {
+    const int64_t kh = h / out_h, kw = w / out_w;
+    Tensor dx = Tensor::empty(x_shape);
+    pool_backward(dy, dx, dnnl::algorithm::pooling_avg_exclude_padding, {kh, kw, kh, kw, 0, 0},
+                  "adaptive_avgpool2d backward");
+    return dx;
+  }
+  Tensor dx(x_shape);  // zeros: overlapping bins add into it
+  adaptive_avgpool_backward_loop(dy, dx);
+  return dx;
 }
 
 }  // namespace resnet::ops

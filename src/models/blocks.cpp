@@ -49,6 +49,15 @@ Tensor ResidualBlock::forward(const Tensor& x) {
   return relu_->forward(ops::add(out, identity));
 }
 
+// The residual join out = relu(branch(x) + shortcut(x)) sends relu's gradient down both paths, and x's
+// gradient is the sum of the two.
+Tensor ResidualBlock::backward(const Tensor& dy) {
+  const Tensor d = relu_->backward(dy);
+  Tensor dx = branch_backward(dropout_ ? dropout_->backward(d) : d);
+  ops::add_to(dx, shortcut_ ? shortcut_->backward(d) : d);
+  return dx;
+}
+
 BasicBlock::BasicBlock(std::string path, const BlockOptions& o)
     : ResidualBlock(std::move(path), "BasicBlock") {
   if (o.groups != 1 || o.base_width != 64) {
@@ -69,6 +78,11 @@ Tensor BasicBlock::branch_forward(const Tensor& x) {
   relu1_->set_training(is_training());
   Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
   return bn2_->forward(conv2_->forward(out));
+}
+
+Tensor BasicBlock::branch_backward(const Tensor& dy) {
+  Tensor d = conv2_->backward(bn2_->backward(dy));
+  return conv1_->backward(bn1_->backward(relu1_->backward(d)));
 }
 
 Bottleneck::Bottleneck(std::string path, const BlockOptions& o)
@@ -92,6 +106,12 @@ Tensor Bottleneck::branch_forward(const Tensor& x) {
   Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
   out = relu2_->forward(bn2_->forward(conv2_->forward(out)));
   return bn3_->forward(conv3_->forward(out));
+}
+
+Tensor Bottleneck::branch_backward(const Tensor& dy) {
+  Tensor d = conv3_->backward(bn3_->backward(dy));
+  d = conv2_->backward(bn2_->backward(relu2_->backward(d)));
+  return conv1_->backward(bn1_->backward(relu1_->backward(d)));
 }
 
 }  // namespace resnet

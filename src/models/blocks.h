@@ -39,6 +39,8 @@ class ResidualBlock : public Module {
  public:
   // x [N,H,W,inplanes] -> [N,H/stride,W/stride,planes*expansion]
   Tensor forward(const Tensor& x) override;
+  // dy -> dx: through the output ReLU, then the branch (and dropout) and the shortcut, whose gradients sum.
+  Tensor backward(const Tensor& dy) override;
 
   // The last BN of the residual branch (zero_init_residual zeroes its weight).
   virtual BatchNorm2d& last_bn() = 0;
@@ -47,6 +49,7 @@ class ResidualBlock : public Module {
   ResidualBlock(std::string path, std::string type_name) : Module(std::move(path), std::move(type_name)) {}
   // The residual branch up to (and including) its last BN.
   virtual Tensor branch_forward(const Tensor& x) = 0;
+  virtual Tensor branch_backward(const Tensor& dy) = 0;
   // Registered after the branch's own modules, in torchvision's order.
   void add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels);
 
@@ -63,6 +66,7 @@ class BasicBlock : public ResidualBlock {
 
  private:
   Tensor branch_forward(const Tensor& x) override;
+  Tensor branch_backward(const Tensor& dy) override;
   Conv2d* conv1_;
   BatchNorm2d* bn1_;
   Conv2d* conv2_;
@@ -79,6 +83,7 @@ class Bottleneck : public ResidualBlock {
 
  private:
   Tensor branch_forward(const Tensor& x) override;
+  Tensor branch_backward(const Tensor& dy) override;
   Conv2d* conv1_;
   BatchNorm2d* bn1_;
   Conv2d* conv2_;

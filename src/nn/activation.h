@@ -10,6 +10,8 @@ class ReLU : public Module {
   explicit ReLU(std::string path) : Module(std::move(path), "ReLU") {}
   // x [any] -> max(x, 0); keeps the output for backward in train mode.
   Tensor forward(const Tensor& x) override;
+  // dy -> dy where the output was positive, else 0.
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override { return "inplace=True"; }
 
  private:

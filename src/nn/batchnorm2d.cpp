@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "dnnl/ops.h"
+#include "nn/backward.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -36,9 +37,18 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   } else {
     y = ops::batchnorm_forward_inference(x, weight_->value, bias_->value, *running_mean_, *running_var_,
                                          eps_);
+    saved_input_ = saved_mean_ = saved_var_ = Tensor();
   }
   notify_forward(x, y);
   return y;
+}
+
+// dy [N,H,W,C] -> dx [N,H,W,C], with the batch statistics of the train-mode forward.
+Tensor BatchNorm2d::backward(const Tensor& dy) {
+  require_saved(*this, saved_input_.defined());
+  const Tensor x = std::move(saved_input_), mean = std::move(saved_mean_), var = std::move(saved_var_);
+  return ops::batchnorm_backward(dy, x, weight_->value, mean, var, eps_, grad_to_accumulate(*weight_),
+                                 grad_to_accumulate(*bias_));
 }
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance (as PyTorch).

@@ -13,6 +13,8 @@ class BatchNorm2d : public Module {
 
   // x [N,H,W,C] -> [N,H,W,C]
   Tensor forward(const Tensor& x) override;
+  // dy [N,H,W,C] -> dx [N,H,W,C] through the batch statistics; adds into weight.grad and bias.grad.
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
   int64_t channels() const { return channels_; }

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "nn/backward.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -34,9 +35,18 @@ Tensor Conv2d::forward(const Tensor& x) {
                                  shape_str(x.shape())));
   }
   Tensor y = ops::conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), spec());
-  if (is_training()) saved_input_ = x;
+  saved_input_ = is_training() ? x : Tensor();
   notify_forward(x, y);
   return y;
+}
+
+// dy [N,OH,OW,out] -> dx [N,H,W,in]
+Tensor Conv2d::backward(const Tensor& dy) {
+  require_saved(*this, saved_input_.defined());
+  const Tensor x = std::move(saved_input_);
+  ops::conv2d_backward_weights(x, dy, spec(), grad_to_accumulate(*weight_),
+                               bias_ ? &grad_to_accumulate(*bias_) : nullptr);
+  return ops::conv2d_backward_data(dy, weight_->value, x.shape(), spec());
 }
 
 std::string Conv2d::extra_repr() const {

@@ -18,6 +18,8 @@ class Conv2d : public Module {
 
   // x [N,H,W,in] -> [N,OH,OW,out]; keeps x for backward in train mode.
   Tensor forward(const Tensor& x) override;
+  // dy [N,OH,OW,out] -> dx [N,H,W,in]; adds into weight.grad (and bias.grad).
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
   int64_t macs(const Shape& in, const Shape& out) const override;
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "nn/backward.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -17,6 +18,7 @@ Dropout::Dropout(std::string path, float p, bool per_channel, uint64_t seed)
 
 Tensor Dropout::forward(const Tensor& x) {
   if (!is_training() || p_ == 0.0f) {
+    mask_ = Tensor();
     notify_forward(x, x);
     return x;
   }
@@ -39,6 +41,32 @@ Tensor Dropout::forward(const Tensor& x) {
   }
   notify_forward(x, y);
   return y;
+}
+
+// dy -> dy * mask: the dropped elements (or channels) get no gradient, the kept ones are scaled as in
+// forward.
+Tensor Dropout::backward(const Tensor& dy) {
+  if (is_training() && p_ == 0.0f) return dy;
+  require_saved(*this, mask_.defined());
+  const Tensor mask_tensor = std::move(mask_);
+  const int64_t n = dy.dim(0), channels = dy.dim(-1), per_sample = dy.numel() / n;
+  const int64_t expected = per_channel_ ? n * channels : dy.numel();
+  if (mask_tensor.numel() != expected) {
+    throw InputError(fmt::format("{}: output gradient {} does not match the forward's output", path(),
+                                 shape_str(dy.shape())));
+  }
+  Tensor dx = Tensor::empty(dy.shape());
+  const float* mask = mask_tensor.f32();
+  const float* src = dy.f32();
+  float* dst = dx.f32();
+#pragma omp parallel for schedule(static)
+  for (int64_t s = 0; s < n; ++s) {
+    for (int64_t i = 0; i < per_sample; ++i) {
+      const int64_t at = s * per_sample + i;
+      dst[at] = src[at] * (per_channel_ ? mask[s * channels + i % channels] : mask[at]);
+    }
+  }
+  return dx;
 }
 
 std::string Dropout::extra_repr() const {

@@ -13,6 +13,8 @@ class Dropout : public Module {
   Dropout(std::string path, float p, bool per_channel, uint64_t seed);
   // x [N,H,W,C] (or [N,F]) -> same shape
   Tensor forward(const Tensor& x) override;
+  // dy -> dy * mask (the forward's mask).
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "dnnl/ops.h"
+#include "nn/backward.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -19,9 +20,18 @@ Tensor Linear::forward(const Tensor& x) {
         fmt::format("{}: expected input [N,{}], got {}", path(), in_features_, shape_str(x.shape())));
   }
   Tensor y = ops::linear_forward(x, weight_->value, bias_ ? bias_->value : Tensor());
-  if (is_training()) saved_input_ = x;
+  saved_input_ = is_training() ? x : Tensor();
   notify_forward(x, y);
   return y;
+}
+
+// dy [N,out] -> dx [N,in]
+Tensor Linear::backward(const Tensor& dy) {
+  require_saved(*this, saved_input_.defined());
+  const Tensor x = std::move(saved_input_);
+  ops::linear_backward_weights(x, dy, grad_to_accumulate(*weight_),
+                               bias_ ? &grad_to_accumulate(*bias_) : nullptr);
+  return ops::linear_backward_data(dy, weight_->value);
 }
 
 std::string Linear::extra_repr() const {

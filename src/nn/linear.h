@@ -10,6 +10,8 @@ class Linear : public Module {
   Linear(std::string path, int64_t in_features, int64_t out_features, bool bias = true);
   // x [N, in] -> [N, out]
   Tensor forward(const Tensor& x) override;
+  // dy [N, out] -> dx [N, in]; adds into weight.grad (and bias.grad).
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
   int64_t macs(const Shape& in, const Shape& out) const override;
 

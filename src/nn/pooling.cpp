@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "dnnl/ops.h"
+#include "nn/backward.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -25,10 +26,23 @@ Tensor MaxPool2d::forward(const Tensor& x) {
     throw InputError(fmt::format("{}: input {} is too small for a {}x{} window", path(), shape_str(x.shape()),
                                  kernel_, kernel_));
   }
-  Tensor y = ops::maxpool2d_forward(x, kernel_, stride_, padding_);
-  if (is_training()) saved_input_ = x;
+  Tensor y;
+  if (is_training()) {
+    y = ops::maxpool2d_forward_training(x, kernel_, stride_, padding_, saved_workspace_);
+    saved_input_shape_ = x.shape();
+  } else {
+    y = ops::maxpool2d_forward(x, kernel_, stride_, padding_);
+    saved_workspace_ = Tensor();
+  }
   notify_forward(x, y);
   return y;
+}
+
+// dy [N,OH,OW,C] -> dx [N,H,W,C]
+Tensor MaxPool2d::backward(const Tensor& dy) {
+  require_saved(*this, saved_workspace_.defined());
+  const Tensor workspace = std::move(saved_workspace_);
+  return ops::maxpool2d_backward(dy, workspace, saved_input_shape_, kernel_, stride_, padding_);
 }
 
 std::string MaxPool2d::extra_repr() const {
@@ -42,9 +56,17 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::string path, int64_t out_h, int64_t ou
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
   check_nhwc(*this, x);
   Tensor y = ops::adaptive_avgpool2d_forward(x, out_h_, out_w_);
-  saved_input_shape_ = x.shape();
+  saved_input_shape_ = is_training() ? x.shape() : Shape();
   notify_forward(x, y);
   return y;
+}
+
+// dy [N,out_h,out_w,C] -> dx [N,H,W,C]
+Tensor AdaptiveAvgPool2d::backward(const Tensor& dy) {
+  require_saved(*this, !saved_input_shape_.empty());
+  const Shape x_shape = std::move(saved_input_shape_);
+  saved_input_shape_.clear();
+  return ops::adaptive_avgpool2d_backward(dy, x_shape);
 }
 
 std::string AdaptiveAvgPool2d::extra_repr() const {

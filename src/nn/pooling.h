@@ -8,13 +8,16 @@ namespace resnet {
 class MaxPool2d : public Module {
  public:
   MaxPool2d(std::string path, int64_t kernel, int64_t stride, int64_t padding);
-  // x [N,H,W,C] -> [N,OH,OW,C]
+  // x [N,H,W,C] -> [N,OH,OW,C]; in train mode keeps where the maxima were (oneDNN's workspace).
   Tensor forward(const Tensor& x) override;
+  // dy [N,OH,OW,C] -> dx [N,H,W,C]: each gradient goes to its window's maximum.
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
  private:
   int64_t kernel_, stride_, padding_;
-  Tensor saved_input_;
+  Tensor saved_workspace_;
+  Shape saved_input_shape_;
 };
 
 class AdaptiveAvgPool2d : public Module {
@@ -22,6 +25,8 @@ class AdaptiveAvgPool2d : public Module {
   AdaptiveAvgPool2d(std::string path, int64_t out_h, int64_t out_w);
   // x [N,H,W,C] -> [N,out_h,out_w,C]
   Tensor forward(const Tensor& x) override;
+  // dy [N,out_h,out_w,C] -> dx [N,H,W,C]: each gradient spread evenly over its bin.
+  Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
  private:

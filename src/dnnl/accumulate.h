@@ -1,0 +1,18 @@
+// Gradient accumulation, as torch does it: every backward adds its parameter gradients into Parameter::grad
+// until zero_grad.
+#pragma once
+
+#include <dnnl.hpp>
+#include <string>
+
+#include "resnet/tensor.h"
+
+namespace resnet::onednn {
+
+// acc += diff, where acc is f32 described by plain_md (e.g. OIHW weights) and diff is a primitive's output in
+// whatever layout it chose (e.g. blocked diff weights). One pass: a cached reorder with a sum post-op, which
+// also converts the layout. `key` must determine diff's descriptor (pass the producing primitive's key).
+void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::memory& diff,
+                const std::string& key);
+
+}  // namespace resnet::onednn
