@@ -10,9 +10,9 @@ namespace resnet {
 
 // resnet18 ... wide_resnet101_2 in torchvision's order, then the CIFAR networks resnet20 ... resnet1202.
 const std::vector<std::string>& zoo_names();
-// Throws InputError "unknown architecture 'x' (valid: resnet18, ...)". num_classes and in_channels replace
-// the entry's defaults.
-ResNetConfig zoo_config(const std::string& name, int num_classes = 1000, int in_channels = 3);
+// Throws InputError "unknown architecture 'x' (valid: resnet18, ...)". num_classes 0 keeps the entry's default
+// (1000 for the ImageNet family, 10 for the CIFAR networks).
+ResNetConfig zoo_config(const std::string& name, int num_classes = 0, int in_channels = 3);
 // The image size a model is made for: 224 for the ImageNet family, 32 for the CIFAR networks.
 int zoo_default_image_size(const std::string& name);
 

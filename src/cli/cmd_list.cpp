@@ -25,10 +25,13 @@ void register_list(CLI::App& app) {
       const int size = zoo_default_image_size(name);
       ModelStats stats = collect_model_stats(model, 3, size, size);
       if (*json) {
-        out.push_back({{"arch", name}, {"params", stats.params}, {"macs", stats.macs}});
+        out.push_back({{"arch", name},
+                       {"params", stats.params},
+                       {"macs", stats.macs},
+                       {"input_shape", {1, 3, size, size}}});
       } else {
-        std::cout << fmt::format("{:<20} {:>14} {:>16}\n", name, with_commas(stats.params),
-                                 with_commas(stats.macs));
+        std::cout << fmt::format("{:<20} {:>14} {:>16}  3x{}x{}\n", name, with_commas(stats.params),
+                                 with_commas(stats.macs), size, size);
       }
     }
     if (*json) std::cout << out.dump(2) << "\n";

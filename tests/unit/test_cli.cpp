@@ -12,7 +12,7 @@
 
 namespace {
 
-struct Run {
+struct CliResult {
   int exit_code;
   std::string out;
   std::string err;
@@ -33,7 +33,7 @@ std::filesystem::path temp_dir() {
 }
 
 // Runs `resnet ARGS`, capturing stdout, stderr and the exit code.
-Run resnet(const std::string& args) {
+CliResult resnet(const std::string& args) {
   const char* bin = std::getenv("RESNET_BIN");
   EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
   const auto dir = temp_dir();
@@ -48,7 +48,7 @@ int count_lines(const std::string& s) {
 }
 
 TEST(Cli, UnknownArchitectureIsOneLineExit2ListingValidNames) {
-  Run r = resnet("summary --arch resnet19");
+  CliResult r = resnet("summary --arch resnet19");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("unknown architecture 'resnet19'"), std::string::npos) << r.err;
@@ -57,7 +57,7 @@ TEST(Cli, UnknownArchitectureIsOneLineExit2ListingValidNames) {
 
 TEST(Cli, MalformedInputShapeIsOneLineExit2) {
   for (const char* shape : {"3x224", "3x224x0", "axbxc", "3x224x224x1", "-3x4x4"}) {
-    Run r = resnet(std::string("summary --arch resnet18 --input ") + shape);
+    CliResult r = resnet(std::string("summary --arch resnet18 --input ") + shape);
     EXPECT_EQ(r.exit_code, 2) << shape;
     EXPECT_EQ(count_lines(r.err), 1) << r.err;
     EXPECT_NE(r.err.find("--input"), std::string::npos) << r.err;
@@ -65,12 +65,12 @@ TEST(Cli, MalformedInputShapeIsOneLineExit2) {
 }
 
 TEST(Cli, MissingFilesAreOneLineExit2NamingTheFile) {
-  Run r = resnet("infer --arch resnet18 --input-npy /nonexistent/in.npy");
+  CliResult r = resnet("infer --arch resnet18 --input-npy /nonexistent/in.npy");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_EQ(count_lines(r.err), 1) << r.err;
   EXPECT_NE(r.err.find("/nonexistent/in.npy"), std::string::npos) << r.err;
 
-  Run c = resnet("convert /nonexistent/w.pth " + (temp_dir() / "w.safetensors").string());
+  CliResult c = resnet("convert /nonexistent/w.pth " + (temp_dir() / "w.safetensors").string());
   EXPECT_EQ(c.exit_code, 2);
   EXPECT_NE(c.err.find("/nonexistent/w.pth"), std::string::npos) << c.err;
   EXPECT_FALSE(std::filesystem::exists(temp_dir() / "w.safetensors"));
@@ -79,7 +79,7 @@ TEST(Cli, MissingFilesAreOneLineExit2NamingTheFile) {
 TEST(Cli, BadFlagsAreOneLineExit2) {
   for (const char* args : {"summary", "summary --arch resnet18 --bogus", "bench --arch resnet18 --batch 0",
                            "bench --arch resnet18 --threads -1", "nosuchcommand", ""}) {
-    Run r = resnet(args);
+    CliResult r = resnet(args);
     EXPECT_EQ(r.exit_code, 2) << args;
     EXPECT_EQ(count_lines(r.err), 1) << args << ": " << r.err;
   }
@@ -87,7 +87,7 @@ TEST(Cli, BadFlagsAreOneLineExit2) {
 
 TEST(Cli, EverySubcommandHasHelp) {
   for (const char* sub : {"list", "summary", "print", "infer", "convert", "bench"}) {
-    Run r = resnet(std::string(sub) + " --help");
+    CliResult r = resnet(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
   }
@@ -102,7 +102,7 @@ TEST(Cli, SummaryJsonGivesTorchvisionParamsAndMacs) {
       {"resnet101", 44549160, 7801405440},
       {"resnet152", 60192808, 11513626624}};
   for (const auto& [arch, params, macs] : expected) {
-    Run r = resnet("summary --arch " + arch + " --json");
+    CliResult r = resnet("summary --arch " + arch + " --json");
     ASSERT_EQ(r.exit_code, 0) << r.err;
     auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["params"].get<int64_t>(), params) << arch;
@@ -113,14 +113,14 @@ TEST(Cli, SummaryJsonGivesTorchvisionParamsAndMacs) {
 }
 
 TEST(Cli, SummaryFollowsInputChannelsClassesAndOddSizes) {
-  Run r = resnet("summary --arch resnet18 --num-classes 7 --input 1x97x131 --json");
+  CliResult r = resnet("summary --arch resnet18 --num-classes 7 --input 1x97x131 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   // resnet18 with a 1-channel stem and 7 classes: 11,689,512 - 64*2*49 - 512*993 - 993.
   EXPECT_EQ(j["params"].get<int64_t>(), 11689512 - 64 * 2 * 49 - 512 * 993 - 993);
   EXPECT_EQ(j["layers"][0]["output_shape"], nlohmann::json({1, 64, 49, 66}));
 
-  Run conflict = resnet("summary --arch resnet18 --in-channels 3 --input 1x64x64");
+  CliResult conflict = resnet("summary --arch resnet18 --in-channels 3 --input 1x64x64");
   EXPECT_EQ(conflict.exit_code, 2);
 }
 
@@ -140,18 +140,18 @@ TEST(Cli, InferPrintsTopFivePerImageAndRejectsWrongChannels) {
     std::vector<float> zeros(2 * 3 * 32 * 32, 0.25f);
     f.write(reinterpret_cast<const char*>(zeros.data()), static_cast<std::streamsize>(zeros.size() * 4));
   }
-  Run r = resnet("infer --arch resnet18 --num-classes 10 --input-npy " + npy);
+  CliResult r = resnet("infer --arch resnet18 --num-classes 10 --input-npy " + npy);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(count_lines(r.out), 2) << r.out;
   EXPECT_EQ(r.out.rfind("image 0:", 0), 0u) << r.out;
 
-  Run bad = resnet("infer --arch resnet18 --in-channels 1 --input-npy " + npy);
+  CliResult bad = resnet("infer --arch resnet18 --in-channels 1 --input-npy " + npy);
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.err.find("zeros.npy"), std::string::npos) << bad.err;
 }
 
 TEST(Cli, PrintStartsLikeTorchvision) {
-  Run r = resnet("print --arch resnet18");
+  CliResult r = resnet("print --arch resnet18");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out.rfind("ResNet(\n  (conv1): Conv2d(3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, "
                         "3), bias=False)\n",
@@ -161,7 +161,7 @@ TEST(Cli, PrintStartsLikeTorchvision) {
 }
 
 TEST(Cli, BenchJsonHasThroughputAndLatency) {
-  Run r = resnet("bench --arch resnet18 --batch 2 --size 64 --iters 2 --threads 1 --json");
+  CliResult r = resnet("bench --arch resnet18 --batch 2 --size 64 --iters 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto j = nlohmann::json::parse(r.out);
   EXPECT_GT(j["images_per_sec"].get<double>(), 0.0);
