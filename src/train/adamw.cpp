@@ -24,18 +24,20 @@ struct AdamWCoefficients {
   float neg_step_size;  // -lr / (1 - beta1^t)
 };
 
-// w, g, m (exp_avg), v (exp_avg_sq): [n]; v_max: [n] with amsgrad, else null.
+// w, g, m (exp_avg), v (exp_avg_sq): [n]; v_max (max_exp_avg_sq): [n] with kAmsgrad, else unused.
+template <bool kAmsgrad>
 void adamw_update(float* w, const float* g, float* m, float* v, float* v_max, int64_t n,
                   const AdamWCoefficients& c) {
+  const AdamWCoefficients coef = c;  // a local copy: stores through w, m, v cannot change it
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMinElements)
   for (int64_t k = 0; k < n; ++k) {
-    w[k] *= c.decay;
-    m[k] = m[k] * c.beta1 + c.one_minus_beta1 * g[k];
-    v[k] = v[k] * c.beta2 + c.one_minus_beta2 * g[k] * g[k];
+    w[k] *= coef.decay;
+    m[k] = m[k] * coef.beta1 + coef.one_minus_beta1 * g[k];
+    v[k] = v[k] * coef.beta2 + coef.one_minus_beta2 * g[k] * g[k];
     float second = v[k];
-    if (v_max != nullptr) second = v_max[k] = std::max(v_max[k], v[k]);
-    const float denom = std::sqrt(second) / c.bias_correction2_sqrt + c.eps;
-    w[k] += c.neg_step_size * m[k] / denom;
+    if constexpr (kAmsgrad) second = v_max[k] = std::max(v_max[k], v[k]);
+    const float denom = std::sqrt(second) / coef.bias_correction2_sqrt + coef.eps;
+    w[k] += coef.neg_step_size * m[k] / denom;
   }
 }
 
@@ -82,8 +84,11 @@ void AdamW::step() {
                               float(1.0 - options_.beta2), float(std::sqrt(bias_correction2)),
                               float(options_.eps),         float(-(lr / bias_correction1))};
     std::vector<Tensor>& s = slots(i);
-    adamw_update(p.value.f32(), p.grad.f32(), s[0].f32(), s[1].f32(), options_.amsgrad ? s[2].f32() : nullptr,
-                 p.value.numel(), c);
+    if (options_.amsgrad) {
+      adamw_update<true>(p.value.f32(), p.grad.f32(), s[0].f32(), s[1].f32(), s[2].f32(), p.value.numel(), c);
+    } else {
+      adamw_update<false>(p.value.f32(), p.grad.f32(), s[0].f32(), s[1].f32(), nullptr, p.value.numel(), c);
+    }
   }
   count_step();
 }

@@ -20,19 +20,34 @@ struct SgdCoefficients {
 
 // w, g: [n]. p -= lr * (g + wd * p).
 void update_without_momentum(float* w, const float* g, int64_t n, const SgdCoefficients& c) {
+  const float lr = c.lr, weight_decay = c.weight_decay;
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMinElements)
-  for (int64_t k = 0; k < n; ++k) w[k] -= c.lr * (g[k] + c.weight_decay * w[k]);
+  for (int64_t k = 0; k < n; ++k) w[k] -= lr * (g[k] + weight_decay * w[k]);
 }
 
-// w, g, buf: [n]. first: buf is created as d (torch clones d_p into the new buffer).
-void update_with_momentum(float* w, const float* g, float* buf, int64_t n, const SgdCoefficients& c,
-                          bool first) {
+// w, g, buf: [n]. kFirst: the buffer is created as d (torch clones d_p into the new buffer). One loop per
+// (kFirst, kNesterov) keeps the body branch-free, so it vectorises.
+template <bool kFirst, bool kNesterov>
+void update_with_momentum(float* w, const float* g, float* buf, int64_t n, const SgdCoefficients& c) {
+  const float lr = c.lr, weight_decay = c.weight_decay, momentum = c.momentum;
+  const float one_minus_dampening = c.one_minus_dampening;
 #pragma omp parallel for simd schedule(static) if (n >= kParallelMinElements)
   for (int64_t k = 0; k < n; ++k) {
-    const float d = g[k] + c.weight_decay * w[k];
-    const float b = first ? d : c.momentum * buf[k] + c.one_minus_dampening * d;
+    const float d = g[k] + weight_decay * w[k];
+    const float b = kFirst ? d : momentum * buf[k] + one_minus_dampening * d;
     buf[k] = b;
-    w[k] -= c.lr * (c.nesterov ? d + c.momentum * b : b);
+    w[k] -= lr * (kNesterov ? d + momentum * b : b);
+  }
+}
+
+void update_with_momentum(float* w, const float* g, float* buf, int64_t n, const SgdCoefficients& c,
+                          bool first) {
+  if (first) {
+    c.nesterov ? update_with_momentum<true, true>(w, g, buf, n, c)
+               : update_with_momentum<true, false>(w, g, buf, n, c);
+  } else {
+    c.nesterov ? update_with_momentum<false, true>(w, g, buf, n, c)
+               : update_with_momentum<false, false>(w, g, buf, n, c);
   }
 }
 
