@@ -1,0 +1,26 @@
+// JPEG (libjpeg-turbo) and PNG (libpng) decoding and encoding of 8-bit images.
+//
+// Decoding keeps the file's channels: gray (1), gray + alpha (2), RGB (3), RGBA (4). PNG palettes and tRNS
+// expand to RGB(A), 1/2/4-bit gray to 8-bit, 16-bit samples keep their high byte (as PIL). CMYK JPEGs become
+// RGB. A truncated file is an error, as in PIL (not a partly gray image).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "resnet/data.h"
+
+namespace resnet {
+
+// Larger images are refused (PIL's decompression-bomb limit is of the same order).
+inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
+
+// `name` is the file path for messages: InputError "<name>: PNG: <what>" / "<name>: JPEG: <what>".
+Image decode_image(const uint8_t* data, size_t size, const std::string& name);
+
+// The encoded file's bytes. PNG: any of 1-4 channels; JPEG: 1 or 3 channels, quality 1..100.
+std::string encode_png(const Image& image);
+std::string encode_jpeg(const Image& image, int quality = 90);
+
+}  // namespace resnet
