@@ -1,16 +1,19 @@
-// resnet bench --arch A --batch B --size S [--dtype f32] [--iters N] [--threads T] [--json]
-// Times eval forward passes on random input after warm-up; reports the median (and p99) batch time.
+// resnet bench --arch A --batch B --size S [--dtype f32|bf16] [--no-fuse] [--iters N] [--threads T] [--json]
+// Times eval forward passes on random input after warm-up; reports the median (and p99) batch time. Runs the
+// compiled inference plan (compiled once, before timing) unless --no-fuse asks for the layer-by-layer model.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "cli/common.h"
 #include "core/rng.h"
 #include "dnnl/ops.h"
 #include "resnet/error.h"
+#include "resnet/plan.h"
 
 namespace resnet::cli {
 namespace {
@@ -20,6 +23,8 @@ struct BenchOptions {
   int64_t batch = 1;
   int64_t size = 224;
   std::string dtype = "f32";
+  bool no_fuse = false;
+  bool show_plan = false;
   int iters = 10;
   int warmup = 2;
   int threads = 0;
@@ -34,8 +39,15 @@ double percentile(std::vector<double> values, double q) {
   return values[lo] + (values[hi] - values[lo]) * (rank - static_cast<double>(lo));
 }
 
+double ms_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+}
+
 void run_bench(const BenchOptions& o) {
-  if (o.dtype != "f32") throw InputError(fmt::format("--dtype {}: this build runs f32 only", o.dtype));
+  const Precision precision = parse_precision(o.dtype);
+  if (o.no_fuse && precision != Precision::f32) {
+    throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
+  }
   apply_threads(o.threads);
   auto model = build_model(o.model);
   Tensor input({o.batch, o.size, o.size, o.model.in_channels});
@@ -43,12 +55,30 @@ void run_bench(const BenchOptions& o) {
   float* p = input.f32();
   for (int64_t i = 0; i < input.numel(); ++i) p[i] = static_cast<float>(rng.normal());
 
-  for (int i = 0; i < o.warmup; ++i) model->forward(input);
+  std::optional<InferencePlan> plan;
+  Tensor logits;
+  double compile_ms = 0.0;
+  if (!o.no_fuse) {
+    const auto start = std::chrono::steady_clock::now();
+    plan.emplace(InferencePlan::compile(*model, precision, input.shape()));
+    compile_ms = ms_since(start);
+    logits = Tensor::empty(plan->output_shape());
+    if (o.show_plan) std::cerr << plan->describe();
+  }
+  auto forward = [&] {
+    if (plan) {
+      plan->run(input, logits);
+    } else {
+      model->forward(input);
+    }
+  };
+
+  for (int i = 0; i < o.warmup; ++i) forward();
   std::vector<double> ms;
   for (int i = 0; i < o.iters; ++i) {
-    auto start = std::chrono::steady_clock::now();
-    model->forward(input);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    const auto start = std::chrono::steady_clock::now();
+    forward();
+    ms.push_back(ms_since(start));
   }
   const double p50 = percentile(ms, 0.5);
   const double p99 = percentile(ms, 0.99);
@@ -58,17 +88,23 @@ void run_bench(const BenchOptions& o) {
                           {"batch", o.batch},
                           {"size", o.size},
                           {"dtype", o.dtype},
+                          {"path", plan ? "plan" : "layers"},
                           {"threads", ops::num_threads()},
                           {"iters", o.iters},
                           {"images_per_sec", images_per_sec},
                           {"ms_per_batch", p50},
                           {"p50_ms", p50},
                           {"p99_ms", p99}};
+    if (plan) {
+      out["compile_ms"] = compile_ms;
+      out["activation_bytes"] = plan->stats().activation_bytes;
+    }
     std::cout << out.dump() << "\n";
   } else {
     std::cout << fmt::format(
-        "{} batch {} {}x{} {} threads {}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
-        o.model.arch, o.batch, o.size, o.size, o.dtype, ops::num_threads(), images_per_sec, p50, p99);
+        "{} batch {} {}x{} {} {} threads {}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
+        o.model.arch, o.batch, o.size, o.size, o.dtype, plan ? "plan" : "layer-by-layer", ops::num_threads(),
+        images_per_sec, p50, p99);
   }
 }
 
@@ -82,7 +118,10 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--size", o->size, "image height and width")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--dtype", o->dtype, "f32")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
+  cmd->add_flag("--no-fuse", o->no_fuse, "time the layer-by-layer model instead of the compiled plan");
+  cmd->add_flag("--show-plan", o->show_plan,
+                "print the compiled plan (primitives, layouts, buffers) to stderr");
   cmd->add_option("--iters", o->iters, "timed iterations")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--warmup", o->warmup, "untimed iterations first")
       ->capture_default_str()

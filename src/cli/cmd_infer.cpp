@@ -1,8 +1,8 @@
 // resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy
-// OUT.npy]
-//              [--threads T]
+// OUT.npy] [--dtype f32|bf16] [--no-fuse] [--threads T]
 // IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without
-// --output-npy, prints the top-5 classes per image with softmax probabilities.
+// --output-npy, prints the top-5 classes per image with softmax probabilities. Runs the compiled inference
+// plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32 only).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include "cli/common.h"
 #include "resnet/error.h"
 #include "resnet/npy.h"
+#include "resnet/plan.h"
 
 namespace resnet::cli {
 namespace {
@@ -21,6 +22,8 @@ struct InferOptions {
   ModelOptions model;
   std::string input_npy;
   std::string output_npy;
+  std::string dtype = "f32";
+  bool no_fuse = false;
   int threads = 0;
 };
 
@@ -52,8 +55,14 @@ void run_infer(const InferOptions& o) {
     throw InputError(fmt::format("{}: expected float32 [N,{},H,W] (NCHW), got {}", o.input_npy,
                                  o.model.in_channels, shape_str(input.shape())));
   }
+  const Precision precision = parse_precision(o.dtype);
+  if (o.no_fuse && precision != Precision::f32) {
+    throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
+  }
   auto model = build_model(o.model);
-  Tensor logits = model->forward(nchw_to_nhwc(input));
+  const Tensor images = nchw_to_nhwc(input);
+  Tensor logits = o.no_fuse ? model->forward(images)
+                            : InferencePlan::compile(*model, precision, images.shape()).run(images);
   if (o.output_npy.empty()) {
     print_top5(logits);
   } else {
@@ -69,6 +78,8 @@ void register_infer(CLI::App& app) {
   add_model_options(*cmd, o->model, true);
   cmd->add_option("--input-npy", o->input_npy, "float32 NCHW images")->required();
   cmd->add_option("--output-npy", o->output_npy, "write float32 logits [N, classes] here");
+  cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
+  cmd->add_flag("--no-fuse", o->no_fuse, "run the model layer by layer instead of the compiled plan");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_infer(*o); });
 }

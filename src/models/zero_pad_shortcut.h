@@ -17,6 +17,10 @@ class ZeroPadShortcut : public Module {
   // elsewhere.
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
+  int64_t in_channels() const { return in_channels_; }
+  int64_t out_channels() const { return out_channels_; }
+  int64_t stride() const { return stride_; }
+  int64_t pad_before() const { return pad_before_; }  // output channel of input channel 0
 
  private:
   int64_t in_channels_, out_channels_, stride_, pad_before_;

@@ -13,6 +13,9 @@ class MaxPool2d : public Module {
   // dy [N,OH,OW,C] -> dx [N,H,W,C]: each gradient goes to its window's maximum.
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
+  int64_t kernel() const { return kernel_; }
+  int64_t stride() const { return stride_; }
+  int64_t padding() const { return padding_; }
 
  private:
   int64_t kernel_, stride_, padding_;
@@ -28,6 +31,8 @@ class AdaptiveAvgPool2d : public Module {
   // dy [N,out_h,out_w,C] -> dx [N,H,W,C]: each gradient spread evenly over its bin.
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
+  int64_t out_h() const { return out_h_; }
+  int64_t out_w() const { return out_w_; }
 
  private:
   int64_t out_h_, out_w_;

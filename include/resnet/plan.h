@@ -1,0 +1,76 @@
+// InferencePlan: a ResNet compiled for fast inference at one input shape.
+//
+// compile() folds every BatchNorm into the convolution before it (w' = w * gamma / sqrt(var + eps) per output
+// channel, b' = beta - mean * gamma / sqrt(var + eps)), fuses each ReLU into its convolution, and fuses the
+// residual join of every block into the block's last convolution: the shortcut (the block input, or the
+// downsample convolution's output) is computed first and the last convolution accumulates into it, then
+// applies the ReLU. oneDNN picks the layouts of activations and weights; the plan converts only at its edges
+// (NHWC f32 images in, f32 logits out). Weights are folded and reordered once; activation buffers share one
+// arena laid out by a lifetime planner, so the memory is close to the largest live set.
+//
+// The plan always computes the model's eval-mode function (running BN statistics; dropout is the identity).
+// It copies what it needs from the model: changing the model afterwards does not change the plan.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "resnet/tensor.h"
+
+namespace resnet {
+
+class ResNet;
+
+// f32: f32 everywhere. bf16: bf16 weights and activations with f32 accumulation (oneDNN), f32 bias and
+// logits.
+enum class Precision : uint8_t { f32, bf16 };
+std::string_view precision_name(Precision precision);  // "f32", "bf16"
+// "f32" | "bf16"; anything else throws InputError naming `flag`.
+Precision parse_precision(std::string_view text, std::string_view flag = "--dtype");
+
+struct PlanStats {
+  int64_t primitives = 0;       // oneDNN primitives one run executes (input reorder included)
+  int64_t fused_residuals = 0;  // residual joins done as a sum post-op
+  size_t activation_bytes = 0;  // the activation arena: planned peak of live buffers
+  size_t activation_live_peak =
+      0;  // the largest set of buffers alive at one step (a lower bound of the above)
+  size_t activation_sum_bytes = 0;  // all activation buffers side by side (what no reuse would take)
+  size_t weight_bytes = 0;          // reordered weights the plan uses
+  int64_t weight_reorders = 0;      // weight tensors this compile had to reorder (0: all reused)
+};
+
+class InferencePlan {
+ public:
+  // input_shape: [N, H, W, C] (NHWC), C = the model's input channels. Throws InputError when the model cannot
+  // take that shape, InternalError on a oneDNN failure.
+  static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape);
+  // The same model and precision for another input shape: the folded weights, and every weight reordered into
+  // a layout the new primitives also choose, are shared with this plan rather than made again.
+  InferencePlan reshaped(const Shape& input_shape) const;
+
+  InferencePlan(InferencePlan&&) noexcept;
+  InferencePlan& operator=(InferencePlan&&) noexcept;
+  ~InferencePlan();
+
+  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes]. One run at a time per plan (the plan
+  // owns its activation memory); separate plans may run concurrently.
+  Tensor run(const Tensor& x);
+  void run(const Tensor& x, Tensor& logits);
+
+  const Shape& input_shape() const;
+  Shape output_shape() const;  // [N, classes]
+  Precision precision() const;
+  const PlanStats& stats() const;
+  // One line per primitive: step, name, shapes, post-ops, oneDNN implementation, buffer offsets.
+  std::string describe() const;
+
+ private:
+  struct Impl;
+  explicit InferencePlan(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace resnet

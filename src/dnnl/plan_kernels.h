@@ -1,0 +1,65 @@
+// The oneDNN side of an InferencePlan: one primitive per program step, created once for one input shape and
+// precision, with the layouts oneDNN picks (format_tag::any), fused post-ops (sum for the residual join,
+// eltwise ReLU), weights reordered once, and a reorder at each edge of the plan. This header includes no
+// oneDNN header: src/infer/ drives it with plain types.
+//
+// Layout choice: a step's output layout is whatever its primitive picks; a step reads its input in the layout
+// its producer picked; a step that accumulates (sum post-op) writes in the layout of the value it adds into.
+// The input value takes the layout the first step asks for; the output (logits) is plain f32 [N, classes].
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "infer/program.h"
+#include "resnet/plan.h"
+
+namespace resnet::onednn {
+
+// Weights in the layouts primitives chose, shared by every plan compiled from one program: a plan for another
+// batch size reuses a reordered weight whenever its primitive picks the same layout. Thread-safe.
+class PlanWeights;
+std::shared_ptr<PlanWeights> make_plan_weights();
+
+// How activation layouts are chosen. chosen: each producing primitive picks (format_tag::any; on AVX-512 a
+// blocked nChw16c). channels_last: NHWC everywhere, for models where the chosen layouts leave some primitive
+// without an optimized implementation (grouped convolutions with few channels per group).
+enum class ActivationLayout { chosen, channels_last };
+
+class PlanKernels {
+ public:
+  // Creates the primitives (no memory yet). program must outlive the kernels (its biases and weights are read
+  // in place).
+  PlanKernels(const infer::Program& program, const infer::ShapedProgram& shaped, Precision precision,
+              ActivationLayout layout);
+  ~PlanKernels();
+  PlanKernels(const PlanKernels&) = delete;
+  PlanKernels& operator=(const PlanKernels&) = delete;
+
+  // Bytes each value takes in its chosen layout; 0 for the output, which is the caller's tensor.
+  const std::vector<size_t>& value_bytes() const;
+  // Primitives that fell back to oneDNN's reference (slow) implementation.
+  int64_t reference_kernels() const;
+  // Takes the weights (from `weights`, reordering those not found) and places value v at arena + offsets[v]
+  // (64-byte aligned). Must be called before run(); the arena must stay.
+  void bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights);
+  // x: f32 [N,H,W,C] of the compiled shape; logits: f32 [N, classes], written.
+  void run(const Tensor& x, Tensor& logits);
+
+  int64_t primitives() const;       // per run, the input reorder included
+  int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)
+  size_t weight_bytes() const;      // of the weights these primitives use
+  size_t scratchpad_bytes() const;
+  // Step i: "conv 32x64x56x56:aBcd16b -> 32x64x56x56:aBcd16b w:ABcd16b16a +sum +relu [jit:avx512_core]"
+  std::string describe_step(size_t i) const;
+  std::string describe_input() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace resnet::onednn

@@ -1,0 +1,174 @@
+// InferencePlan: lower the model once (BN folded), then per input shape: shape the program, let oneDNN pick
+// primitives and layouts (src/dnnl/plan_kernels), lay the activations out in one arena by their lifetimes,
+// and bind.
+#include "resnet/plan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <new>
+
+#include "dnnl/plan_kernels.h"
+#include "infer/buffer_planner.h"
+#include "infer/lower.h"
+#include "infer/program.h"
+#include "resnet/error.h"
+#include "resnet/model.h"
+
+namespace resnet {
+
+std::string_view precision_name(Precision precision) {
+  switch (precision) {
+    case Precision::f32:
+      return "f32";
+    case Precision::bf16:
+      return "bf16";
+  }
+  return "?";
+}
+
+Precision parse_precision(std::string_view text, std::string_view flag) {
+  if (text == "f32") return Precision::f32;
+  if (text == "bf16") return Precision::bf16;
+  throw InputError(fmt::format("{} {}: expected f32 or bf16", flag, text));
+}
+
+struct InferencePlan::Impl {
+  // Shared by every plan reshaped from the same compile: the folded program and the reordered weights.
+  std::shared_ptr<const infer::Program> program;
+  std::shared_ptr<onednn::PlanWeights> weights;
+  Precision precision = Precision::f32;
+  Shape input_shape;
+  infer::ShapedProgram shaped;
+  std::unique_ptr<onednn::PlanKernels> kernels;
+  std::vector<infer::BufferRequest> buffers;  // one per value
+  infer::BufferLayout layout;
+  std::unique_ptr<std::byte, decltype(&std::free)> arena{nullptr, &std::free};
+  PlanStats stats;
+};
+
+namespace {
+
+std::unique_ptr<std::byte, decltype(&std::free)> allocate_arena(size_t bytes) {
+  constexpr size_t kAlignment = 64;
+  const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
+  std::unique_ptr<std::byte, decltype(&std::free)> arena(
+      static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded)), &std::free);
+  if (arena == nullptr) throw std::bad_alloc();
+  return arena;
+}
+
+std::string mib(size_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+}
+
+}  // namespace
+
+InferencePlan::InferencePlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+InferencePlan::InferencePlan(InferencePlan&&) noexcept = default;
+InferencePlan& InferencePlan::operator=(InferencePlan&&) noexcept = default;
+InferencePlan::~InferencePlan() = default;
+
+InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const Shape& input_shape) {
+  auto impl = std::make_unique<Impl>();
+  impl->program = std::make_shared<const infer::Program>(infer::lower_resnet(model));
+  impl->weights = onednn::make_plan_weights();
+  impl->precision = precision;
+  InferencePlan plan(std::move(impl));
+  return plan.reshaped(input_shape);
+}
+
+InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
+  auto impl = std::make_unique<Impl>();
+  Impl& m = *impl;
+  m.program = impl_->program;
+  m.weights = impl_->weights;
+  m.precision = impl_->precision;
+  m.input_shape = input_shape;
+  m.shaped = infer::shape_program(*m.program, input_shape);
+  m.kernels = std::make_unique<onednn::PlanKernels>(*m.program, m.shaped, m.precision,
+                                                    onednn::ActivationLayout::chosen);
+  if (m.kernels->reference_kernels() > 0) {
+    // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
+    auto nhwc = std::make_unique<onednn::PlanKernels>(*m.program, m.shaped, m.precision,
+                                                      onednn::ActivationLayout::channels_last);
+    if (nhwc->reference_kernels() < m.kernels->reference_kernels()) m.kernels = std::move(nhwc);
+  }
+
+  const std::vector<infer::Lifetime> lives = infer::value_lifetimes(*m.program);
+  const std::vector<size_t>& bytes = m.kernels->value_bytes();
+  for (size_t v = 0; v < lives.size(); ++v) m.buffers.push_back({bytes[v], lives[v].first, lives[v].last});
+  m.layout = infer::plan_buffers(m.buffers);
+  m.arena = allocate_arena(m.layout.arena_bytes);
+  m.kernels->bind(m.arena.get(), m.layout.offsets, *m.weights);
+
+  m.stats.primitives = m.kernels->primitives();
+  m.stats.fused_residuals = std::count_if(m.program->steps.begin(), m.program->steps.end(),
+                                          [](const infer::Step& s) { return s.accumulate; });
+  m.stats.activation_bytes = m.layout.arena_bytes;
+  m.stats.activation_live_peak = infer::live_set_peak(m.buffers);
+  for (size_t b : bytes) m.stats.activation_sum_bytes += b;
+  m.stats.weight_bytes = m.kernels->weight_bytes();
+  m.stats.weight_reorders = m.kernels->weight_reorders();
+  return InferencePlan(std::move(impl));
+}
+
+Tensor InferencePlan::run(const Tensor& x) {
+  Tensor logits = Tensor::empty(output_shape());
+  run(x, logits);
+  return logits;
+}
+
+void InferencePlan::run(const Tensor& x, Tensor& logits) {
+  if (x.shape() != impl_->input_shape || x.dtype() != DType::f32) {
+    throw InputError(fmt::format("inference plan: compiled for f32 {}, got {} {}",
+                                 shape_str(impl_->input_shape), dtype_name(x.dtype()), shape_str(x.shape())));
+  }
+  if (logits.shape() != output_shape() || logits.dtype() != DType::f32) {
+    throw InputError(fmt::format("inference plan: logits must be f32 {}, got {} {}",
+                                 shape_str(output_shape()), dtype_name(logits.dtype()),
+                                 shape_str(logits.shape())));
+  }
+  impl_->kernels->run(x, logits);
+}
+
+const Shape& InferencePlan::input_shape() const {
+  return impl_->input_shape;
+}
+
+Shape InferencePlan::output_shape() const {
+  return {impl_->input_shape[0], impl_->program->num_classes};
+}
+
+Precision InferencePlan::precision() const {
+  return impl_->precision;
+}
+
+const PlanStats& InferencePlan::stats() const {
+  return impl_->stats;
+}
+
+std::string InferencePlan::describe() const {
+  const Impl& m = *impl_;
+  const PlanStats& s = m.stats;
+  std::string out = fmt::format(
+      "inference plan {} input {}: {} primitives, {} residual joins fused; activations {} in one arena "
+      "(largest "
+      "live set {}, without reuse {}); weights {}; scratchpad {}\n",
+      precision_name(m.precision), shape_str(m.input_shape), s.primitives, s.fused_residuals,
+      mib(s.activation_bytes), mib(s.activation_live_peak), mib(s.activation_sum_bytes), mib(s.weight_bytes),
+      mib(m.kernels->scratchpad_bytes()));
+  auto at = [&](int v) {
+    return v == m.program->output ? fmt::format("v{}@caller", v)
+                                  : fmt::format("v{}@{}", v, m.layout.offsets[static_cast<size_t>(v)]);
+  };
+  out += fmt::format("  0 {} {}\n", m.kernels->describe_input(), at(m.program->input));
+  for (size_t i = 0; i < m.program->steps.size(); ++i) {
+    const infer::Step& step = m.program->steps[i];
+    out += fmt::format("  {} {} {} -> {}\n", i + 1, m.kernels->describe_step(i), at(step.src), at(step.dst));
+  }
+  return out;
+}
+
+}  // namespace resnet

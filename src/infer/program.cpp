@@ -1,0 +1,137 @@
+#include "infer/program.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "dnnl/ops.h"
+#include "resnet/error.h"
+
+namespace resnet::infer {
+namespace {
+
+// The padding on the far side that gives PyTorch's floor-mode output size `out` (oneDNN wants
+// (in + pad_before + pad_after - extent) / stride + 1 == out exactly), never negative.
+int64_t far_padding(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, int64_t out) {
+  const int64_t extent = dilation * (kernel - 1) + 1;
+  return std::max<int64_t>(0, (out - 1) * stride + extent - in - pad);
+}
+
+// A windowed step (conv, max_pool) over src [N,H,W,C]: the output's spatial size and the far padding.
+StepGeometry windowed(const Step& step, const Shape& src, int64_t out_channels) {
+  const Window& w = step.window;
+  const int64_t oh = ops::conv_output_size(src[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h);
+  const int64_t ow = ops::conv_output_size(src[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w);
+  if (oh < 1 || ow < 1) {
+    throw InputError(
+        fmt::format("{}: input {} is too small for a {}x{} window (padding {}x{}, dilation {}x{})", step.name,
+                    shape_str(src), w.kernel_h, w.kernel_w, w.pad_h, w.pad_w, w.dilation_h, w.dilation_w));
+  }
+  StepGeometry g;
+  g.src = src;
+  g.dst = {src[0], oh, ow, out_channels};
+  g.window = w;
+  g.pad_bottom = far_padding(src[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, oh);
+  g.pad_right = far_padding(src[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, ow);
+  return g;
+}
+
+StepGeometry shape_step(const Step& step, const Shape& src) {
+  const bool spatial = src.size() == 4;
+  if (!spatial) throw InternalError(fmt::format("{}: input {} is not [N,H,W,C]", step.name, shape_str(src)));
+  switch (step.kind) {
+    case StepKind::conv: {
+      const Shape& w = step.weight.shape();
+      if (src[3] != w[1] * step.window.groups) {
+        throw InputError(fmt::format("{}: input {} does not match weight {} with groups={}", step.name,
+                                     shape_str(src), shape_str(w), step.window.groups));
+      }
+      return windowed(step, src, w[0]);
+    }
+    case StepKind::max_pool:
+      return windowed(step, src, src[3]);
+    case StepKind::avg_pool: {
+      StepGeometry g;
+      g.src = src;
+      g.dst = {src[0], 1, 1, src[3]};
+      g.window.kernel_h = g.window.stride_h = src[1];
+      g.window.kernel_w = g.window.stride_w = src[2];
+      return g;
+    }
+    case StepKind::linear: {
+      if (src[1] != 1 || src[2] != 1 || src[3] != step.weight.dim(1)) {
+        throw InputError(fmt::format("{}: input {} does not match weight {}", step.name, shape_str(src),
+                                     shape_str(step.weight.shape())));
+      }
+      StepGeometry g;
+      g.src = src;
+      g.dst = {src[0], step.weight.dim(0)};
+      return g;
+    }
+  }
+  throw InternalError("shape_program: unknown step kind");
+}
+
+}  // namespace
+
+std::string_view step_kind_name(StepKind kind) {
+  switch (kind) {
+    case StepKind::conv:
+      return "conv";
+    case StepKind::max_pool:
+      return "max_pool";
+    case StepKind::avg_pool:
+      return "avg_pool";
+    case StepKind::linear:
+      return "linear";
+  }
+  return "?";
+}
+
+ShapedProgram shape_program(const Program& program, const Shape& input) {
+  if (input.size() != 4 || input[3] != program.in_channels || shape_numel(input) < 1) {
+    throw InputError(fmt::format("inference plan: expected an input [N,H,W,{}] (NHWC), got {}",
+                                 program.in_channels, shape_str(input)));
+  }
+  ShapedProgram shaped;
+  shaped.value_shapes.assign(static_cast<size_t>(program.num_values), Shape());
+  shaped.value_shapes[static_cast<size_t>(program.input)] = input;
+  for (const Step& step : program.steps) {
+    const Shape& src = shaped.value_shapes.at(static_cast<size_t>(step.src));
+    if (src.empty()) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
+    StepGeometry g = shape_step(step, src);
+    Shape& dst = shaped.value_shapes.at(static_cast<size_t>(step.dst));
+    if (step.accumulate && dst != g.dst) {
+      throw InputError(fmt::format("{}: the residual branch gives {} but the shortcut gives {}", step.name,
+                                   shape_str(g.dst), shape_str(dst)));
+    }
+    dst = g.dst;
+    shaped.steps.push_back(std::move(g));
+  }
+  return shaped;
+}
+
+std::vector<Lifetime> value_lifetimes(const Program& program) {
+  constexpr int kUnset = -1;
+  std::vector<Lifetime> lives(static_cast<size_t>(program.num_values), Lifetime{kUnset, kUnset});
+  lives[static_cast<size_t>(program.input)] = {0, 0};
+  for (size_t i = 0; i < program.steps.size(); ++i) {
+    const Step& step = program.steps[i];
+    const int time = static_cast<int>(i) + 1;
+    Lifetime& src = lives.at(static_cast<size_t>(step.src));
+    Lifetime& dst = lives.at(static_cast<size_t>(step.dst));
+    if (src.first == kUnset) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
+    src.last = time;
+    if (dst.first == kUnset) {
+      if (step.accumulate) throw InternalError(fmt::format("{}: accumulates into nothing", step.name));
+      dst.first = time;
+    }
+    dst.last = time;
+  }
+  for (Lifetime& life : lives) {
+    if (life.first == kUnset) life = {0, 0};  // never used: a zero-length life
+  }
+  return lives;
+}
+
+}  // namespace resnet::infer

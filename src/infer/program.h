@@ -1,0 +1,79 @@
+// The inference program: a ResNet lowered to a straight list of fused steps over numbered values, with BN
+// already folded into the convolution weights. It knows nothing about oneDNN or memory layouts; shaping
+// (shape_program) gives every value its NHWC shape and every step its windows and padding for one input
+// shape.
+//
+// A step reads value `src` and writes value `dst`. With `accumulate`, the step adds its result into dst's
+// current contents (the residual join: dst holds the shortcut), and `relu` then applies max(., 0).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "resnet/tensor.h"
+
+namespace resnet::infer {
+
+enum class StepKind {
+  conv,      // 2-D convolution, folded weight [O, I/groups, KH, KW] (OIHW) and bias [O]
+  max_pool,  // window kernel x kernel, stride, padding (PyTorch: -inf padding, floor mode)
+  avg_pool,  // global average pooling: [N,H,W,C] -> [N,1,1,C]
+  linear,    // fully connected on [N,1,1,C] (as [N,C]) -> [N,O], weight [O,C], bias [O]
+};
+std::string_view step_kind_name(StepKind kind);
+
+struct Window {
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;            // top/left padding
+  int64_t dilation_h = 1, dilation_w = 1;  // PyTorch convention: 1 = dense
+  int64_t groups = 1;
+};
+
+struct Step {
+  StepKind kind = StepKind::conv;
+  std::string name;  // the module path it comes from: "layer1.0.conv2", "fc"
+  int src = -1;
+  int dst = -1;
+  bool accumulate = false;
+  bool relu = false;
+  Window window;  // conv and max_pool
+  Tensor weight;  // conv: f32 OIHW, folded; linear: f32 [O, C]
+  Tensor bias;    // f32 [O] (conv: folded BN shift; may be all zero), linear: [O] or undefined
+};
+
+struct Program {
+  int num_values = 1;  // value 0 is the input image batch
+  int input = 0;
+  int output = -1;  // the logits [N, classes]
+  int64_t in_channels = 0;
+  int64_t num_classes = 0;
+  std::vector<Step> steps;
+};
+
+// Geometry of one step at one input shape: NHWC shapes and the padding oneDNN needs on the bottom/right so
+// that its output size is PyTorch's floor-mode size (never negative: the tightest that gives that size).
+struct StepGeometry {
+  Shape src, dst;
+  Window window;  // for avg_pool: the whole input as one window
+  int64_t pad_bottom = 0, pad_right = 0;
+};
+
+struct ShapedProgram {
+  std::vector<Shape> value_shapes;  // [N,H,W,C]; the output [N, classes]
+  std::vector<StepGeometry> steps;
+};
+
+// Throws InputError when input (NHWC) has the wrong channels or is too small for a window.
+ShapedProgram shape_program(const Program& program, const Shape& input);
+
+// The steps during which each value must exist, for the buffer planner. Time 0 is the input's arrival (the
+// reorder into the plan's layout); step i runs at time i + 1. A value lives from the step that first writes
+// it to the last step that reads or accumulates into it.
+struct Lifetime {
+  int first = 0, last = 0;
+};
+std::vector<Lifetime> value_lifetimes(const Program& program);
+
+}  // namespace resnet::infer

@@ -1,0 +1,302 @@
+// InferencePlan: the fused, compiled path gives the layer-by-layer model's logits; its buffer planner never
+// lets two live buffers overlap; BN folding is the formula; plans for other batch sizes share weights.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <random>
+#include <vector>
+
+#include "dnnl/ops.h"
+#include "infer/buffer_planner.h"
+#include "infer/fold.h"
+#include "infer/lower.h"
+#include "nn/batchnorm2d.h"
+#include "resnet/error.h"
+#include "resnet/model.h"
+#include "resnet/plan.h"
+#include "resnet/zoo.h"
+
+namespace resnet {
+namespace {
+
+using infer::BufferRequest;
+
+// ---- the buffer planner, on its own ----
+
+// Every pair of buffers alive at a common time occupies disjoint bytes; offsets are aligned; the arena holds
+// every buffer and is at least the largest live set.
+void expect_valid_layout(const std::vector<BufferRequest>& requests, const infer::BufferLayout& layout,
+                         size_t alignment) {
+  ASSERT_EQ(layout.offsets.size(), requests.size());
+  for (size_t i = 0; i < requests.size(); ++i) {
+    EXPECT_EQ(layout.offsets[i] % alignment, 0u) << "buffer " << i;
+    EXPECT_LE(layout.offsets[i] + requests[i].bytes, layout.arena_bytes) << "buffer " << i;
+    for (size_t j = i + 1; j < requests.size(); ++j) {
+      const BufferRequest &a = requests[i], &b = requests[j];
+      const bool same_time = a.first <= b.last && b.first <= a.last;
+      const bool same_bytes = a.bytes > 0 && b.bytes > 0 && layout.offsets[i] < layout.offsets[j] + b.bytes &&
+                              layout.offsets[j] < layout.offsets[i] + a.bytes;
+      EXPECT_FALSE(same_time && same_bytes)
+          << "buffers " << i << " [" << a.first << "," << a.last << "] @" << layout.offsets[i] << "+"
+          << a.bytes << " and " << j << " [" << b.first << "," << b.last << "] @" << layout.offsets[j] << "+"
+          << b.bytes;
+    }
+  }
+  EXPECT_GE(layout.arena_bytes, infer::live_set_peak(requests, alignment));
+}
+
+TEST(BufferPlanner, NeverOverlapsBuffersAliveAtTheSameTime) {
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int count = 1 + static_cast<int>(rng() % 40);
+    std::vector<BufferRequest> requests;
+    for (int i = 0; i < count; ++i) {
+      const int first = static_cast<int>(rng() % 30);
+      const int length = static_cast<int>(rng() % 8);
+      const size_t bytes = rng() % 5 == 0 ? 0 : 1 + rng() % 5000;
+      requests.push_back({bytes, first, first + length});
+    }
+    const size_t alignment = size_t{1} << (rng() % 8);
+    expect_valid_layout(requests, infer::plan_buffers(requests, alignment), alignment);
+    if (HasFailure()) return;
+  }
+}
+
+TEST(BufferPlanner, ChainOfStepsPingPongsBetweenTwoBuffers) {
+  // Value i is written at time i and read at time i + 1, as in a plain chain of layers.
+  std::vector<BufferRequest> requests;
+  for (int i = 0; i < 20; ++i) requests.push_back({1000, i, i + 1});
+  const infer::BufferLayout layout = infer::plan_buffers(requests, 64);
+  expect_valid_layout(requests, layout, 64);
+  EXPECT_EQ(layout.arena_bytes, 2 * 1024u);
+  EXPECT_EQ(infer::live_set_peak(requests, 64), 2 * 1024u);
+}
+
+TEST(BufferPlanner, ResidualShortcutStaysAliveAcrossTheBranch) {
+  // x (0..3) feeds the branch a (1..2), b (2..3); the last step accumulates into x.
+  const std::vector<BufferRequest> requests = {{640, 0, 3}, {640, 1, 2}, {640, 2, 3}};
+  const infer::BufferLayout layout = infer::plan_buffers(requests, 64);
+  expect_valid_layout(requests, layout, 64);
+  EXPECT_EQ(layout.arena_bytes, 3 * 640u);
+}
+
+TEST(BufferPlanner, RejectsBadInput) {
+  EXPECT_THROW(infer::plan_buffers({{10, 3, 2}}), std::invalid_argument);
+  EXPECT_THROW(infer::plan_buffers({{10, 0, 1}}, 48), std::invalid_argument);
+  EXPECT_EQ(infer::plan_buffers({}).arena_bytes, 0u);
+}
+
+// ---- BN folding ----
+
+Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
+  for (float& v : values) v = dist(rng);
+  return Tensor::from_vector(std::move(shape), values);
+}
+
+// max |a - b| / max |b|
+double relative_difference(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  double diff = 0.0, scale = 0.0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    diff = std::max(diff, std::abs(double(a.f32()[i]) - double(b.f32()[i])));
+    scale = std::max(scale, std::abs(double(b.f32()[i])));
+  }
+  return diff / std::max(scale, 1e-30);
+}
+
+TEST(FoldBatchnorm, ConvThenFoldedBatchnormEqualsFoldedConv) {
+  const Tensor x = random_tensor({2, 9, 7, 6}, 1);
+  const Tensor w = random_tensor({8, 3, 3, 3}, 2);  // groups = 2
+  const Tensor b = random_tensor({8}, 3);
+  const infer::BatchNormParams bn{random_tensor({8}, 4, 0.5f, 2.0f), random_tensor({8}, 5),
+                                  random_tensor({8}, 6), random_tensor({8}, 7, 0.1f, 3.0f), 1e-3f};
+  ops::Conv2dSpec spec;
+  spec.stride_h = spec.stride_w = 2;
+  spec.pad_h = spec.pad_w = 1;
+  spec.groups = 2;
+  const Tensor expected = ops::batchnorm_forward_inference(ops::conv2d_forward(x, w, b, spec), bn.gamma,
+                                                           bn.beta, bn.mean, bn.var, bn.eps);
+  const infer::FoldedConv folded = infer::fold_batchnorm(w, b, bn);
+  EXPECT_LT(relative_difference(ops::conv2d_forward(x, folded.weight, folded.bias, spec), expected), 1e-5);
+  // Channel 0 by the formula.
+  const double scale = bn.gamma.f32()[0] / std::sqrt(double(bn.var.f32()[0]) + bn.eps);
+  EXPECT_NEAR(folded.weight.f32()[5], w.f32()[5] * scale, 1e-6);
+  EXPECT_NEAR(folded.bias.f32()[0], bn.beta.f32()[0] + (b.f32()[0] - bn.mean.f32()[0]) * scale, 1e-6);
+}
+
+// ---- the plan against the layer-by-layer model ----
+
+void visit(Module& m, const std::function<void(Module&)>& f) {
+  f(m);
+  for (Module* child : m.children()) visit(*child, f);
+}
+
+// A model whose batch norms do something (the initial ones are the identity): random affine parameters and
+// running statistics, so that folding is really tested. Eval mode.
+std::unique_ptr<ResNet> make_model(const std::string& arch, int in_channels = 3, int classes = 0,
+                                   float dropout = 0.0f) {
+  ResNetConfig config = zoo_config(arch, classes, in_channels);
+  config.dropout = dropout;
+  auto model = std::make_unique<ResNet>(config, 11);
+  uint32_t seed = 100;
+  visit(*model, [&](Module& m) {
+    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) {
+      const int64_t c = bn->channels();
+      bn->weight().value.copy_from(random_tensor({c}, seed++, 0.5f, 1.5f));
+      bn->bias().value.copy_from(random_tensor({c}, seed++, -0.3f, 0.3f));
+      bn->running_mean().copy_from(random_tensor({c}, seed++, -0.3f, 0.3f));
+      bn->running_var().copy_from(random_tensor({c}, seed++, 0.5f, 2.0f));
+    }
+  });
+  model->set_training(false);
+  return model;
+}
+
+struct PlanCase {
+  std::string arch;
+  Shape input;  // NHWC
+  int classes = 0;
+  float dropout = 0.0f;
+};
+
+std::string case_name(const PlanCase& c) {
+  return fmt::format("{}_{}{}", c.arch, fmt::join(c.input, "_"), c.dropout > 0 ? "_dropout" : "");
+}
+
+class PlanMatchesModel : public ::testing::TestWithParam<PlanCase> {};
+
+TEST_P(PlanMatchesModel, F32LogitsEqualLayerByLayerWithin1e4) {
+  const PlanCase& c = GetParam();
+  ops::set_num_threads(2);
+  auto model = make_model(c.arch, static_cast<int>(c.input[3]), c.classes, c.dropout);
+  const Tensor x = random_tensor(c.input, 42);
+  const Tensor expected = model->forward(x);
+  InferencePlan plan = InferencePlan::compile(*model, Precision::f32, c.input);
+  const Tensor logits = plan.run(x);
+  EXPECT_LT(relative_difference(logits, expected), 1e-4) << plan.describe();
+  // A second run on the same plan (buffers reused, weights intact) gives the same.
+  const Tensor again = plan.run(x);
+  EXPECT_EQ(relative_difference(again, logits), 0.0);
+}
+
+INSTANTIATE_TEST_SUITE_P(Zoo, PlanMatchesModel,
+                         ::testing::Values(PlanCase{"resnet18", {2, 64, 64, 3}},
+                                           PlanCase{"resnet18", {1, 97, 131, 3}},    // odd sizes
+                                           PlanCase{"resnet18", {2, 45, 33, 1}, 7},  // 1 channel, 7 classes
+                                           PlanCase{"resnet50", {2, 64, 64, 3}},
+                                           PlanCase{"resnext50_32x4d", {1, 64, 64, 3}},
+                                           PlanCase{"wide_resnet50_2", {1, 35, 35, 3}},
+                                           PlanCase{"resnet20", {3, 32, 32, 3}},  // CIFAR: zero-pad shortcut
+                                           PlanCase{"resnet32", {2, 29, 31, 1}, 10},  // CIFAR, odd, 1 channel
+                                           PlanCase{"resnet18", {2, 64, 64, 3}, 0, 0.2f}),
+                         [](const auto& info) { return case_name(info.param); });
+
+// Top-1 of each row.
+std::vector<int64_t> argmax_rows(const Tensor& logits) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < logits.dim(0); ++i) {
+    const float* row = logits.f32() + i * logits.dim(1);
+    out.push_back(std::max_element(row, row + logits.dim(1)) - row);
+  }
+  return out;
+}
+
+// bf16 (weights and activations rounded to 8 bits of mantissa, f32 accumulation): logits within 5% of the
+// largest f32 logit, and the same top-1 wherever the f32 winner leads by more than that error.
+TEST(PlanBf16, LogitsCloseToF32WithSameTop1) {
+  ops::set_num_threads(2);
+  for (const char* arch : {"resnet18", "resnet50", "resnet20"}) {
+    SCOPED_TRACE(arch);
+    const int64_t size = std::string(arch) == "resnet20" ? 32 : 64;
+    auto model = make_model(arch);
+    const Shape shape = {8, size, size, 3};
+    const Tensor x = random_tensor(shape, 43);
+    const Tensor expected = model->forward(x);
+    InferencePlan plan = InferencePlan::compile(*model, Precision::bf16, shape);
+    const Tensor logits = plan.run(x);
+    ASSERT_EQ(logits.dtype(), DType::f32);
+    const double rel = relative_difference(logits, expected);
+    EXPECT_LT(rel, 5e-2);
+    const std::vector<int64_t> top = argmax_rows(logits), top_f32 = argmax_rows(expected);
+    double scale = 0.0;
+    for (int64_t i = 0; i < expected.numel(); ++i)
+      scale = std::max(scale, std::abs(double(expected.f32()[i])));
+    for (size_t i = 0; i < top.size(); ++i) {
+      const float* row = expected.f32() + static_cast<int64_t>(i) * expected.dim(1);
+      const double margin = row[top_f32[i]] - row[top[i]];
+      EXPECT_TRUE(top[i] == top_f32[i] || margin <= 2 * rel * scale)
+          << "image " << i << ": bf16 picks " << top[i] << ", f32 " << top_f32[i] << " leading by " << margin;
+    }
+  }
+}
+
+TEST(Plan, ReshapedPlansGiveTheSamePerImageLogitsAndShareWeights) {
+  ops::set_num_threads(2);
+  auto model = make_model("resnet18");
+  const Tensor x4 = random_tensor({4, 48, 48, 3}, 44);
+  InferencePlan plan4 = InferencePlan::compile(*model, Precision::f32, x4.shape());
+  EXPECT_GT(plan4.stats().weight_reorders, 0);
+  const Tensor logits4 = plan4.run(x4);
+
+  InferencePlan plan2 = plan4.reshaped({2, 48, 48, 3});
+  EXPECT_EQ(plan2.stats().weight_reorders, 0) << "batch 2 picked other weight layouts than batch 4";
+  InferencePlan plan1 = plan4.reshaped({1, 48, 48, 3});
+  const int64_t per_image = 48 * 48 * 3;
+  for (int64_t i = 0; i < 4; ++i) {
+    Tensor one = Tensor::empty({1, 48, 48, 3});
+    std::copy_n(x4.f32() + i * per_image, per_image, one.f32());
+    const Tensor got = plan1.run(one);
+    const Tensor want = Tensor::from_vector(
+        {1, 1000}, std::vector<float>(logits4.f32() + i * 1000, logits4.f32() + (i + 1) * 1000));
+    EXPECT_LT(relative_difference(got, want), 1e-5) << "image " << i;
+  }
+}
+
+TEST(Plan, KeepsItsOwnCopyOfTheWeights) {
+  ops::set_num_threads(2);
+  auto model = make_model("resnet20");
+  const Tensor x = random_tensor({2, 32, 32, 3}, 45);
+  InferencePlan plan = InferencePlan::compile(*model, Precision::f32, x.shape());
+  const Tensor before = plan.run(x);
+  for (Parameter* p : model->parameters()) p->value.fill(0.0f);
+  EXPECT_EQ(relative_difference(plan.run(x), before), 0.0);
+  // A reshaped plan still has the weights of the compile, not the zeroed model's.
+  EXPECT_EQ(relative_difference(plan.reshaped(x.shape()).run(x), before), 0.0);
+}
+
+TEST(Plan, FusesEveryResidualJoinAndPlansMemoryNearTheLargestLiveSet) {
+  ops::set_num_threads(2);
+  auto model = make_model("resnet50");
+  InferencePlan plan = InferencePlan::compile(*model, Precision::f32, {2, 224, 224, 3});
+  const PlanStats& s = plan.stats();
+  EXPECT_EQ(s.fused_residuals, 16);  // 3 + 4 + 6 + 3 bottlenecks
+  // input reorder, stem conv, max-pool, 16 blocks x 3 convs + 4 downsample convs, avg-pool, fc
+  EXPECT_EQ(s.primitives, 1 + 1 + 1 + 16 * 3 + 4 + 1 + 1);
+  EXPECT_GE(s.activation_bytes, s.activation_live_peak);
+  EXPECT_LE(s.activation_bytes, s.activation_live_peak * 5 / 4) << plan.describe();
+  EXPECT_LT(s.activation_bytes * 3, s.activation_sum_bytes) << plan.describe();
+}
+
+TEST(Plan, RefusesInputsOfAnotherShape) {
+  auto model = make_model("resnet20");
+  InferencePlan plan = InferencePlan::compile(*model, Precision::f32, {2, 32, 32, 3});
+  EXPECT_THROW(plan.run(random_tensor({1, 32, 32, 3}, 1)), InputError);
+  EXPECT_THROW(InferencePlan::compile(*model, Precision::f32, {2, 32, 32, 1}), InputError);
+  EXPECT_THROW(InferencePlan::compile(*model, Precision::f32, {2, 32, 32}), InputError);
+}
+
+TEST(Plan, ParsesPrecisionNames) {
+  EXPECT_EQ(parse_precision("f32"), Precision::f32);
+  EXPECT_EQ(parse_precision("bf16"), Precision::bf16);
+  EXPECT_EQ(precision_name(Precision::bf16), "bf16");
+  EXPECT_THROW(parse_precision("fp16"), InputError);
+}
+
+}  // namespace
+}  // namespace resnet
