@@ -7,23 +7,10 @@
 #include <cstring>
 #include <new>
 
+#include "core/storage_pool.h"
 #include "resnet/error.h"
 
 namespace resnet {
-namespace {
-
-constexpr size_t kAlignment = 64;
-
-std::shared_ptr<std::byte> allocate(size_t nbytes, bool zeroed) {
-  size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0) rounded = kAlignment;
-  void* raw = std::aligned_alloc(kAlignment, rounded);
-  if (raw == nullptr) throw std::bad_alloc();
-  if (zeroed) std::memset(raw, 0, rounded);
-  return std::shared_ptr<std::byte>(static_cast<std::byte*>(raw), [](std::byte* p) { std::free(p); });
-}
-
-}  // namespace
 
 size_t dtype_size(DType dtype) {
   switch (dtype) {
@@ -74,7 +61,7 @@ Tensor::Tensor(Shape shape, DType dtype, bool zeroed) : shape_(std::move(shape))
     if (d < 0)
       throw InternalError(fmt::format("tensor shape {} has a negative dimension", shape_str(shape_)));
   }
-  storage_ = allocate(nbytes(), zeroed);
+  storage_ = allocate_storage(nbytes(), zeroed);
 }
 
 Tensor Tensor::empty(Shape shape, DType dtype) {
