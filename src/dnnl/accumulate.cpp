@@ -8,6 +8,16 @@ namespace resnet::onednn {
 
 void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::memory& diff,
                 const std::string& key) {
+  if (diff.get_desc() == plain_md) {
+    // Same layout: a plain loop, which for the many small vectors (BN scale/shift, biases) also saves
+    // starting a parallel primitive.
+    const float* from = static_cast<const float*>(diff.get_data_handle());
+    float* to = acc.f32();
+    const int64_t n = acc.numel();
+#pragma omp parallel for simd schedule(static) if (n > (int64_t{1} << 16))
+    for (int64_t i = 0; i < n; ++i) to[i] += from[i];
+    return;
+  }
   CachedPrimitive add = primitive_cache().get_or_create(key + "|accumulate", [&] {
     dnnl::post_ops sum;
     sum.append_sum(1.0f);

@@ -10,8 +10,9 @@
 namespace resnet::onednn {
 
 // acc += diff, where acc is f32 described by plain_md (e.g. OIHW weights) and diff is a primitive's output in
-// whatever layout it chose (e.g. blocked diff weights). One pass: a cached reorder with a sum post-op, which
-// also converts the layout. `key` must determine diff's descriptor (pass the producing primitive's key).
+// whatever layout it chose (e.g. blocked diff weights). One pass: a loop when the layouts agree, else a
+// cached reorder with a sum post-op, which also converts the layout. `key` must determine diff's descriptor
+// (pass the producing primitive's key).
 void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::memory& diff,
                 const std::string& key);
 
