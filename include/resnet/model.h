@@ -37,11 +37,13 @@ struct ResNetConfig {
   Stem stem = Stem::imagenet;
 };
 
+// torchvision: kaiming-normal fan_out convs, BN 1/0, PyTorch's default Linear, from a seeded generator.
+// none: convolution and linear weights stay zero (for inspecting shapes, or before loading weights).
+enum class Init { torchvision, none };
+
 class ResNet : public Module {
  public:
-  // Builds the model and initialises it as torchvision does (kaiming-normal fan_out conv, BN 1/0, PyTorch's
-  // default Linear), from a seeded generator.
-  ResNet(const ResNetConfig& config, uint64_t seed = 0);
+  ResNet(const ResNetConfig& config, uint64_t seed = 0, Init init = Init::torchvision);
   ~ResNet() override;
 
   // x [N, H, W, in_channels] -> logits [N, num_classes]

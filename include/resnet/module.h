@@ -2,8 +2,8 @@
 // state_dict keys by construction ("layer2.0.downsample.1.weight"); no mapping table exists anywhere.
 //
 // Every layer has an explicit forward and backward. forward() keeps what backward() needs (in train mode);
-// backward() takes dL/d(output) and returns dL/d(input), accumulating parameter gradients into Parameter::grad.
-// Activations are NHWC.
+// backward() takes dL/d(output) and returns dL/d(input), accumulating parameter gradients into
+// Parameter::grad. Activations are NHWC.
 #pragma once
 
 #include <functional>
@@ -16,9 +16,9 @@
 namespace resnet {
 
 struct Parameter {
-  std::string name;  // full state_dict key
-  Tensor value;      // f32
-  Tensor grad;       // f32, same shape; undefined until the first backward
+  std::string name;            // full state_dict key
+  Tensor value;                // f32
+  Tensor grad;                 // f32, same shape; undefined until the first backward
   bool is_bn_or_bias = false;  // optimizers may exclude these from weight decay
 };
 
@@ -26,7 +26,8 @@ struct NamedTensor {
   std::string name;
   Tensor tensor;
 };
-// Ordered as torchvision's model.state_dict(): module registration order, a module's parameters then its buffers.
+// Ordered as torchvision's model.state_dict(): module registration order, a module's parameters then its
+// buffers.
 using StateDict = std::vector<NamedTensor>;
 
 class Module {
@@ -41,8 +42,8 @@ class Module {
   // dy: dL/d(output of the last forward). Returns dL/d(input). Default: throws InternalError.
   virtual Tensor backward(const Tensor& dy);
 
-  const std::string& path() const { return path_; }  // "layer1.0.conv1"; "" for the root
-  std::string local_name() const;                     // "conv1"
+  const std::string& path() const { return path_; }            // "layer1.0.conv1"; "" for the root
+  std::string local_name() const;                              // "conv1"
   const std::string& type_name() const { return type_name_; }  // "Conv2d", as PyTorch prints it
   // PyTorch's extra_repr(): "3, 64, kernel_size=(7, 7), stride=(2, 2), padding=(3, 3), bias=False".
   virtual std::string extra_repr() const { return ""; }

@@ -21,7 +21,7 @@ void register_list(CLI::App& app) {
     if (!*json)
       std::cout << fmt::format("{:<20} {:>14} {:>16}  {}\n", "architecture", "params", "MACs", "input");
     for (const std::string& name : zoo_names()) {
-      ResNet model(zoo_config(name));
+      ResNet model(zoo_config(name), 0, Init::none);
       const int size = zoo_default_image_size(name);
       ModelStats stats = collect_model_stats(model, 3, size, size);
       if (*json) {

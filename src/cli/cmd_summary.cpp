@@ -76,7 +76,7 @@ void register_summary(CLI::App& app) {
       }
       o->model.in_channels = static_cast<int>(chw[0]);
     }
-    auto model = build_model(o->model);
+    auto model = build_model(o->model, Init::none);
     ModelStats stats = collect_model_stats(*model, chw[0], chw[1], chw[2]);
     if (o->json) {
       std::cout << to_json(o->model, chw, stats).dump(2) << "\n";
@@ -90,7 +90,7 @@ void register_print(CLI::App& app) {
   auto o = std::make_shared<ModelOptions>();
   auto* cmd = app.add_subcommand("print", "the module tree, as PyTorch's print(model)");
   add_model_options(*cmd, *o, false);
-  cmd->callback([o] { std::cout << module_repr(*build_model(*o)) << "\n"; });
+  cmd->callback([o] { std::cout << module_repr(*build_model(*o, Init::none)) << "\n"; });
 }
 
 }  // namespace resnet::cli

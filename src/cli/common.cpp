@@ -25,8 +25,8 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
   }
 }
 
-std::unique_ptr<ResNet> build_model(const ModelOptions& o) {
-  auto model = std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed);
+std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init) {
+  auto model = std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init);
   if (!o.weights.empty()) {
     LoadReport report = load_state_dict(*model, load_weights(o.weights), !o.non_strict, o.weights);
     if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", o.weights, report.describe());

@@ -21,7 +21,8 @@ struct ModelOptions {
 // --arch (required), --num-classes, --in-channels; with_weights adds --weights and --non-strict.
 void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_weights);
 // Builds the model, loads --weights if given (strict unless --non-strict; the report goes to stderr).
-std::unique_ptr<ResNet> build_model(const ModelOptions& options);
+// init: Init::none where only the structure matters (summary, print).
+std::unique_ptr<ResNet> build_model(const ModelOptions& options, Init init = Init::torchvision);
 
 // --threads N (default: all cores).
 void add_threads_option(CLI::App& cmd, int& threads);
@@ -37,6 +38,8 @@ void register_print(CLI::App& app);
 void register_infer(CLI::App& app);
 void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
+void register_train(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace resnet::cli
 

@@ -1,5 +1,7 @@
 #include "cli/model_stats.h"
 
+#include "dnnl/ops.h"
+
 namespace resnet::cli {
 namespace {
 
@@ -27,6 +29,7 @@ ModelStats collect_model_stats(ResNet& model, int64_t channels, int64_t height, 
     stats.macs += stats.layers.back().macs;
   });
   try {
+    ops::ShapeOnly shapes_only;
     model.forward(Tensor({1, height, width, channels}));
   } catch (...) {
     Module::set_forward_observer(nullptr);

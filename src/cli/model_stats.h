@@ -22,7 +22,7 @@ struct ModelStats {
   int64_t macs = 0;
 };
 
-// Runs one eval forward on zeros of shape [1, H, W, C] and records every leaf module.
+// Runs one eval forward of shapes only (no arithmetic) for input [1, H, W, C] and records every leaf module.
 ModelStats collect_model_stats(ResNet& model, int64_t channels, int64_t height, int64_t width);
 
 }  // namespace resnet::cli

@@ -32,6 +32,20 @@ void throw_dnnl_error(std::string_view op, const dnnl::error& e) {
 
 namespace resnet::ops {
 
+namespace {
+thread_local bool shape_only_mode = false;
+}  // namespace
+
+ShapeOnly::ShapeOnly() : previous_(shape_only_mode) {
+  shape_only_mode = true;
+}
+ShapeOnly::~ShapeOnly() {
+  shape_only_mode = previous_;
+}
+bool shape_only() {
+  return shape_only_mode;
+}
+
 // OpenMP's thread count is what oneDNN's CPU runtime uses. The primitive cache keys on it, so primitives
 // created for another count are not reused with the wrong partitioning.
 void set_num_threads(int threads) {

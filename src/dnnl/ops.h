@@ -19,6 +19,21 @@ namespace resnet::ops {
 void set_num_threads(int threads);
 int num_threads();
 
+// While a ShapeOnly scope lives on this thread, forward-inference ops allocate and return outputs of the
+// right shape without computing them: `summary` and `list` walk a model's shapes and MACs in milliseconds
+// this way.
+class ShapeOnly {
+ public:
+  ShapeOnly();
+  ~ShapeOnly();
+  ShapeOnly(const ShapeOnly&) = delete;
+  ShapeOnly& operator=(const ShapeOnly&) = delete;
+
+ private:
+  bool previous_;
+};
+bool shape_only();
+
 struct Conv2dSpec {
   int64_t stride_h = 1, stride_w = 1;
   int64_t pad_h = 0, pad_w = 0;

@@ -196,6 +196,7 @@ void check_pool_gradient(const Tensor& dy, const Shape& x_shape, const Shape& y_
 Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
   check_activation(x, "maxpool2d");
   Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad));
+  if (shape_only()) return y;
   pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d");
   return y;
 }
@@ -228,6 +229,7 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
   }
   const int64_t h = x.dim(1), w = x.dim(2);
   Tensor y = Tensor::empty({x.dim(0), out_h, out_w, x.dim(3)});
+  if (shape_only()) return y;
   if (h % out_h == 0 && w % out_w == 0) {
     // Equal, non-overlapping bins: a plain average pooling.
     const int64_t kh = h / out_h, kw = w / out_w;

@@ -69,7 +69,7 @@ void make_layer(Sequential& layer, const ResNetConfig& c, int64_t& inplanes, int
 
 }  // namespace
 
-ResNet::ResNet(const ResNetConfig& config, uint64_t seed) : Module("", "ResNet"), config_(config) {
+ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init) : Module("", "ResNet"), config_(config) {
   validate(config);
   const bool imagenet_stem = config.stem == Stem::imagenet;
   int64_t inplanes = config.stem_width;
@@ -103,6 +103,7 @@ ResNet::ResNet(const ResNetConfig& config, uint64_t seed) : Module("", "ResNet")
   sequence_.push_back(&add_child<AdaptiveAvgPool2d>("avgpool", 1, 1));
   add_child<Linear>("fc", inplanes, config.num_classes);
 
+  if (init == Init::none) return;
   // Initialisation in module order, as torchvision's loop over self.modules().
   Rng rng(seed);
   visit(*this, [&](Module& m) {
