@@ -112,6 +112,33 @@ TEST(Cli, SummaryJsonGivesTorchvisionParamsAndMacs) {
   }
 }
 
+// He et al. 2015 §4.2 networks, 3 channels, 10 classes (the numbers).
+TEST(Cli, SummaryJsonGivesPaperParamsForCifarNetworks) {
+  const std::vector<std::pair<std::string, int64_t>> expected = {
+      {"resnet20", 269722}, {"resnet32", 464154},   {"resnet44", 658586},
+      {"resnet56", 853018}, {"resnet110", 1727962}, {"resnet1202", 19421274}};
+  for (const auto& [arch, params] : expected) {
+    CliResult r = resnet("summary --arch " + arch + " --json");
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto j = nlohmann::json::parse(r.out);
+    EXPECT_EQ(j["params"].get<int64_t>(), params) << arch;
+    EXPECT_EQ(j["input_shape"], nlohmann::json({1, 3, 32, 32})) << arch;
+    EXPECT_EQ(j["layers"].back()["output_shape"], nlohmann::json({1, 10})) << arch;
+  }
+}
+
+TEST(Cli, ListShowsEveryArchitectureWithTorchvisionCounts) {
+  CliResult r = resnet("list --json");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 16u);
+  EXPECT_EQ(j[0]["arch"], "resnet18");
+  EXPECT_EQ(j[0]["params"].get<int64_t>(), 11689512);
+  EXPECT_EQ(j[0]["macs"].get<int64_t>(), 1814073344);
+  EXPECT_EQ(j[9]["arch"], "wide_resnet101_2");
+  EXPECT_EQ(j[9]["params"].get<int64_t>(), 126886696);
+}
+
 TEST(Cli, SummaryFollowsInputChannelsClassesAndOddSizes) {
   CliResult r = resnet("summary --arch resnet18 --num-classes 7 --input 1x97x131 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;
