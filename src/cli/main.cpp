@@ -16,6 +16,8 @@ int main(int argc, char** argv) {
   resnet::cli::register_infer(app);
   resnet::cli::register_convert(app);
   resnet::cli::register_bench(app);
+  resnet::cli::register_train(app);
+  resnet::cli::register_eval(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,158 @@
+// Training and evaluation: the loop behind `resnet train`, its checkpoints, and the measurements behind
+// `resnet eval`.
+//
+//   resnet::TrainConfig config;
+//   config.arch = "resnet20";
+//   config.dataset = "fashion-mnist";
+//   config.epochs = 5;
+//   config.out_dir = "runs/fmnist";
+//   resnet::TrainSummary summary = resnet::train(resolve_train_config(config));
+//
+// One epoch: the training split in a seeded order (Loader), for each batch forward -> softmax cross-entropy
+// -> backward -> optimizer step with the schedule's lr, then evaluation on the test split, then a checkpoint.
+// Everything random (model init, sample order, augmentation) is a function of (seed, epoch, sample), so a run
+// resumed at an epoch boundary continues exactly as the uninterrupted run would (bit for bit with one
+// thread).
+//
+// Files in out_dir (each written to a temp name and renamed, see src/train/checkpoint.h for the order):
+//   config.json         the resolved TrainConfig
+//   metrics.csv         epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds (accuracies are fractions)
+//   curves.png          loss and accuracy per epoch
+//   last.safetensors    the model's state_dict after the last completed epoch (torchvision names)
+//   best.safetensors    the state_dict of the epoch with the highest test accuracy
+//   state.safetensors   what --resume reads: model, optimizer state and the run's progress, one file
+//   state.json          a readable copy of the progress part (informational; resume reads state.safetensors)
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "resnet/data.h"
+#include "resnet/error.h"
+#include "resnet/model.h"
+
+namespace resnet {
+
+struct TrainConfig {
+  // The model and the data.
+  std::string arch;         // a zoo name (resnet18 ... wide_resnet101_2, resnet20 ... resnet1202)
+  std::string dataset;      // fashion-mnist | mnist | cifar10 | cifar100 | folder
+  std::string data_dir;     // "" = default_data_dir(dataset)
+  std::string stem;         // "" = the architecture's own; "imagenet" | "cifar"
+  int image_size = 0;       // 0 = the dataset's own (folders: 224)
+  bool augment = true;      // the dataset's training transform (random crop, flip); false = eval transform
+  int64_t subset = 0;       // > 0: train on the first `subset` training images only
+  int64_t test_subset = 0;  // > 0: evaluate on the first `test_subset` test images only
+
+  // The optimisation.
+  int64_t epochs = 30;
+  int64_t batch_size = 128;
+  int64_t max_steps_per_epoch = 0;     // > 0: at most this many optimizer steps per epoch
+  std::string optimizer = "sgd";       // sgd | adamw
+  std::optional<double> lr;            // default: 0.1 (sgd), 1e-3 (adamw)
+  std::optional<double> weight_decay;  // default: sgd 5e-4 (small-image models) or 1e-4; adamw 1e-2
+  double momentum = 0.9;               // SGD momentum; AdamW beta1
+  bool nesterov = false;
+  bool decay_bn_and_bias = true;    // false: no weight decay on BN parameters and biases
+  std::string schedule = "cosine";  // constant | step | multistep | cosine | onecycle
+  int64_t warmup_epochs = 0;
+  double label_smoothing = 0.0;
+  double clip_grad_norm = 0.0;  // > 0: clip the global gradient norm to this
+  std::string precision = "f32";
+  uint64_t seed = 0;
+
+  // Where the run lives.
+  std::string out_dir;
+  bool resume = false;
+
+  // Execution: results do not depend on these except through the compute thread count (reductions in
+  // oneDNN); they may differ between a run and its resumption.
+  int threads = 0;  // compute threads; 0 = all cores
+  int workers = 2;  // loader threads decoding and augmenting ahead; 0 = on the training thread
+};
+
+// Fills the defaults that depend on other fields (lr, weight_decay, stem) and checks every value. Throws
+// InputError naming the flag ("--lr -1: must be positive").
+TrainConfig resolve_train_config(TrainConfig config);
+
+// The resolved config as JSON (what config.json holds) and back. from_json throws InputError naming `source`.
+std::string train_config_to_json(const TrainConfig& config);
+TrainConfig train_config_from_json(const std::string& json, const std::string& source);
+// The fields whose values change the trained weights (everything except out_dir, resume, threads, workers),
+// by their CLI flag name ("--lr"), for checking a resumed run against its checkpoint.
+std::vector<std::string> train_config_differences(const TrainConfig& a, const TrainConfig& b);
+
+// The model `arch` as trained on a dataset: its channels and classes, and the stem ("" = the arch's own).
+ResNetConfig model_config_for(const std::string& arch, const std::string& stem, const DatasetInfo& info);
+
+struct EpochMetrics {
+  int64_t epoch = 0;  // 1-based
+  double train_loss = 0.0, train_acc = 0.0;
+  double test_loss = 0.0, test_acc = 0.0;
+  double lr = 0.0;       // the lr of the epoch's last optimizer step
+  double seconds = 0.0;  // wall time of the epoch, training and evaluation
+};
+
+struct TrainSummary {
+  std::vector<EpochMetrics> history;  // every completed epoch of the run, including earlier sessions
+  int64_t first_epoch = 1;            // the epoch this call started at (> 1 when resumed)
+  int64_t best_epoch = 0;
+  double best_test_acc = 0.0;
+  bool finished = false;  // all config.epochs epochs are done
+};
+
+// A run whose loss or gradients became NaN or infinite. The checkpoint of the last completed epoch is kept.
+class TrainingDiverged : public InputError {
+ public:
+  using InputError::InputError;
+};
+
+struct TrainHooks {
+  // After each epoch's checkpoint is committed. Returning false stops the run there, as an interruption
+  // would (the run can be resumed).
+  std::function<bool(const EpochMetrics&)> on_epoch_end;
+  // Datasets to use instead of opening config.dataset from config.data_dir (tests, embedding programs).
+  std::shared_ptr<const Dataset> train_set, test_set;
+  std::ostream* log = nullptr;  // one line per epoch; null = std::cout
+  bool progress = true;         // the per-epoch progress bar on stderr
+};
+
+// Trains as `config` (already resolved) says. Throws InputError for bad input (nothing is written before the
+// datasets open and the flags check), TrainingDiverged for NaN/inf, InternalError for bugs.
+TrainSummary train(const TrainConfig& config, const TrainHooks& hooks = {});
+
+// ---------------------------------------------------------------------------------------------------------------
+// Evaluation
+
+struct EvalResult {
+  std::vector<std::string> class_names;
+  int64_t count = 0;
+  double loss = 0.0;  // mean softmax cross-entropy (with the given label smoothing)
+  int64_t top1_correct = 0, top5_correct = 0;
+  std::vector<std::vector<int64_t>> confusion;  // [true class][predicted class]
+
+  double top1() const { return count > 0 ? double(top1_correct) / double(count) : 0.0; }
+  double top5() const { return count > 0 ? double(top5_correct) / double(count) : 0.0; }
+  int64_t class_count(size_t c) const;    // test images of class c
+  double class_accuracy(size_t c) const;  // top-1 within class c; 0 if it has no images
+};
+
+// Called with each evaluated batch and its logits [B, classes].
+using BatchObserver = std::function<void(const Batch& batch, const Tensor& logits)>;
+
+// Runs `model` in eval mode over every batch of `loader` (epoch 0). `observer` may be empty.
+EvalResult evaluate(ResNet& model, Loader& loader, double label_smoothing = 0.0,
+                    const BatchObserver& observer = {});
+
+// The confusion matrix as a heat map (rows: true class, columns: predicted), with class names; a PNG.
+void write_confusion_png(const EvalResult& result, const std::string& path, const std::string& title);
+// Loss and accuracy per epoch (train and test), two panels with labelled axes and a legend; a PNG.
+void write_curves_png(const std::vector<EpochMetrics>& history, const std::string& path,
+                      const std::string& title);
+
+}  // namespace resnet

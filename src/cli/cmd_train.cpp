@@ -1,0 +1,131 @@
+// resnet train --arch A --dataset D [--data DIR] --out DIR [--epochs E] [--batch-size B] [--lr X] ...
+// [--resume] Trains a zoo model on a dataset; see include/resnet/train.h for the loop and the files in --out,
+// and docs/CLI.md for every flag and its default.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "cli/common.h"
+#include "resnet/error.h"
+#include "resnet/train.h"
+#include "train/checkpoint.h"
+
+namespace resnet::cli {
+namespace {
+
+struct TrainFlags {
+  TrainConfig config;
+  double lr = 0.0, wd = 0.0;  // used when given
+  bool no_augment = false, no_bn_weight_decay = false, quiet = false;
+};
+
+// The config.json key of each flag whose name differs from its key.
+std::string json_key(const std::string& flag) {
+  if (flag == "--no-augment") return "augment";
+  if (flag == "--no-bn-weight-decay") return "bn_weight_decay";
+  std::string key = flag.substr(2);
+  std::replace(key.begin(), key.end(), '-', '_');
+  return key;
+}
+
+// --resume: the flags not on the command line take the run's values (config.json), so `resnet train --out DIR
+// --resume` continues a run as it was started. Flags that are given must agree with the run (train() checks).
+TrainConfig merge_with_run(const CLI::App& cmd, const TrainConfig& given) {
+  const RunFiles files(given.out_dir);
+  if (!std::filesystem::exists(files.config_json())) return given;  // train() reports the missing state
+  nlohmann::json merged = nlohmann::json::parse(train_config_to_json(read_run_config(files)));
+  const nlohmann::json mine = nlohmann::json::parse(train_config_to_json(given));
+  for (const CLI::Option* option : cmd.get_options()) {
+    const std::string flag = option->get_lnames().empty() ? "" : "--" + option->get_lnames().front();
+    if (flag.empty() || option->count() == 0) continue;
+    const std::string key = json_key(flag);
+    if (mine.contains(key)) merged[key] = mine[key];
+  }
+  TrainConfig config = train_config_from_json(merged.dump(), files.config_json());
+  config.resume = true;
+  return config;
+}
+
+void run_train(const CLI::App& cmd, TrainFlags& f) {
+  TrainConfig c = f.config;
+  if (cmd.count("--lr") > 0) c.lr = f.lr;
+  if (cmd.count("--wd") > 0) c.weight_decay = f.wd;
+  c.augment = !f.no_augment;
+  c.decay_bn_and_bias = !f.no_bn_weight_decay;
+  if (c.resume) c = merge_with_run(cmd, c);
+  c = resolve_train_config(c);
+
+  TrainHooks hooks;
+  hooks.progress = !f.quiet;
+  const TrainSummary s = train(c, hooks);
+  const RunFiles files(c.out_dir);
+  if (s.history.empty()) return;
+  if (s.first_epoch > c.epochs) {
+    std::cout << fmt::format("the run in {} had already finished its {} epochs\n", c.out_dir, c.epochs);
+  }
+  const EpochMetrics& best = s.history[size_t(s.best_epoch - 1)];
+  std::cout << fmt::format("best test accuracy {:.2f}% (epoch {}): {}\n", 100 * best.test_acc, best.epoch,
+                           files.best_weights())
+            << fmt::format("last epoch's weights: {}\n", files.last_weights())
+            << fmt::format("metrics: {}  curves: {}\n", files.metrics_csv(), files.curves_png());
+}
+
+}  // namespace
+
+void register_train(CLI::App& app) {
+  auto f = std::make_shared<TrainFlags>();
+  TrainConfig& c = f->config;
+  auto* cmd =
+      app.add_subcommand("train", "train a model of the zoo on a dataset, with checkpoints and resume");
+  cmd->add_option("--arch", c.arch, "architecture (see `resnet list`); required unless --resume");
+  cmd->add_option("--dataset", c.dataset,
+                  "fashion-mnist | mnist | cifar10 | cifar100 | folder; required unless --resume");
+  cmd->add_option("--data", c.data_dir,
+                  "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
+  cmd->add_option("--out", c.out_dir, "folder for checkpoints, metrics.csv and curves.png")->required();
+  cmd->add_flag("--resume", c.resume, "continue the run in --out from its last completed epoch");
+  cmd->add_option("--epochs", c.epochs, "epochs")->capture_default_str();
+  cmd->add_option("--batch-size", c.batch_size, "images per optimizer step")->capture_default_str();
+  cmd->add_option("--optimizer", c.optimizer, "sgd | adamw")->capture_default_str();
+  cmd->add_option("--lr", f->lr, "peak learning rate (default: 0.1 for sgd, 0.001 for adamw)");
+  cmd->add_option("--schedule", c.schedule, "cosine | step | multistep | onecycle | constant")
+      ->capture_default_str();
+  cmd->add_option("--warmup-epochs", c.warmup_epochs, "linear warm-up from lr/10 over this many epochs")
+      ->capture_default_str();
+  cmd->add_option(
+      "--wd", f->wd,
+      "weight decay (default: sgd 5e-4 for the CIFAR networks and --stem cifar, else 1e-4; adamw 0.01)");
+  cmd->add_option("--momentum", c.momentum, "SGD momentum (AdamW: beta1)")->capture_default_str();
+  cmd->add_flag("--nesterov", c.nesterov, "Nesterov momentum (sgd)");
+  cmd->add_flag("--no-bn-weight-decay", f->no_bn_weight_decay,
+                "no weight decay on batch-norm parameters and biases");
+  cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")
+      ->capture_default_str();
+  cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm to this (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--precision", c.precision, "f32 | bf16")->capture_default_str();
+  cmd->add_option("--stem", c.stem,
+                  "imagenet | cifar (3x3 stride-1 conv, no max-pool; default: the arch's own)");
+  cmd->add_option("--image-size", c.image_size,
+                  "resize/crop images to this size (default: the dataset's; folders 224)");
+  cmd->add_flag("--no-augment", f->no_augment, "no random crop or flip: train on the evaluation transform");
+  cmd->add_option("--seed", c.seed, "seed of the initialisation, shuffling and augmentation")
+      ->capture_default_str();
+  cmd->add_option("--subset", c.subset, "train on the first N training images only (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--test-subset", c.test_subset, "evaluate on the first N test images only (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--max-steps-per-epoch", c.max_steps_per_epoch,
+                  "stop each epoch after N steps (0 = a full pass)")
+      ->capture_default_str();
+  cmd->add_option("--threads", c.threads,
+                  "compute threads (default: all cores; 1 makes runs bit-for-bit repeatable)");
+  cmd->add_option("--workers", c.workers, "data loader threads (0 = load on the training thread)")
+      ->capture_default_str();
+  cmd->add_flag("--quiet", f->quiet, "no progress bar (the per-epoch lines remain)");
+  cmd->callback([cmd, f] { run_train(*cmd, *f); });
+}
+
+}  // namespace resnet::cli

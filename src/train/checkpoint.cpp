@@ -1,0 +1,227 @@
+// The files of a training run; see checkpoint.h for what each holds and the order that keeps them consistent.
+#include "train/checkpoint.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "io/atomic_file.h"
+#include "resnet/error.h"
+#include "resnet/weights.h"
+
+namespace resnet {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kModelPrefix = "model.";
+constexpr const char* kOptimizerPrefix = "optimizer.";
+constexpr const char* kRunKey = "run.json";
+constexpr int kStateVersion = 1;
+
+json metrics_json(const EpochMetrics& m) {
+  return {{"epoch", m.epoch},         {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
+          {"test_loss", m.test_loss}, {"test_acc", m.test_acc},     {"lr", m.lr},
+          {"seconds", m.seconds}};
+}
+
+EpochMetrics metrics_from_json(const json& j) {
+  EpochMetrics m;
+  m.epoch = j.at("epoch").get<int64_t>();
+  m.train_loss = j.at("train_loss").get<double>();
+  m.train_acc = j.at("train_acc").get<double>();
+  m.test_loss = j.at("test_loss").get<double>();
+  m.test_acc = j.at("test_acc").get<double>();
+  m.lr = j.at("lr").get<double>();
+  m.seconds = j.at("seconds").get<double>();
+  return m;
+}
+
+// The progress and the config, as state.json shows them and run.json stores them.
+json run_json(const TrainConfig& config, const RunProgress& p) {
+  json history = json::array();
+  for (const EpochMetrics& m : p.history) history.push_back(metrics_json(m));
+  return {{"format", "resnet.cpp training state"},
+          {"version", kStateVersion},
+          {"epochs_done", p.epochs_done},
+          {"step", p.step},
+          {"best_epoch", p.best_epoch},
+          {"best_test_acc", p.best_test_acc},
+          {"rng", "every random draw is a function of (seed, epoch, sample): no generator state to save"},
+          {"history", history},
+          {"config", json::parse(train_config_to_json(config))}};
+}
+
+Tensor bytes_tensor(const std::string& text) {
+  Tensor t({int64_t(text.size())}, DType::u8);
+  std::memcpy(t.data(), text.data(), text.size());
+  return t;
+}
+
+std::map<std::string, std::string> weights_metadata(const TrainConfig& config, const EpochMetrics& m) {
+  return {{"format", "pt"},
+          {"source", "resnet.cpp train"},
+          {"arch", config.arch},
+          {"stem", config.stem},
+          {"dataset", config.dataset},
+          {"epoch", std::to_string(m.epoch)},
+          {"test_acc", fmt::format("{:.6f}", m.test_acc)}};
+}
+
+void write_derived(const RunFiles& files, const TrainConfig& config, Module& model, const RunProgress& p,
+                   bool write_last, bool write_best) {
+  if (p.history.empty()) return;
+  const EpochMetrics& last = p.history.back();
+  if (write_last) save_safetensors(model.state_dict(), files.last_weights(), weights_metadata(config, last));
+  if (write_best) save_safetensors(model.state_dict(), files.best_weights(), weights_metadata(config, last));
+  write_file_atomic(files.metrics_csv(), metrics_csv(p.history));
+  write_curves_png(p.history, files.curves_png(),
+                   fmt::format("{} on {}: best test accuracy {:.2f}% (epoch {})", config.arch, config.dataset,
+                               100 * p.best_test_acc, p.best_epoch));
+  write_file_atomic(files.state_json(), run_json(config, p).dump(2) + "\n");
+}
+
+StateDict with_prefix(StateDict tensors, const std::string& prefix) {
+  for (NamedTensor& t : tensors) t.name = prefix + t.name;
+  return tensors;
+}
+
+}  // namespace
+
+RunFiles::RunFiles(std::string d) : dir(std::move(d)) {}
+std::string RunFiles::config_json() const {
+  return (fs::path(dir) / "config.json").string();
+}
+std::string RunFiles::metrics_csv() const {
+  return (fs::path(dir) / "metrics.csv").string();
+}
+std::string RunFiles::curves_png() const {
+  return (fs::path(dir) / "curves.png").string();
+}
+std::string RunFiles::last_weights() const {
+  return (fs::path(dir) / "last.safetensors").string();
+}
+std::string RunFiles::best_weights() const {
+  return (fs::path(dir) / "best.safetensors").string();
+}
+std::string RunFiles::state() const {
+  return (fs::path(dir) / "state.safetensors").string();
+}
+std::string RunFiles::state_json() const {
+  return (fs::path(dir) / "state.json").string();
+}
+
+std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+  std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n";
+  for (const EpochMetrics& m : history) {
+    out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}\n", m.epoch, m.train_loss, m.train_acc,
+                       m.test_loss, m.test_acc, m.lr, m.seconds);
+  }
+  return out;
+}
+
+void write_run_config(const RunFiles& files, const TrainConfig& config) {
+  write_file_atomic(files.config_json(), train_config_to_json(config) + "\n");
+}
+
+TrainConfig read_run_config(const RunFiles& files) {
+  std::ifstream in(files.config_json(), std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read the run's config", files.config_json()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return train_config_from_json(text.str(), files.config_json());
+}
+
+void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,
+                const RunProgress& p) {
+  StateDict state = with_prefix(model.state_dict(), kModelPrefix);
+  for (NamedTensor& t : with_prefix(optimizer.state_dict(), kOptimizerPrefix)) state.push_back(std::move(t));
+  state.push_back({kRunKey, bytes_tensor(run_json(config, p).dump())});
+  save_safetensors(state, files.state(), {{"format", "resnet.cpp training state"}});  // the commit point
+  write_derived(files, config, model, p, true, p.best_epoch == p.epochs_done);
+}
+
+void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Module& model,
+                           const RunProgress& p) {
+  // best.safetensors of an earlier epoch was written after that epoch's commit and never touched since; only
+  // the committed epoch's own best file may be missing.
+  write_derived(files, config, model, p, true, p.best_epoch == p.epochs_done);
+}
+
+RunState load_run_state(const RunFiles& files) {
+  const std::string path = files.state();
+  if (!fs::exists(path)) {
+    throw InputError(
+        fmt::format("{}: no checkpoint to resume (no epoch of a run in {} has completed)", path, files.dir));
+  }
+  StateDict tensors = load_safetensors(path);
+  RunState state;
+  const NamedTensor* run = nullptr;
+  for (NamedTensor& t : tensors) {
+    if (t.name.starts_with(kModelPrefix)) {
+      state.model.push_back({t.name.substr(std::strlen(kModelPrefix)), t.tensor});
+    } else if (t.name.starts_with(kOptimizerPrefix)) {
+      state.optimizer.push_back({t.name.substr(std::strlen(kOptimizerPrefix)), t.tensor});
+    } else if (t.name == kRunKey && t.tensor.dtype() == DType::u8) {
+      run = &t;
+    } else {
+      throw InputError(fmt::format("{}: unexpected tensor '{}' in a training state", path, t.name));
+    }
+  }
+  if (run == nullptr) throw InputError(fmt::format("{}: not a training state (no {})", path, kRunKey));
+  try {
+    const json j = json::parse(std::string(run->tensor.data_as<char>(), size_t(run->tensor.numel())));
+    if (j.at("version").get<int>() != kStateVersion) {
+      throw InputError(fmt::format("{}: training state version {} (this build reads {})", path,
+                                   j.at("version").get<int>(), kStateVersion));
+    }
+    RunProgress& p = state.progress;
+    p.epochs_done = j.at("epochs_done").get<int64_t>();
+    p.step = j.at("step").get<int64_t>();
+    p.best_epoch = j.at("best_epoch").get<int64_t>();
+    p.best_test_acc = j.at("best_test_acc").get<double>();
+    for (const json& m : j.at("history")) p.history.push_back(metrics_from_json(m));
+    state.config = train_config_from_json(j.at("config").dump(), path);
+    if (p.epochs_done != int64_t(p.history.size())) {
+      throw InputError(
+          fmt::format("{}: {} epochs done but {} rows of metrics", path, p.epochs_done, p.history.size()));
+    }
+  } catch (const json::exception& e) {
+    throw InputError(fmt::format("{}: corrupt training state ({})", path, e.what()));
+  }
+  return state;
+}
+
+namespace {
+
+// "<name>.tmp.<pid>" of one of the run's files, written by a process that no longer runs.
+bool is_stale_temp_file(const RunFiles& files, const std::string& name) {
+  for (const std::string& path :
+       {files.config_json(), files.metrics_csv(), files.curves_png(), files.last_weights(),
+        files.best_weights(), files.state(), files.state_json()}) {
+    const std::string prefix = fs::path(path).filename().string() + ".tmp.";
+    if (!name.starts_with(prefix)) continue;
+    const std::string pid = name.substr(prefix.size());
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) return false;
+    return ::kill(static_cast<pid_t>(std::stol(pid)), 0) != 0 && errno == ESRCH;
+  }
+  return false;
+}
+
+}  // namespace
+
+void remove_stale_temp_files(const RunFiles& files) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(files.dir, ec)) {
+    if (is_stale_temp_file(files, entry.path().filename().string())) fs::remove(entry.path(), ec);
+  }
+}
+
+}  // namespace resnet

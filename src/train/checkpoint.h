@@ -1,0 +1,70 @@
+// The files of a training run and the order they are written in.
+//
+// state.safetensors is the commit point: one file holding everything --resume needs (the model's state_dict
+// under "model.", the optimizer's state under "optimizer.", and the run's progress as JSON bytes in the u8
+// tensor "run.json"). It is written (temp name + rename) before the files derived from it, and a resumed run
+// rewrites those from it first. So a kill at any moment leaves:
+//   - state.safetensors: the last committed epoch, complete (or absent before the first epoch ends);
+//   - every other file complete: either as of the committed epoch or, if the kill fell between the commit
+//     and their rewrite, one epoch behind it. --resume re-derives them from the state.
+// Epoch-end order: state.safetensors -> last.safetensors -> best.safetensors (if the epoch is the best)
+// -> metrics.csv -> curves.png -> state.json.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "resnet/model.h"
+#include "resnet/optim.h"
+#include "resnet/train.h"
+
+namespace resnet {
+
+// The run's progress: what a resumed run continues from.
+struct RunProgress {
+  int64_t epochs_done = 0;
+  int64_t step = 0;  // optimizer steps taken
+  int64_t best_epoch = 0;
+  double best_test_acc = -1.0;
+  std::vector<EpochMetrics> history;
+};
+
+struct RunFiles {
+  explicit RunFiles(std::string dir);
+  std::string dir;
+  std::string config_json() const;
+  std::string metrics_csv() const;
+  std::string curves_png() const;
+  std::string last_weights() const;
+  std::string best_weights() const;
+  std::string state() const;
+  std::string state_json() const;
+};
+
+struct RunState {
+  StateDict model;
+  StateDict optimizer;
+  RunProgress progress;
+  TrainConfig config;
+};
+
+// Writes config.json (atomically).
+void write_run_config(const RunFiles& files, const TrainConfig& config);
+// The config.json of an existing run. Throws InputError naming the file.
+TrainConfig read_run_config(const RunFiles& files);
+
+// Commits an epoch and rewrites the derived files, in the order above.
+void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,
+                const RunProgress& progress);
+// Reads state.safetensors. Throws InputError naming the file if it is missing, corrupt or not a run state.
+RunState load_run_state(const RunFiles& files);
+// Rewrites the files derived from a committed state (after a kill they may lag it by an epoch).
+void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Module& model,
+                           const RunProgress& progress);
+// Removes "<file>.tmp.<pid>" leftovers of killed runs.
+void remove_stale_temp_files(const RunFiles& files);
+
+// metrics.csv: the header "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" and one row per epoch.
+std::string metrics_csv(const std::vector<EpochMetrics>& history);
+
+}  // namespace resnet

@@ -1,0 +1,179 @@
+// TrainConfig: defaults that depend on other fields, validation with the CLI's flag names, JSON (config.json
+// and the run state) and the comparison a resumed run makes against its checkpoint.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "resnet/optim.h"
+#include "resnet/train.h"
+#include "resnet/zoo.h"
+
+namespace resnet {
+namespace {
+
+using nlohmann::json;
+
+bool one_of(const std::string& value, std::initializer_list<const char*> names) {
+  return std::any_of(names.begin(), names.end(), [&](const char* n) { return value == n; });
+}
+
+void require(bool ok, const std::string& flag, const std::string& value, const std::string& why) {
+  if (!ok) throw InputError(fmt::format("{} {}: {}", flag, value, why));
+}
+
+// The model trains on small images with the CIFAR recipe (the CIFAR networks, or --stem cifar).
+bool small_image_model(const TrainConfig& c) {
+  return c.stem == "cifar";
+}
+
+// JSON keys are the CLI flags without "--" and with '_' for '-', so a flag and its key read alike.
+json to_json(const TrainConfig& c) {
+  return {{"arch", c.arch},
+          {"dataset", c.dataset},
+          {"data", c.data_dir},
+          {"stem", c.stem},
+          {"image_size", c.image_size},
+          {"augment", c.augment},
+          {"subset", c.subset},
+          {"test_subset", c.test_subset},
+          {"epochs", c.epochs},
+          {"batch_size", c.batch_size},
+          {"max_steps_per_epoch", c.max_steps_per_epoch},
+          {"optimizer", c.optimizer},
+          {"lr", c.lr.value_or(0.0)},
+          {"wd", c.weight_decay.value_or(0.0)},
+          {"momentum", c.momentum},
+          {"nesterov", c.nesterov},
+          {"bn_weight_decay", c.decay_bn_and_bias},
+          {"schedule", c.schedule},
+          {"warmup_epochs", c.warmup_epochs},
+          {"label_smoothing", c.label_smoothing},
+          {"clip_grad_norm", c.clip_grad_norm},
+          {"precision", c.precision},
+          {"seed", c.seed},
+          {"out", c.out_dir},
+          {"threads", c.threads},
+          {"workers", c.workers}};
+}
+
+// Keys that do not change the trained weights.
+bool execution_only(const std::string& key) {
+  return one_of(key, {"out", "threads", "workers", "data"});
+}
+
+}  // namespace
+
+ResNetConfig model_config_for(const std::string& arch, const std::string& stem, const DatasetInfo& info) {
+  ResNetConfig config = zoo_config(arch, info.num_classes(), info.channels);
+  if (stem == "cifar") {
+    config.stem = Stem::cifar;
+  } else if (stem == "imagenet") {
+    config.stem = Stem::imagenet;
+  } else if (!stem.empty()) {
+    throw InputError(fmt::format("--stem {}: expected imagenet or cifar", stem));
+  }
+  return config;
+}
+
+TrainConfig resolve_train_config(TrainConfig c) {
+  if (c.arch.empty()) throw InputError("--arch is required (see `resnet list`)");
+  if (c.dataset.empty())
+    throw InputError("--dataset is required (fashion-mnist, mnist, cifar10, cifar100, folder)");
+  zoo_config(c.arch);  // throws for an unknown architecture
+  const std::vector<std::string> datasets = dataset_names();
+  require(std::find(datasets.begin(), datasets.end(), c.dataset) != datasets.end(), "--dataset", c.dataset,
+          fmt::format("unknown dataset (expected one of: {})", fmt::join(datasets, ", ")));
+  if (c.stem.empty()) c.stem = zoo_config(c.arch).stem == Stem::cifar ? "cifar" : "imagenet";
+  require(one_of(c.stem, {"imagenet", "cifar"}), "--stem", c.stem, "expected imagenet or cifar");
+  require(one_of(c.optimizer, {"sgd", "adamw"}), "--optimizer", c.optimizer, "expected sgd or adamw");
+  require(one_of(c.schedule, {"constant", "step", "multistep", "cosine", "onecycle"}), "--schedule",
+          c.schedule, "expected cosine, step, multistep, onecycle or constant");
+  require(one_of(c.precision, {"f32", "bf16"}), "--precision", c.precision, "expected f32 or bf16");
+  if (!c.lr) c.lr = c.optimizer == "sgd" ? 0.1 : 1e-3;
+  if (!c.weight_decay) c.weight_decay = c.optimizer == "adamw" ? 1e-2 : small_image_model(c) ? 5e-4 : 1e-4;
+
+  require(c.epochs >= 1, "--epochs", std::to_string(c.epochs), "must be at least 1");
+  require(c.batch_size >= 1, "--batch-size", std::to_string(c.batch_size), "must be at least 1");
+  require(std::isfinite(*c.lr) && *c.lr > 0, "--lr", fmt::format("{}", *c.lr), "must be a positive number");
+  require(std::isfinite(*c.weight_decay) && *c.weight_decay >= 0, "--wd", fmt::format("{}", *c.weight_decay),
+          "must be >= 0");
+  require(c.momentum >= 0 && c.momentum < 1, "--momentum", fmt::format("{}", c.momentum),
+          "must be in [0, 1)");
+  require(!c.nesterov || (c.optimizer == "sgd" && c.momentum > 0), "--nesterov", "",
+          "needs --optimizer sgd and --momentum > 0");
+  require(c.label_smoothing >= 0 && c.label_smoothing <= 1, "--label-smoothing",
+          fmt::format("{}", c.label_smoothing), "must be in [0, 1]");
+  require(c.clip_grad_norm >= 0 && std::isfinite(c.clip_grad_norm), "--clip-grad-norm",
+          fmt::format("{}", c.clip_grad_norm), "must be >= 0 (0 = off)");
+  require(c.warmup_epochs >= 0 && c.warmup_epochs < c.epochs, "--warmup-epochs",
+          std::to_string(c.warmup_epochs), fmt::format("must be in [0, --epochs {})", c.epochs));
+  require(c.warmup_epochs == 0 || c.schedule != "onecycle", "--warmup-epochs",
+          std::to_string(c.warmup_epochs), "onecycle has its own warm-up; use 0");
+  require(c.subset >= 0, "--subset", std::to_string(c.subset), "must be >= 0 (0 = all)");
+  require(c.test_subset >= 0, "--test-subset", std::to_string(c.test_subset), "must be >= 0 (0 = all)");
+  require(c.max_steps_per_epoch >= 0, "--max-steps-per-epoch", std::to_string(c.max_steps_per_epoch),
+          "must be >= 0 (0 = a full pass)");
+  require(c.image_size >= 0, "--image-size", std::to_string(c.image_size),
+          "must be >= 0 (0 = the dataset's)");
+  require(c.threads >= 0, "--threads", std::to_string(c.threads), "must be >= 0 (0 = all cores)");
+  require(c.workers >= 0, "--workers", std::to_string(c.workers), "must be >= 0");
+  if (c.out_dir.empty()) throw InputError("--out is required: the folder for checkpoints and metrics");
+  return c;
+}
+
+std::string train_config_to_json(const TrainConfig& config) {
+  return to_json(config).dump(2);
+}
+
+TrainConfig train_config_from_json(const std::string& text, const std::string& source) {
+  try {
+    const json j = json::parse(text);
+    TrainConfig c;
+    c.arch = j.at("arch").get<std::string>();
+    c.dataset = j.at("dataset").get<std::string>();
+    c.data_dir = j.at("data").get<std::string>();
+    c.stem = j.at("stem").get<std::string>();
+    c.image_size = j.at("image_size").get<int>();
+    c.augment = j.at("augment").get<bool>();
+    c.subset = j.at("subset").get<int64_t>();
+    c.test_subset = j.at("test_subset").get<int64_t>();
+    c.epochs = j.at("epochs").get<int64_t>();
+    c.batch_size = j.at("batch_size").get<int64_t>();
+    c.max_steps_per_epoch = j.at("max_steps_per_epoch").get<int64_t>();
+    c.optimizer = j.at("optimizer").get<std::string>();
+    c.lr = j.at("lr").get<double>();
+    c.weight_decay = j.at("wd").get<double>();
+    c.momentum = j.at("momentum").get<double>();
+    c.nesterov = j.at("nesterov").get<bool>();
+    c.decay_bn_and_bias = j.at("bn_weight_decay").get<bool>();
+    c.schedule = j.at("schedule").get<std::string>();
+    c.warmup_epochs = j.at("warmup_epochs").get<int64_t>();
+    c.label_smoothing = j.at("label_smoothing").get<double>();
+    c.clip_grad_norm = j.at("clip_grad_norm").get<double>();
+    c.precision = j.at("precision").get<std::string>();
+    c.seed = j.at("seed").get<uint64_t>();
+    c.out_dir = j.at("out").get<std::string>();
+    c.threads = j.at("threads").get<int>();
+    c.workers = j.at("workers").get<int>();
+    return c;
+  } catch (const json::exception& e) {
+    throw InputError(fmt::format("{}: not a training config ({})", source, e.what()));
+  }
+}
+
+std::vector<std::string> train_config_differences(const TrainConfig& a, const TrainConfig& b) {
+  const json ja = to_json(a), jb = to_json(b);
+  std::vector<std::string> out;
+  for (const auto& [key, value] : ja.items()) {
+    if (execution_only(key) || jb.at(key) == value) continue;
+    std::string flag = "--" + key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    out.push_back(fmt::format("{} {} (the run has {})", flag, value.dump(), jb.at(key).dump()));
+  }
+  return out;
+}
+
+}  // namespace resnet
