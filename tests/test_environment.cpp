@@ -1,0 +1,18 @@
+// Sets the environment the tests read (RESNET_BIN, RESNET_TEST_TMP, RESNET_FIXTURES) from values CMake
+// compiles in, before main runs, unless the caller already set them. (ctest's ENVIRONMENT property cannot
+// carry several variables through gtest_discover_tests' PROPERTIES in CMake 3.25.)
+#include <cstdlib>
+
+namespace {
+
+struct TestEnvironment {
+  TestEnvironment() {
+    setenv("RESNET_BIN", RESNET_TEST_BIN, /*overwrite=*/0);
+    setenv("RESNET_TEST_TMP", RESNET_TEST_TMP_DIR, 0);
+    setenv("RESNET_FIXTURES", RESNET_TEST_FIXTURES_DIR, 0);
+  }
+};
+
+const TestEnvironment environment;
+
+}  // namespace
