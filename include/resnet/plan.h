@@ -31,24 +31,36 @@ std::string_view precision_name(Precision precision);  // "f32", "bf16"
 // "f32" | "bf16"; anything else throws InputError naming `flag`.
 Precision parse_precision(std::string_view text, std::string_view flag = "--dtype");
 
+struct PlanOptions {
+  // Run the batch as consecutive passes of this many images (0, or >= N: one pass). A pass keeps its
+  // activations small enough to stay in cache, at the price of reading the weights once per pass.
+  int64_t sub_batch = 0;
+};
+
 struct PlanStats {
-  int64_t primitives = 0;       // oneDNN primitives one run executes (input reorder included)
-  int64_t fused_residuals = 0;  // residual joins done as a sum post-op
-  size_t activation_bytes = 0;  // the activation arena: planned peak of live buffers
-  size_t activation_live_peak =
-      0;  // the largest set of buffers alive at one step (a lower bound of the above)
-  size_t activation_sum_bytes = 0;  // all activation buffers side by side (what no reuse would take)
-  size_t weight_bytes = 0;          // reordered weights the plan uses
-  int64_t weight_reorders = 0;      // weight tensors this compile had to reorder (0: all reused)
+  // oneDNN primitives of one pass (the input reorder included), and passes per run.
+  int64_t primitives = 0;
+  int64_t passes = 1;
+  // Residual joins done as a sum post-op.
+  int64_t fused_residuals = 0;
+  // Activation memory: the arena the planner laid out; the largest set of buffers alive at one step (no
+  // layout can use less); all buffers side by side (what no reuse would take).
+  size_t activation_bytes = 0;
+  size_t activation_live_peak = 0;
+  size_t activation_sum_bytes = 0;
+  // Reordered weights the plan uses, and how many weight tensors this compile had to reorder (0: all reused).
+  size_t weight_bytes = 0;
+  int64_t weight_reorders = 0;
 };
 
 class InferencePlan {
  public:
   // input_shape: [N, H, W, C] (NHWC), C = the model's input channels. Throws InputError when the model cannot
   // take that shape, InternalError on a oneDNN failure.
-  static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape);
-  // The same model and precision for another input shape: the folded weights, and every weight reordered into
-  // a layout the new primitives also choose, are shared with this plan rather than made again.
+  static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape,
+                               const PlanOptions& options = {});
+  // The same model, precision and options for another input shape: the folded weights, and every weight
+  // reordered into a layout the new primitives also choose, are shared with this plan rather than made again.
   InferencePlan reshaped(const Shape& input_shape) const;
 
   InferencePlan(InferencePlan&&) noexcept;
@@ -64,6 +76,7 @@ class InferencePlan {
   Shape output_shape() const;  // [N, classes]
   Precision precision() const;
   const PlanStats& stats() const;
+  const PlanOptions& options() const;
   // One line per primitive: step, name, shapes, post-ops, oneDNN implementation, buffer offsets.
   std::string describe() const;
 

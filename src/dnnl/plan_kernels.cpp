@@ -291,12 +291,12 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
   });
 }
 
-void PlanKernels::run(const Tensor& x, Tensor& logits) {
+void PlanKernels::run(const float* x, float* logits) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
     if (m.input_reorder.args.empty()) throw InternalError("inference plan: run before bind");
-    m.user_input.set_data_handle(const_cast<void*>(x.data()));
-    m.user_logits.set_data_handle(logits.data());
+    m.user_input.set_data_handle(const_cast<float*>(x));
+    m.user_logits.set_data_handle(logits);
     dnnl::stream& stream = cpu_stream();
     m.input_reorder.primitive.execute(stream, m.input_reorder.args);
     for (const Kernel& k : m.kernels) k.primitive.execute(stream, k.args);

@@ -46,8 +46,8 @@ class PlanKernels {
   // Takes the weights (from `weights`, reordering those not found) and places value v at arena + offsets[v]
   // (64-byte aligned). Must be called before run(); the arena must stay.
   void bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights);
-  // x: f32 [N,H,W,C] of the compiled shape; logits: f32 [N, classes], written.
-  void run(const Tensor& x, Tensor& logits);
+  // x: f32 [N,H,W,C] of the compiled shape (dense); logits: f32 [N, classes], written.
+  void run(const float* x, float* logits);
 
   int64_t primitives() const;       // per run, the input reorder included
   int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)

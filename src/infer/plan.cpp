@@ -34,16 +34,30 @@ Precision parse_precision(std::string_view text, std::string_view flag) {
   throw InputError(fmt::format("{} {}: expected f32 or bf16", flag, text));
 }
 
+namespace {
+
+// The primitives and buffer layout for one batch size.
+struct Pass {
+  int64_t batch = 0;
+  infer::ShapedProgram shaped;
+  std::unique_ptr<onednn::PlanKernels> kernels;
+  std::vector<infer::BufferRequest> buffers;  // one per value
+  infer::BufferLayout layout;
+};
+
+}  // namespace
+
 struct InferencePlan::Impl {
   // Shared by every plan reshaped from the same compile: the folded program and the reordered weights.
   std::shared_ptr<const infer::Program> program;
   std::shared_ptr<onednn::PlanWeights> weights;
   Precision precision = Precision::f32;
+  PlanOptions options;
   Shape input_shape;
-  infer::ShapedProgram shaped;
-  std::unique_ptr<onednn::PlanKernels> kernels;
-  std::vector<infer::BufferRequest> buffers;  // one per value
-  infer::BufferLayout layout;
+  // passes[0] runs the sub-batches (or the whole batch); passes[1], if any, the remainder. They run one after
+  // the other and share the arena.
+  std::vector<Pass> passes;
+  std::vector<std::pair<size_t, int64_t>> schedule;  // (pass, first image)
   std::unique_ptr<std::byte, decltype(&std::free)> arena{nullptr, &std::free};
   PlanStats stats;
 };
@@ -63,6 +77,27 @@ std::string mib(size_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
 
+// Primitives for `batch` images of the plan's input shape, and the layout of their activations.
+Pass compile_pass(const infer::Program& program, Precision precision, Shape shape, int64_t batch) {
+  Pass pass;
+  pass.batch = batch;
+  shape[0] = batch;
+  pass.shaped = infer::shape_program(program, shape);
+  pass.kernels = std::make_unique<onednn::PlanKernels>(program, pass.shaped, precision,
+                                                       onednn::ActivationLayout::chosen);
+  if (pass.kernels->reference_kernels() > 0) {
+    // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
+    auto nhwc = std::make_unique<onednn::PlanKernels>(program, pass.shaped, precision,
+                                                      onednn::ActivationLayout::channels_last);
+    if (nhwc->reference_kernels() < pass.kernels->reference_kernels()) pass.kernels = std::move(nhwc);
+  }
+  const std::vector<infer::Lifetime> lives = infer::value_lifetimes(program);
+  const std::vector<size_t>& bytes = pass.kernels->value_bytes();
+  for (size_t v = 0; v < lives.size(); ++v) pass.buffers.push_back({bytes[v], lives[v].first, lives[v].last});
+  pass.layout = infer::plan_buffers(pass.buffers);
+  return pass;
+}
+
 }  // namespace
 
 InferencePlan::InferencePlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -70,11 +105,16 @@ InferencePlan::InferencePlan(InferencePlan&&) noexcept = default;
 InferencePlan& InferencePlan::operator=(InferencePlan&&) noexcept = default;
 InferencePlan::~InferencePlan() = default;
 
-InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const Shape& input_shape) {
+InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const Shape& input_shape,
+                                     const PlanOptions& options) {
+  if (options.sub_batch < 0) {
+    throw InputError(fmt::format("inference plan: sub-batch {} must be >= 0", options.sub_batch));
+  }
   auto impl = std::make_unique<Impl>();
   impl->program = std::make_shared<const infer::Program>(infer::lower_resnet(model));
   impl->weights = onednn::make_plan_weights();
   impl->precision = precision;
+  impl->options = options;
   InferencePlan plan(std::move(impl));
   return plan.reshaped(input_shape);
 }
@@ -85,32 +125,33 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
   m.program = impl_->program;
   m.weights = impl_->weights;
   m.precision = impl_->precision;
+  m.options = impl_->options;
   m.input_shape = input_shape;
-  m.shaped = infer::shape_program(*m.program, input_shape);
-  m.kernels = std::make_unique<onednn::PlanKernels>(*m.program, m.shaped, m.precision,
-                                                    onednn::ActivationLayout::chosen);
-  if (m.kernels->reference_kernels() > 0) {
-    // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
-    auto nhwc = std::make_unique<onednn::PlanKernels>(*m.program, m.shaped, m.precision,
-                                                      onednn::ActivationLayout::channels_last);
-    if (nhwc->reference_kernels() < m.kernels->reference_kernels()) m.kernels = std::move(nhwc);
-  }
+  infer::shape_program(*m.program, input_shape);  // validates the whole shape first
 
-  const std::vector<infer::Lifetime> lives = infer::value_lifetimes(*m.program);
-  const std::vector<size_t>& bytes = m.kernels->value_bytes();
-  for (size_t v = 0; v < lives.size(); ++v) m.buffers.push_back({bytes[v], lives[v].first, lives[v].last});
-  m.layout = infer::plan_buffers(m.buffers);
-  m.arena = allocate_arena(m.layout.arena_bytes);
-  m.kernels->bind(m.arena.get(), m.layout.offsets, *m.weights);
+  const int64_t n = input_shape[0];
+  const int64_t sub = m.options.sub_batch > 0 ? std::min(m.options.sub_batch, n) : n;
+  m.passes.push_back(compile_pass(*m.program, m.precision, input_shape, sub));
+  if (n % sub != 0) m.passes.push_back(compile_pass(*m.program, m.precision, input_shape, n % sub));
+  for (int64_t first = 0; first < n; first += sub) m.schedule.emplace_back(first + sub <= n ? 0 : 1, first);
 
-  m.stats.primitives = m.kernels->primitives();
+  size_t arena_bytes = 0;
+  for (const Pass& pass : m.passes) arena_bytes = std::max(arena_bytes, pass.layout.arena_bytes);
+  m.arena = allocate_arena(arena_bytes);
+  for (Pass& pass : m.passes) pass.kernels->bind(m.arena.get(), pass.layout.offsets, *m.weights);
+
+  const Pass& main = m.passes.front();
+  m.stats.primitives = main.kernels->primitives();
+  m.stats.passes = static_cast<int64_t>(m.schedule.size());
   m.stats.fused_residuals = std::count_if(m.program->steps.begin(), m.program->steps.end(),
                                           [](const infer::Step& s) { return s.accumulate; });
-  m.stats.activation_bytes = m.layout.arena_bytes;
-  m.stats.activation_live_peak = infer::live_set_peak(m.buffers);
-  for (size_t b : bytes) m.stats.activation_sum_bytes += b;
-  m.stats.weight_bytes = m.kernels->weight_bytes();
-  m.stats.weight_reorders = m.kernels->weight_reorders();
+  m.stats.activation_bytes = arena_bytes;
+  m.stats.activation_live_peak = infer::live_set_peak(main.buffers);
+  for (const infer::BufferRequest& b : main.buffers) m.stats.activation_sum_bytes += b.bytes;
+  for (const Pass& pass : m.passes) {
+    m.stats.weight_bytes = std::max(m.stats.weight_bytes, pass.kernels->weight_bytes());
+    m.stats.weight_reorders += pass.kernels->weight_reorders();
+  }
   return InferencePlan(std::move(impl));
 }
 
@@ -130,7 +171,11 @@ void InferencePlan::run(const Tensor& x, Tensor& logits) {
                                  shape_str(output_shape()), dtype_name(logits.dtype()),
                                  shape_str(logits.shape())));
   }
-  impl_->kernels->run(x, logits);
+  const int64_t per_image = x.numel() / x.dim(0);
+  const int64_t classes = logits.dim(1);
+  for (const auto& [pass, first] : impl_->schedule) {
+    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes);
+  }
 }
 
 const Shape& InferencePlan::input_shape() const {
@@ -149,24 +194,29 @@ const PlanStats& InferencePlan::stats() const {
   return impl_->stats;
 }
 
+const PlanOptions& InferencePlan::options() const {
+  return impl_->options;
+}
+
 std::string InferencePlan::describe() const {
   const Impl& m = *impl_;
   const PlanStats& s = m.stats;
+  const Pass& pass = m.passes.front();
   std::string out = fmt::format(
-      "inference plan {} input {}: {} primitives, {} residual joins fused; activations {} in one arena "
-      "(largest "
-      "live set {}, without reuse {}); weights {}; scratchpad {}\n",
-      precision_name(m.precision), shape_str(m.input_shape), s.primitives, s.fused_residuals,
-      mib(s.activation_bytes), mib(s.activation_live_peak), mib(s.activation_sum_bytes), mib(s.weight_bytes),
-      mib(m.kernels->scratchpad_bytes()));
+      "inference plan {} input {}: {} pass(es) of {} image(s), {} primitives each, {} residual joins fused; "
+      "activations {} in one arena (largest live set {}, without reuse {}); weights {}; scratchpad {}\n",
+      precision_name(m.precision), shape_str(m.input_shape), s.passes, pass.batch, s.primitives,
+      s.fused_residuals, mib(s.activation_bytes), mib(s.activation_live_peak), mib(s.activation_sum_bytes),
+      mib(s.weight_bytes), mib(pass.kernels->scratchpad_bytes()));
   auto at = [&](int v) {
     return v == m.program->output ? fmt::format("v{}@caller", v)
-                                  : fmt::format("v{}@{}", v, m.layout.offsets[static_cast<size_t>(v)]);
+                                  : fmt::format("v{}@{}", v, pass.layout.offsets[static_cast<size_t>(v)]);
   };
-  out += fmt::format("  0 {} {}\n", m.kernels->describe_input(), at(m.program->input));
+  out += fmt::format("  0 {} {}\n", pass.kernels->describe_input(), at(m.program->input));
   for (size_t i = 0; i < m.program->steps.size(); ++i) {
     const infer::Step& step = m.program->steps[i];
-    out += fmt::format("  {} {} {} -> {}\n", i + 1, m.kernels->describe_step(i), at(step.src), at(step.dst));
+    out +=
+        fmt::format("  {} {} {} -> {}\n", i + 1, pass.kernels->describe_step(i), at(step.src), at(step.dst));
   }
   return out;
 }

@@ -258,6 +258,18 @@ TEST(Plan, ReshapedPlansGiveTheSamePerImageLogitsAndShareWeights) {
   }
 }
 
+TEST(Plan, SubBatchPassesGiveTheSameLogitsAsOnePass) {
+  ops::set_num_threads(2);
+  auto model = make_model("resnet20");
+  const Tensor x = random_tensor({5, 32, 32, 3}, 46);
+  InferencePlan whole = InferencePlan::compile(*model, Precision::f32, x.shape());
+  InferencePlan passes = InferencePlan::compile(*model, Precision::f32, x.shape(), {.sub_batch = 2});
+  EXPECT_EQ(passes.stats().passes, 3);  // 2 + 2 + 1
+  EXPECT_LT(passes.stats().activation_bytes, whole.stats().activation_bytes);
+  EXPECT_LT(relative_difference(passes.run(x), whole.run(x)), 1e-5);
+  EXPECT_EQ(passes.reshaped({6, 32, 32, 3}).stats().passes, 3);
+}
+
 TEST(Plan, KeepsItsOwnCopyOfTheWeights) {
   ops::set_num_threads(2);
   auto model = make_model("resnet20");
