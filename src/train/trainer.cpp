@@ -108,8 +108,8 @@ void prepare_out_dir(Run& run) {
     RunState state = load_run_state(run.files);
     const std::vector<std::string> diffs = train_config_differences(c, state.config);
     if (!diffs.empty()) {
-      throw InputError(fmt::format("--resume: {} differs from the run in {}: {}",
-                                   diffs.size() == 1 ? "a flag" : "flags", c.out_dir,
+      throw InputError(fmt::format("--resume: {} from the run in {}: {}",
+                                   diffs.size() == 1 ? "a flag differs" : "flags differ", c.out_dir,
                                    fmt::join(diffs, "; ")));
     }
     load_state_dict(*run.model, state.model, true, run.files.state());
