@@ -28,4 +28,22 @@ void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::mem
   execute(add, {{DNNL_ARG_FROM, diff}, {DNNL_ARG_TO, wrap(acc, plain_md)}});
 }
 
+void run_backward_weights(const CachedPrimitive& primitive, const Tensor& x, const dnnl::memory::desc& x_md,
+                          const Tensor& dy, const dnnl::memory::desc& dy_md,
+                          const dnnl::memory::desc& w_plain_md, const dnnl::memory::desc& b_md, Tensor& dw,
+                          Tensor* dbias, const std::string& key) {
+  // This call's gradients, in the primitive's layout, then added into the caller's.
+  const dnnl::memory dw_now = thread_memory(ThreadBuffer::weights, primitive.pd.diff_weights_desc());
+  Tensor db_now = dbias ? Tensor::empty(dbias->shape()) : Tensor();
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, wrap(x, x_md)},
+      {DNNL_ARG_DIFF_DST, wrap(dy, dy_md)},
+      {DNNL_ARG_DIFF_WEIGHTS, dw_now},
+  };
+  if (dbias) args.emplace(DNNL_ARG_DIFF_BIAS, wrap(db_now, b_md));
+  execute(primitive, std::move(args));
+  accumulate(dw, w_plain_md, dw_now, key + "|w");
+  if (dbias) accumulate(*dbias, b_md, wrap(db_now, b_md), key + "|b");
+}
+
 }  // namespace resnet::onednn

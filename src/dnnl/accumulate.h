@@ -16,4 +16,13 @@ namespace resnet::onednn {
 void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::memory& diff,
                 const std::string& key);
 
+struct CachedPrimitive;
+
+// Runs a backward-weights primitive (convolution or inner product) on x (x_md) and dy (dy_md) and adds its
+// weight gradient into dw (plain layout w_plain_md) and, if dbias is given, its bias gradient (b_md) into it.
+void run_backward_weights(const CachedPrimitive& primitive, const Tensor& x, const dnnl::memory::desc& x_md,
+                          const Tensor& dy, const dnnl::memory::desc& dy_md,
+                          const dnnl::memory::desc& w_plain_md, const dnnl::memory::desc& b_md, Tensor& dw,
+                          Tensor* dbias, const std::string& key);
+
 }  // namespace resnet::onednn

@@ -188,18 +188,7 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec
           g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
           onednn::default_attr());
     });
-    // This call's gradients, in the primitive's layout, then added into the caller's.
-    const memory dw_now = onednn::thread_memory(onednn::ThreadBuffer::weights, conv.pd.diff_weights_desc());
-    Tensor db_now = dbias ? Tensor::empty(dbias->shape()) : Tensor();
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
-        {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
-        {DNNL_ARG_DIFF_WEIGHTS, dw_now},
-    };
-    if (dbias) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::wrap(db_now, g.b_md));
-    onednn::execute(conv, std::move(args));
-    onednn::accumulate(dw, g.w_plain, dw_now, key + "|w");
-    if (dbias) onednn::accumulate(*dbias, g.b_md, onednn::wrap(db_now, g.b_md), key + "|b");
+    onednn::run_backward_weights(conv, x, g.x_md, dy, g.y_md, g.w_plain, g.b_md, dw, dbias, key);
   });
 }
 

@@ -131,18 +131,7 @@ void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tens
           onednn::cpu_engine(), g.x_md, g.w_any, g.b_md, g.y_md,
           forward_pd(g, dnnl::prop_kind::forward_training), onednn::default_attr());
     });
-    // This call's gradients, in the primitive's layout, then added into the caller's.
-    const memory dw_now = onednn::thread_memory(onednn::ThreadBuffer::weights, ip.pd.diff_weights_desc());
-    Tensor db_now = dbias ? Tensor::empty(dbias->shape()) : Tensor();
-    std::unordered_map<int, memory> args = {
-        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
-        {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
-        {DNNL_ARG_DIFF_WEIGHTS, dw_now},
-    };
-    if (dbias) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::wrap(db_now, g.b_md));
-    onednn::execute(ip, std::move(args));
-    onednn::accumulate(dw, g.w_plain, dw_now, key + "|w");
-    if (dbias) onednn::accumulate(*dbias, g.b_md, onednn::wrap(db_now, g.b_md), key + "|b");
+    onednn::run_backward_weights(ip, x, g.x_md, dy, g.y_md, g.w_plain, g.b_md, dw, dbias, key);
   });
 }
 

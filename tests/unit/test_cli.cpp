@@ -158,7 +158,9 @@ TEST(Cli, InferPrintsTopFivePerImageAndRejectsWrongChannels) {
     // A 2x3x32x32 float32 .npy written by hand (format 1.0).
     std::ofstream f(npy, std::ios::binary);
     std::string header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 32, 32), }";
-    header.append(64 - 10 - header.size() - 1, ' ');
+    // Magic (6) + version (2) + length (2) + header, padded with spaces and a newline to a multiple of 64.
+    const size_t padded = (10 + header.size() + 1 + 63) / 64 * 64 - 10;
+    header.append(padded - header.size() - 1, ' ');
     header += '\n';
     const uint16_t len = static_cast<uint16_t>(header.size());
     f << "\x93NUMPY" << '\x01' << '\x00';
