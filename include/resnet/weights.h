@@ -10,16 +10,16 @@
 namespace resnet {
 
 // safetensors: 8-byte little-endian header length, JSON header {name: {dtype, shape, data_offsets}}, data.
-// Reads F32, BF16, I8, U8, I64 (F64/F16/I32 are converted: F64/F16 to f32, I32 to i64). Order follows the file's
-// data offsets. Throws InputError naming the file and what is wrong.
+// Reads F32, BF16, I8, U8, I64 (F64/F16/I32 are converted: F64/F16 to f32, I32 to i64). Order follows the
+// file's data offsets. Throws InputError naming the file and what is wrong.
 StateDict load_safetensors(const std::string& path);
 // Writes atomically (temp file + rename). metadata goes to "__metadata__".
 void save_safetensors(const StateDict& tensors, const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});
 
-// torch.save(model.state_dict()) files: a zip archive with data.pkl + data/<key> storages. A restricted unpickler
-// accepts only what state dicts contain and never executes code; anything else is refused with InputError.
-// Also accepts a top level {"state_dict": ...} or {"model": ...}.
+// torch.save(model.state_dict()) files: a zip archive with data.pkl + data/<key> storages. A restricted
+// unpickler accepts only what state dicts contain and never executes code; anything else is refused with
+// InputError. Also accepts a top level {"state_dict": ...} or {"model": ...}.
 StateDict load_pth(const std::string& path);
 
 // By content: safetensors or .pth (zip).
@@ -32,9 +32,10 @@ struct LoadReport {
   bool clean() const { return missing.empty() && unexpected.empty() && mismatched.empty(); }
   std::string describe() const;  // one line per problem
 };
-// Copies matching entries into the model's parameters and buffers (converting dtype where lossless: bf16->f32,
-// i64 num_batches_tracked). strict: throws InputError listing every problem (source names the file). Non-strict:
-// loads what matches and returns the report.
-LoadReport load_state_dict(Module& model, const StateDict& tensors, bool strict, const std::string& source = "");
+// Copies matching entries into the model's parameters and buffers (converting dtype where lossless:
+// bf16->f32, i64 num_batches_tracked). strict: throws InputError listing every problem (source names the
+// file). Non-strict: loads what matches and returns the report.
+LoadReport load_state_dict(Module& model, const StateDict& tensors, bool strict,
+                           const std::string& source = "");
 
 }  // namespace resnet
