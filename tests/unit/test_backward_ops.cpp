@@ -16,19 +16,15 @@
 #include "nn/linear.h"
 #include "nn/pooling.h"
 #include "resnet/error.h"
+#include "unit/op_test_util.h"
 
 namespace resnet {
 namespace {
 
 using ops::Conv2dSpec;
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_vector(std::move(shape), values);
-}
+using test::conv_spec;
+using test::expect_close;
+using test::random_tensor;
 
 // Small integers: many exact ties for max pooling.
 Tensor integer_tensor(Shape shape, uint32_t seed, int lo, int hi) {
@@ -42,28 +38,6 @@ Tensor integer_tensor(Shape shape, uint32_t seed, int lo, int hi) {
 Tensor from_doubles(const Shape& shape, const std::vector<double>& values) {
   std::vector<float> f(values.begin(), values.end());
   return Tensor::from_vector(shape, f);
-}
-
-// |actual - expected| <= tol * (1 + |expected|), element by element.
-void expect_close(const Tensor& actual, const Tensor& expected, double tol = 1e-4) {
-  ASSERT_EQ(shape_str(actual.shape()), shape_str(expected.shape()));
-  const float* a = actual.f32();
-  const float* e = expected.f32();
-  int reported = 0;
-  for (int64_t i = 0; i < actual.numel(); ++i) {
-    if (!(std::abs(double(a[i]) - double(e[i])) <= tol * (1.0 + std::abs(double(e[i])))) && reported++ < 5) {
-      ADD_FAILURE() << "element " << i << ": got " << a[i] << ", expected " << e[i];
-    }
-  }
-}
-
-Conv2dSpec conv_spec(int64_t stride, int64_t pad, int64_t dilation = 1, int64_t groups = 1) {
-  Conv2dSpec s;
-  s.stride_h = s.stride_w = stride;
-  s.pad_h = s.pad_w = pad;
-  s.dilation_h = s.dilation_w = dilation;
-  s.groups = groups;
-  return s;
 }
 
 struct ConvGrads {

@@ -10,32 +10,15 @@
 
 #include "dnnl/ops.h"
 #include "resnet/error.h"
+#include "unit/op_test_util.h"
 
 namespace resnet {
 namespace {
 
 using ops::Conv2dSpec;
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_vector(std::move(shape), values);
-}
-
-// |actual - expected| <= tol * (1 + |expected|), element by element.
-void expect_close(const Tensor& actual, const Tensor& expected, double tol = 1e-4) {
-  ASSERT_EQ(actual.shape(), expected.shape());
-  const float* a = actual.f32();
-  const float* e = expected.f32();
-  int reported = 0;
-  for (int64_t i = 0; i < actual.numel(); ++i) {
-    if (std::abs(double(a[i]) - double(e[i])) > tol * (1.0 + std::abs(double(e[i]))) && reported++ < 5) {
-      ADD_FAILURE() << "element " << i << ": got " << a[i] << ", expected " << e[i];
-    }
-  }
-}
+using test::conv_spec;
+using test::expect_close;
+using test::random_tensor;
 
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> [N,OH,OW,O], accumulated in double.
 Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
@@ -121,15 +104,6 @@ void expect_conv_matches_naive(Shape x_shape, Shape w_shape, bool with_bias, con
   Tensor w = random_tensor(w_shape, 2);
   Tensor bias = with_bias ? random_tensor({w_shape[0]}, 3) : Tensor();
   expect_close(ops::conv2d_forward(x, w, bias, spec), naive_conv(x, w, bias, spec));
-}
-
-Conv2dSpec conv_spec(int64_t stride, int64_t pad, int64_t dilation = 1, int64_t groups = 1) {
-  Conv2dSpec s;
-  s.stride_h = s.stride_w = stride;
-  s.pad_h = s.pad_w = pad;
-  s.dilation_h = s.dilation_w = dilation;
-  s.groups = groups;
-  return s;
 }
 
 TEST(Ops, ConvOutputSizeFollowsPyTorchFloorFormula) {
