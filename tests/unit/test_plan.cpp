@@ -1,5 +1,6 @@
-// InferencePlan: the fused, compiled path gives the layer-by-layer model's logits; its buffer planner never
-// lets two live buffers overlap; BN folding is the formula; plans for other batch sizes share weights.
+// InferencePlan: the fused, compiled path gives the layer-by-layer model's logits; BN folding is the formula;
+// plans for other batch sizes and sub-batch passes give the same per-image logits and share weights. (The
+// buffer planner has its own test, test_buffer_planner.cpp.)
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -10,7 +11,6 @@
 #include <vector>
 
 #include "dnnl/ops.h"
-#include "infer/buffer_planner.h"
 #include "infer/fold.h"
 #include "infer/lower.h"
 #include "nn/batchnorm2d.h"
@@ -21,73 +21,6 @@
 
 namespace resnet {
 namespace {
-
-using infer::BufferRequest;
-
-// ---- the buffer planner, on its own ----
-
-// Every pair of buffers alive at a common time occupies disjoint bytes; offsets are aligned; the arena holds
-// every buffer and is at least the largest live set.
-void expect_valid_layout(const std::vector<BufferRequest>& requests, const infer::BufferLayout& layout,
-                         size_t alignment) {
-  ASSERT_EQ(layout.offsets.size(), requests.size());
-  for (size_t i = 0; i < requests.size(); ++i) {
-    EXPECT_EQ(layout.offsets[i] % alignment, 0u) << "buffer " << i;
-    EXPECT_LE(layout.offsets[i] + requests[i].bytes, layout.arena_bytes) << "buffer " << i;
-    for (size_t j = i + 1; j < requests.size(); ++j) {
-      const BufferRequest &a = requests[i], &b = requests[j];
-      const bool same_time = a.first <= b.last && b.first <= a.last;
-      const bool same_bytes = a.bytes > 0 && b.bytes > 0 && layout.offsets[i] < layout.offsets[j] + b.bytes &&
-                              layout.offsets[j] < layout.offsets[i] + a.bytes;
-      EXPECT_FALSE(same_time && same_bytes)
-          << "buffers " << i << " [" << a.first << "," << a.last << "] @" << layout.offsets[i] << "+"
-          << a.bytes << " and " << j << " [" << b.first << "," << b.last << "] @" << layout.offsets[j] << "+"
-          << b.bytes;
-    }
-  }
-  EXPECT_GE(layout.arena_bytes, infer::live_set_peak(requests, alignment));
-}
-
-TEST(BufferPlanner, NeverOverlapsBuffersAliveAtTheSameTime) {
-  std::mt19937 rng(7);
-  for (int trial = 0; trial < 200; ++trial) {
-    const int count = 1 + static_cast<int>(rng() % 40);
-    std::vector<BufferRequest> requests;
-    for (int i = 0; i < count; ++i) {
-      const int first = static_cast<int>(rng() % 30);
-      const int length = static_cast<int>(rng() % 8);
-      const size_t bytes = rng() % 5 == 0 ? 0 : 1 + rng() % 5000;
-      requests.push_back({bytes, first, first + length});
-    }
-    const size_t alignment = size_t{1} << (rng() % 8);
-    expect_valid_layout(requests, infer::plan_buffers(requests, alignment), alignment);
-    if (HasFailure()) return;
-  }
-}
-
-TEST(BufferPlanner, ChainOfStepsPingPongsBetweenTwoBuffers) {
-  // Value i is written at time i and read at time i + 1, as in a plain chain of layers.
-  std::vector<BufferRequest> requests;
-  for (int i = 0; i < 20; ++i) requests.push_back({1000, i, i + 1});
-  const infer::BufferLayout layout = infer::plan_buffers(requests, 64);
-  expect_valid_layout(requests, layout, 64);
-  EXPECT_EQ(layout.arena_bytes, 2 * 1024u);
-  EXPECT_EQ(infer::live_set_peak(requests, 64), 2 * 1024u);
-}
-
-TEST(BufferPlanner, ResidualShortcutStaysAliveAcrossTheBranch) {
-  // x (0..3) feeds the branch a (1..2), b (2..3); the last step accumulates into x.
-  const std::vector<BufferRequest> requests = {{640, 0, 3}, {640, 1, 2}, {640, 2, 3}};
-  const infer::BufferLayout layout = infer::plan_buffers(requests, 64);
-  expect_valid_layout(requests, layout, 64);
-  EXPECT_EQ(layout.arena_bytes, 3 * 640u);
-}
-
-TEST(BufferPlanner, RejectsBadInput) {
-  EXPECT_THROW(infer::plan_buffers({{10, 3, 2}}), std::invalid_argument);
-  EXPECT_THROW(infer::plan_buffers({{10, 0, 1}}, 48), std::invalid_argument);
-  EXPECT_EQ(infer::plan_buffers({}).arena_bytes, 0u);
-}
 
 // ---- BN folding ----
 
