@@ -56,7 +56,8 @@ struct PlanStats {
 class InferencePlan {
  public:
   // input_shape: [N, H, W, C] (NHWC), C = the model's input channels. Throws InputError when the model cannot
-  // take that shape, InternalError on a oneDNN failure.
+  // take that shape, InternalError on a oneDNN failure. oneDNN partitions work for the thread count at
+  // compile time (ops::set_num_threads / --threads): compile under the count the plan will run with.
   static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape,
                                const PlanOptions& options = {});
   // The same model, precision and options for another input shape: the folded weights, and every weight

@@ -82,8 +82,6 @@ dnnl::primitive_attr step_attr(const Step& step) {
   return attr;
 }
 
-}  // namespace
-
 // One primitive and everything it runs with.
 struct Kernel {
   std::string name;
@@ -97,6 +95,8 @@ struct Kernel {
   memory weights, bias;                  // weights: in pd.weights_desc(), set by bind()
   std::unordered_map<int, memory> args;  // filled by bind()
 };
+
+}  // namespace
 
 struct PlanKernels::Impl {
   const infer::Program& program;
