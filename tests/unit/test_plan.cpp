@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
-#include <random>
 #include <vector>
 
 #include "dnnl/ops.h"
@@ -18,19 +17,14 @@
 #include "resnet/model.h"
 #include "resnet/plan.h"
 #include "resnet/zoo.h"
+#include "unit/op_test_util.h"
 
 namespace resnet {
 namespace {
 
-// ---- BN folding ----
+using test::random_tensor;
 
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> values(static_cast<size_t>(shape_numel(shape)));
-  for (float& v : values) v = dist(rng);
-  return Tensor::from_vector(std::move(shape), values);
-}
+// ---- BN folding ----
 
 // max |a - b| / max |b|
 double relative_difference(const Tensor& a, const Tensor& b) {
