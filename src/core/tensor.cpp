@@ -130,34 +130,41 @@ void Tensor::copy_from(const Tensor& other) {
   std::memcpy(data(), other.data(), nbytes());
 }
 
-Tensor nchw_to_nhwc(const Tensor& x) {
-  if (x.rank() != 4)
-    throw InputError(fmt::format("expected an NCHW tensor, got shape {}", shape_str(x.shape())));
-  const int64_t n = x.dim(0), c = x.dim(1), h = x.dim(2), w = x.dim(3);
-  Tensor y({n, h, w, c});
+namespace {
+
+// Copies between NCHW and NHWC (n, c, h, w: the image's dims); to_nhwc picks the direction. Every output
+// element is written, so the output needs no zero fill.
+Tensor convert_layout(const Tensor& x, int64_t n, int64_t c, int64_t h, int64_t w, bool to_nhwc) {
+  Tensor y = Tensor::empty(to_nhwc ? Shape{n, h, w, c} : Shape{n, c, h, w});
   const float* src = x.f32();
   float* dst = y.f32();
   for (int64_t in = 0; in < n; ++in)
     for (int64_t ic = 0; ic < c; ++ic)
       for (int64_t ih = 0; ih < h; ++ih)
-        for (int64_t iw = 0; iw < w; ++iw)
-          dst[((in * h + ih) * w + iw) * c + ic] = src[((in * c + ic) * h + ih) * w + iw];
+        for (int64_t iw = 0; iw < w; ++iw) {
+          const int64_t nchw = ((in * c + ic) * h + ih) * w + iw;
+          const int64_t nhwc = ((in * h + ih) * w + iw) * c + ic;
+          if (to_nhwc) {
+            dst[nhwc] = src[nchw];
+          } else {
+            dst[nchw] = src[nhwc];
+          }
+        }
   return y;
+}
+
+}  // namespace
+
+Tensor nchw_to_nhwc(const Tensor& x) {
+  if (x.rank() != 4)
+    throw InputError(fmt::format("expected an NCHW tensor, got shape {}", shape_str(x.shape())));
+  return convert_layout(x, x.dim(0), x.dim(1), x.dim(2), x.dim(3), true);
 }
 
 Tensor nhwc_to_nchw(const Tensor& x) {
   if (x.rank() != 4)
     throw InternalError(fmt::format("expected an NHWC tensor, got shape {}", shape_str(x.shape())));
-  const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
-  Tensor y({n, c, h, w});
-  const float* src = x.f32();
-  float* dst = y.f32();
-  for (int64_t in = 0; in < n; ++in)
-    for (int64_t ic = 0; ic < c; ++ic)
-      for (int64_t ih = 0; ih < h; ++ih)
-        for (int64_t iw = 0; iw < w; ++iw)
-          dst[((in * c + ic) * h + ih) * w + iw] = src[((in * h + ih) * w + iw) * c + ic];
-  return y;
+  return convert_layout(x, x.dim(0), x.dim(3), x.dim(1), x.dim(2), false);
 }
 
 uint16_t f32_to_bf16(float value) {
