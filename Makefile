@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON
 
-.PHONY: all bootstrap configure build test demo bench bench-peers clean format
+.PHONY: all bootstrap configure build test demo bench bench-train bench-peers clean format
 
 all: build
 
@@ -24,6 +24,12 @@ demo: build
 
 bench: build
 	@scripts/bench.sh $(BUILD_DIR)
+
+bench-train: build
+	@scripts/bench_train.sh $(BUILD_DIR)
+
+bench-peers: build
+	@bench/peers/run_peers.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan
