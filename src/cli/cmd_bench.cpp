@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "cli/bench_train.h"
 #include "cli/common.h"
 #include "core/rng.h"
 #include "dnnl/ops.h"
@@ -148,7 +149,11 @@ void register_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   add_threads_option(*cmd, o->threads);
   cmd->add_flag("--json", o->json, "print one JSON object");
-  cmd->callback([o] { run_bench(*o); });
+  auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h
+  cmd->callback([o, train, cmd] {
+    const TrainBenchCommon common{o->model, o->batch, o->size, o->warmup, o->iters, o->threads, o->json};
+    if (!run_train_bench_if_asked(*cmd, *train, common)) run_bench(*o);
+  });
 }
 
 }  // namespace resnet::cli
