@@ -28,6 +28,9 @@ bench: build
 bench-train: build
 	@scripts/bench_train.sh $(BUILD_DIR)
 
+bench-train: build
+	@scripts/bench_train.sh $(BUILD_DIR)
+
 bench-peers: build
 	@bench/peers/run_peers.sh $(BUILD_DIR)
 
