@@ -28,9 +28,6 @@ bench: build
 bench-train: build
 	@scripts/bench_train.sh $(BUILD_DIR)
 
-bench-train: build
-	@scripts/bench_train.sh $(BUILD_DIR)
-
 bench-peers: build
 	@bench/peers/run_peers.sh $(BUILD_DIR)
 
