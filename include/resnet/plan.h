@@ -14,6 +14,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -23,18 +24,22 @@
 namespace resnet {
 
 class ResNet;
+struct Int8Calibration;
 
 // f32: f32 everywhere. bf16: bf16 weights and activations with f32 accumulation (oneDNN), f32 bias and
-// logits.
-enum class Precision : uint8_t { f32, bf16 };
-std::string_view precision_name(Precision precision);  // "f32", "bf16"
-// "f32" | "bf16"; anything else throws InputError naming `flag`.
+// logits. int8: s8 weights (per output channel) and u8/s8 activations (per tensor) from a calibration
+// (resnet/quantize.h), s32 accumulation, f32 bias; the global average pool and the classifier run in f32.
+enum class Precision : uint8_t { f32, bf16, int8 };
+std::string_view precision_name(Precision precision);  // "f32", "bf16", "int8"
+// "f32" | "bf16" | "int8"; anything else throws InputError naming `flag`.
 Precision parse_precision(std::string_view text, std::string_view flag = "--dtype");
 
 struct PlanOptions {
   // Run the batch as consecutive passes of this many images (0, or >= N: one pass). A pass keeps its
   // activations small enough to stay in cache, at the price of reading the weights once per pass.
   int64_t sub_batch = 0;
+  // Precision::int8 only, and required there: the calibrated activation scales.
+  std::shared_ptr<const Int8Calibration> int8;
 };
 
 struct PlanStats {
@@ -72,6 +77,11 @@ class InferencePlan {
   // owns its activation memory); separate plans may run concurrently.
   Tensor run(const Tensor& x);
   void run(const Tensor& x, Tensor& logits);
+  // run() that also hands every step's output to `observer` as f32 NHWC ([N,H,W,C]; the logits [N,classes])
+  // after the step ran, by the module path of the step ("layer1.0.conv2"; "input" for the input), once per
+  // pass. For calibration and debugging: each output is copied out of the plan's layout. f32 plans only.
+  using StepObserver = std::function<void(std::string_view name, const Tensor& value)>;
+  void run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer);
 
   const Shape& input_shape() const;
   Shape output_shape() const;  // [N, classes]

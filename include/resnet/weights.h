@@ -13,6 +13,8 @@ namespace resnet {
 // Reads F32, BF16, I8, U8, I64 (F64/F16/I32 are converted: F64/F16 to f32, I32 to i64). Order follows the
 // file's data offsets. Throws InputError naming the file and what is wrong.
 StateDict load_safetensors(const std::string& path);
+// The "__metadata__" strings of a safetensors file (empty if it has none). Reads only the header.
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path);
 // Writes atomically (temp file + rename). metadata goes to "__metadata__".
 void save_safetensors(const StateDict& tensors, const std::string& path,
                       const std::map<std::string, std::string>& metadata = {});

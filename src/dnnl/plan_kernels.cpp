@@ -48,8 +48,36 @@ std::string layout_str(const memory::desc& md) {
   return out;
 }
 
+std::string_view type_str(dt type) {
+  switch (type) {
+    case dt::f32:
+      return "f32";
+    case dt::bf16:
+      return "bf16";
+    case dt::s8:
+      return "s8";
+    case dt::u8:
+      return "u8";
+    default:
+      return "?";
+  }
+}
+
+// md with another data type of the same size, same layout (an accumulating int8 conv writes u8 over the s8
+// shortcut). oneDNN has no call for it: find the format tag that gives md.
+memory::desc with_type(const memory::desc& md, dt type) {
+  if (md.get_data_type() == type) return md;
+  const std::vector<tag> tags =
+      md.get_ndims() == 4 ? std::vector<tag>{tag::nhwc, tag::nchw, tag::nChw16c, tag::nChw8c, tag::nChw4c}
+                          : std::vector<tag>{tag::nc};
+  for (tag t : tags) {
+    if (memory::desc(md.get_dims(), md.get_data_type(), t) == md) return memory::desc(md.get_dims(), type, t);
+  }
+  throw InternalError("inference plan: cannot retype an activation layout it does not know");
+}
+
 std::string md_str(const memory::desc& md) {
-  const char* type = md.get_data_type() == dt::bf16 ? "bf16" : md.get_data_type() == dt::f32 ? "f32" : "?";
+  const std::string_view type = type_str(md.get_data_type());
   return fmt::format("{}:{}:{}", dims_key(md.get_dims()), type, layout_str(md));
 }
 
@@ -73,13 +101,31 @@ memory::desc linear_weight_md(const Tensor& w, dt type, bool any) {
   return memory::desc({w.dim(0), w.dim(1), 1, 1}, type, any ? tag::any : tag::oihw);
 }
 
-dnnl::primitive_attr step_attr(const Step& step) {
+dnnl::primitive_attr step_attr(const Step& step, bool int8) {
   dnnl::primitive_attr attr = default_attr();
   dnnl::post_ops post_ops;
-  if (step.accumulate) post_ops.append_sum(1.0f);  // dst = conv(src) + dst: the residual join
+  if (step.accumulate) {
+    // dst = conv(src) + dst: the residual join. int8: + sum_scale * (the shortcut's integers, read as its
+    // type)
+    if (int8) {
+      post_ops.append_sum(step.int8.sum_scale, 0, data_type_of(step.int8.sum_type));
+    } else {
+      post_ops.append_sum(1.0f);
+    }
+  }
   if (step.relu) post_ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
   attr.set_post_ops(post_ops);
+  if (int8 && step.kind == StepKind::conv) {
+    attr.set_scales_mask(DNNL_ARG_SRC, 0);
+    attr.set_scales_mask(DNNL_ARG_WEIGHTS, step.window.groups > 1 ? 0b11 : 0b1);  // per output channel
+    attr.set_scales_mask(DNNL_ARG_DST, 0);
+  }
   return attr;
+}
+
+// A runtime scale argument: f32 [n] wrapping `values`.
+memory scale_memory(const Tensor& values) {
+  return wrap(values, memory::desc({values.numel()}, dt::f32, tag::x));
 }
 
 // One primitive and everything it runs with.
@@ -92,15 +138,22 @@ struct Kernel {
   size_t step = 0;
   const Tensor* weight = nullptr;  // the program's f32 weight, described by weight_plain
   memory::desc weight_plain;
-  memory weights, bias;                  // weights: in pd.weights_desc(), set by bind()
-  std::unordered_map<int, memory> args;  // filled by bind()
+  memory weights, bias;                    // weights: in pd.weights_desc(), set by bind()
+  std::vector<Tensor> scale_values;        // int8: what the scale memories wrap
+  std::unordered_map<int, memory> scales;  // int8: DNNL_ARG_ATTR_SCALES | arg -> scale memory
+  std::unordered_map<int, memory> args;    // filled by bind()
+  // int8 average pool: a reorder from the integer input (dequantize_from) to f32 `dequantized`, run first.
+  memory::desc dequantize_from;
+  dnnl::primitive dequantize;
+  memory dequantized;
+  std::unordered_map<int, memory> dequantize_args;  // filled by bind()
 };
 
 }  // namespace
 
 struct PlanKernels::Impl {
   const infer::Program& program;
-  dt act_type;  // activations and weights
+  dt act_type;  // activations and weights of f32/bf16 programs; int8 programs use the types of step.int8
   std::vector<memory::desc> value_md;
   std::vector<size_t> value_bytes;
   Kernel input_reorder;
@@ -115,34 +168,57 @@ struct PlanKernels::Impl {
   Impl(const infer::Program& p, Precision precision, ActivationLayout l)
       : program(p), act_type(precision == Precision::bf16 ? dt::bf16 : dt::f32), layout(l) {}
 
-  // What a primitive may pick for a new activation: anything, or NHWC under the channels_last policy.
-  memory::desc any_md(const Shape& nhwc) const {
-    return memory::desc(logical(nhwc), act_type, layout == ActivationLayout::chosen ? tag::any : tag::acdb);
+  dt input_type() const { return program.int8 ? dt::s8 : act_type; }
+  // The type step writes.
+  dt dst_type(const Step& step) const {
+    if (program.int8) return data_type_of(step.int8.dst_type);
+    return step.kind == StepKind::linear ? dt::f32 : act_type;
   }
-  // The layout value v already has, or `any` when nothing decided it yet.
+  dt weight_type(const Step& step) const {
+    if (program.int8) return step.kind == StepKind::conv ? dt::s8 : dt::f32;
+    return act_type;
+  }
+  // What a primitive may pick for a new activation: anything, or NHWC under the channels_last policy.
+  memory::desc any_md(const Shape& nhwc, dt type) const {
+    return memory::desc(logical(nhwc), type, layout == ActivationLayout::chosen ? tag::any : tag::acdb);
+  }
+  // The layout value v already has, or `any` when nothing decided it yet (only the input can be undecided).
   memory::desc value_or_any(int v, const Shape& nhwc) const {
     const memory::desc& md = value_md[static_cast<size_t>(v)];
-    return md.get_ndims() > 0 ? md : any_md(nhwc);
+    return md.get_ndims() > 0 ? md : any_md(nhwc, input_type());
+  }
+  // int8 runtime scales of a conv: the source's and destination's (per tensor), the weights' (per channel).
+  static void add_scales(Kernel& k, const Step& step) {
+    const infer::StepInt8& q = step.int8;
+    k.scale_values = {Tensor::full({1}, q.src_scale), q.weight_scales, Tensor::full({1}, q.dst_scale)};
+    const int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    for (size_t i = 0; i < 3; ++i)
+      k.scales.emplace(DNNL_ARG_ATTR_SCALES | args[i], scale_memory(k.scale_values[i]));
   }
   void decide(int v, const memory::desc& md) { value_md[static_cast<size_t>(v)] = md; }
 
   Kernel conv(size_t i, const Step& step, const StepGeometry& g) {
     const infer::Window& w = g.window;
-    const memory::desc dst = step.accumulate ? value_md[static_cast<size_t>(step.dst)] : any_md(g.dst);
+    const memory::desc dst = step.accumulate
+                                 ? with_type(value_md[static_cast<size_t>(step.dst)], dst_type(step))
+                                 : any_md(g.dst, dst_type(step));
     const memory::desc bias = memory::desc({g.dst[3]}, dt::f32, tag::x);
     auto pd = dnnl::convolution_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, act_type, true), bias, dst,
-        {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1}, {w.pad_h, w.pad_w},
-        {g.pad_bottom, g.pad_right}, step_attr(step));
+        value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, weight_type(step), true), bias,
+        dst, {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1}, {w.pad_h, w.pad_w},
+        {g.pad_bottom, g.pad_right}, step_attr(step, program.int8));
+    // int8: the s8 per-channel quantized weight is what gets reordered; f32/bf16: the folded f32 weight.
+    const Tensor& plain = program.int8 ? step.int8.weight : step.weight;
     Kernel k{.name = step.name,
              .what = "conv",
              .pd = pd,
              .primitive = dnnl::convolution_forward(pd),
              .step = i,
-             .weight = &step.weight,
-             .weight_plain = conv_weight_md(step.weight, w.groups, dt::f32, false)};
+             .weight = &plain,
+             .weight_plain = conv_weight_md(plain, w.groups, data_type_of(plain.dtype()), false)};
     k.bias = wrap(step.bias, bias);
+    if (program.int8) add_scales(k, step);
     decide(step.src, pd.src_desc());
     decide(step.dst, pd.dst_desc());
     return k;
@@ -151,16 +227,31 @@ struct PlanKernels::Impl {
   Kernel pool(const Step& step, const StepGeometry& g) {
     const infer::Window& w = g.window;
     const bool max = step.kind == StepKind::max_pool;
+    memory::desc src = value_md[static_cast<size_t>(step.src)];
+    Kernel k{.name = step.name, .what = max ? "max_pool" : "avg_pool"};
+    const dt out = dst_type(step);
+    if (src.get_data_type() != out) {
+      // oneDNN pools integers only into the same type: an int8 average pool (f32 out) first dequantizes its
+      // input into a buffer of its own (f32 = integer * scale; [N, C, 7, 7] for ResNet-50 at 224).
+      k.dequantize_from = src;
+      src = with_type(src, out);
+      dnnl::primitive_attr attr = default_attr();
+      attr.set_scales_mask(DNNL_ARG_SRC, 0);
+      k.dequantize = dnnl::reorder(
+          dnnl::reorder::primitive_desc(cpu_engine(), k.dequantize_from, cpu_engine(), src, attr));
+      k.dequantized = memory(src, cpu_engine());
+      k.scale_values = {Tensor::full({1}, step.int8.src_scale)};
+      k.what += " +dequantize";
+    }
     auto pd = dnnl::pooling_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference,
-        max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding,
-        value_md[static_cast<size_t>(step.src)], any_md(g.dst), {w.stride_h, w.stride_w},
-        {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w}, {g.pad_bottom, g.pad_right}, step_attr(step));
+        max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding, src,
+        any_md(g.dst, out), {w.stride_h, w.stride_w}, {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w},
+        {g.pad_bottom, g.pad_right}, step_attr(step, program.int8));
+    k.pd = pd;
+    k.primitive = dnnl::pooling_forward(pd);
     decide(step.dst, pd.dst_desc());
-    return {.name = step.name,
-            .what = max ? "max_pool" : "avg_pool",
-            .pd = pd,
-            .primitive = dnnl::pooling_forward(pd)};
+    return k;
   }
 
   // The classifier writes f32 logits [N, classes] straight into the caller's tensor.
@@ -170,7 +261,7 @@ struct PlanKernels::Impl {
     const memory::desc dst({g.dst[0], out}, dt::f32, tag::nc);
     auto pd = dnnl::inner_product_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference, value_md[static_cast<size_t>(step.src)],
-        linear_weight_md(step.weight, act_type, true), bias, dst, step_attr(step));
+        linear_weight_md(step.weight, weight_type(step), true), bias, dst, step_attr(step, program.int8));
     Kernel k{.name = step.name,
              .what = "linear",
              .pd = pd,
@@ -197,7 +288,8 @@ PlanKernels::PlanKernels(const infer::Program& program, const infer::ShapedProgr
         throw InternalError(fmt::format("{}: the plan's output must come from a linear step", step.name));
       }
       if (step.kind != StepKind::conv && m.value_md[static_cast<size_t>(step.src)].get_ndims() == 0) {
-        m.decide(step.src, memory::desc(logical(g.src), m.act_type, g.src.size() == 4 ? tag::nhwc : tag::nc));
+        m.decide(step.src,
+                 memory::desc(logical(g.src), m.input_type(), g.src.size() == 4 ? tag::nhwc : tag::nc));
       }
       Kernel k;
       switch (step.kind) {
@@ -223,10 +315,17 @@ PlanKernels::PlanKernels(const infer::Program& program, const infer::ShapedProgr
     const Shape& input = shaped.value_shapes[static_cast<size_t>(program.input)];
     const memory::desc user_md = desc_of(input, DType::f32, tag::nhwc);
     const memory::desc input_md = m.value_md[static_cast<size_t>(program.input)];
+    dnnl::primitive_attr input_attr = default_attr();
+    if (program.int8) input_attr.set_scales_mask(DNNL_ARG_DST, 0);  // s8 = x / input_scale
     auto reorder_pd =
-        dnnl::reorder::primitive_desc(cpu_engine(), user_md, cpu_engine(), input_md, default_attr());
+        dnnl::reorder::primitive_desc(cpu_engine(), user_md, cpu_engine(), input_md, input_attr);
     m.input_reorder = {
         .name = "input", .what = "reorder", .pd = reorder_pd, .primitive = dnnl::reorder(reorder_pd)};
+    if (program.int8) {
+      m.input_reorder.scale_values = {Tensor::full({1}, program.input_scale)};
+      m.input_reorder.scales.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST,
+                                     scale_memory(m.input_reorder.scale_values[0]));
+    }
     m.input_reorder.dst = program.input;
     m.user_input = memory(user_md, cpu_engine(), nullptr);
     m.user_logits = memory(m.value_md[static_cast<size_t>(program.output)], cpu_engine(), nullptr);
@@ -270,28 +369,51 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
       m.scratchpad.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
       if (m.scratchpad == nullptr) throw std::bad_alloc();
     }
-    std::vector<memory> values(m.value_md.size());
-    for (size_t v = 0; v < values.size(); ++v) {
-      values[v] = static_cast<int>(v) == m.program.output
-                      ? m.user_logits
-                      : memory(m.value_md[v], cpu_engine(), arena + offsets[v]);
-    }
+    // A value as a primitive sees it (in int8 an accumulated value is s8 to its shortcut's writer and u8 to
+    // the rest: the same bytes, two descriptions).
+    auto value = [&](int v, const memory::desc& md) {
+      return v == m.program.output ? m.user_logits
+                                   : memory(md, cpu_engine(), arena + offsets[static_cast<size_t>(v)]);
+    };
     auto bind_kernel = [&](Kernel& k, int src_arg, memory src) {
       k.args.clear();
+      if (k.dequantize) {
+        k.dequantize_args = {{DNNL_ARG_FROM, value(k.src, k.dequantize_from)},
+                             {DNNL_ARG_TO, k.dequantized},
+                             {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scale_memory(k.scale_values[0])}};
+        src = k.dequantized;
+      }
       k.args.emplace(src_arg, std::move(src));
-      k.args.emplace(k.what == "reorder" ? DNNL_ARG_TO : DNNL_ARG_DST, values[static_cast<size_t>(k.dst)]);
+      k.args.emplace(k.what == "reorder" ? DNNL_ARG_TO : DNNL_ARG_DST, value(k.dst, k.pd.dst_desc()));
       if (k.weights) k.args.emplace(DNNL_ARG_WEIGHTS, k.weights);
       if (k.bias) k.args.emplace(DNNL_ARG_BIAS, k.bias);
+      for (const auto& [arg, scale] : k.scales) k.args.emplace(arg, scale);
       const memory::desc scratch = k.pd.scratchpad_desc();
       if (scratch.get_size() > 0)
         k.args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, cpu_engine(), m.scratchpad.get()));
     };
     bind_kernel(m.input_reorder, DNNL_ARG_FROM, m.user_input);
-    for (Kernel& k : m.kernels) bind_kernel(k, DNNL_ARG_SRC, values[static_cast<size_t>(k.src)]);
+    for (Kernel& k : m.kernels) bind_kernel(k, DNNL_ARG_SRC, value(k.src, k.pd.src_desc()));
   });
 }
 
-void PlanKernels::run(const float* x, float* logits) {
+namespace {
+
+// The memory `m` (of shape [N,C,H,W] or [N,K] in any layout and type) as a new f32 NHWC / NC tensor.
+Tensor plain_f32_copy(const memory& m) {
+  const memory::desc md = m.get_desc();
+  const memory::dims d = md.get_dims();
+  const bool spatial = d.size() == 4;
+  Tensor out = Tensor::empty(spatial ? Shape{d[0], d[2], d[3], d[1]} : Shape(d.begin(), d.end()));
+  memory plain = wrap(out, memory::desc(d, dt::f32, spatial ? tag::nhwc : tag::nc));
+  dnnl::reorder(m, plain).execute(cpu_stream(), const_cast<memory&>(m), plain);
+  cpu_stream().wait();
+  return out;
+}
+
+}  // namespace
+
+void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
     if (m.input_reorder.args.empty()) throw InternalError("inference plan: run before bind");
@@ -299,7 +421,16 @@ void PlanKernels::run(const float* x, float* logits) {
     m.user_logits.set_data_handle(logits);
     dnnl::stream& stream = cpu_stream();
     m.input_reorder.primitive.execute(stream, m.input_reorder.args);
-    for (const Kernel& k : m.kernels) k.primitive.execute(stream, k.args);
+    if (observer) observer(-1, plain_f32_copy(m.user_input));
+    for (size_t i = 0; i < m.kernels.size(); ++i) {
+      const Kernel& k = m.kernels[i];
+      if (k.dequantize) k.dequantize.execute(stream, k.dequantize_args);
+      k.primitive.execute(stream, k.args);
+      if (observer) {
+        stream.wait();
+        observer(static_cast<int>(i), plain_f32_copy(k.args.at(DNNL_ARG_DST)));
+      }
+    }
     stream.wait();
   });
 }

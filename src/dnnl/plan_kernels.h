@@ -6,10 +6,17 @@
 // Layout choice: a step's output layout is whatever its primitive picks; a step reads its input in the layout
 // its producer picked; a step that accumulates (sum post-op) writes in the layout of the value it adds into.
 // The input value takes the layout the first step asks for; the output (logits) is plain f32 [N, classes].
+//
+// int8 programs (infer::quantize_program): convolutions take s8 weights reordered from the per-channel
+// quantized folded weights, with runtime scales (src and dst per tensor, weights per output channel); the
+// residual join is a sum post-op whose scale (and type: an s8 downsample shortcut under a u8 block output)
+// is the shortcut's; the input reorder quantizes the images to s8; the average pool dequantizes to f32 with a
+// linear post-op, and the classifier runs in f32.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,8 +53,11 @@ class PlanKernels {
   // Takes the weights (from `weights`, reordering those not found) and places value v at arena + offsets[v]
   // (64-byte aligned). Must be called before run(); the arena must stay.
   void bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights);
-  // x: f32 [N,H,W,C] of the compiled shape (dense); logits: f32 [N, classes], written.
-  void run(const float* x, float* logits);
+  // Sees the output of step `step` (-1: the input) as f32 NHWC ([N, classes] for the logits).
+  using Observer = std::function<void(int step, const Tensor& value)>;
+  // x: f32 [N,H,W,C] of the compiled shape (dense); logits: f32 [N, classes], written. With an observer,
+  // every step's output is copied out (reordered to f32 NHWC) after the step.
+  void run(const float* x, float* logits, const Observer& observer = {});
 
   int64_t primitives() const;       // per run, the input reorder included
   int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)

@@ -13,6 +13,7 @@
 #include "infer/buffer_planner.h"
 #include "infer/lower.h"
 #include "infer/program.h"
+#include "infer/quantize.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 
@@ -24,6 +25,8 @@ std::string_view precision_name(Precision precision) {
       return "f32";
     case Precision::bf16:
       return "bf16";
+    case Precision::int8:
+      return "int8";
   }
   return "?";
 }
@@ -31,7 +34,8 @@ std::string_view precision_name(Precision precision) {
 Precision parse_precision(std::string_view text, std::string_view flag) {
   if (text == "f32") return Precision::f32;
   if (text == "bf16") return Precision::bf16;
-  throw InputError(fmt::format("{} {}: expected f32 or bf16", flag, text));
+  if (text == "int8") return Precision::int8;
+  throw InputError(fmt::format("{} {}: expected f32, bf16 or int8", flag, text));
 }
 
 namespace {
@@ -110,8 +114,15 @@ InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const S
   if (options.sub_batch < 0) {
     throw InputError(fmt::format("inference plan: sub-batch {} must be >= 0", options.sub_batch));
   }
+  if ((precision == Precision::int8) != (options.int8 != nullptr)) {
+    throw InputError(precision == Precision::int8
+                         ? "an int8 inference plan needs calibrated activation scales (resnet quantize)"
+                         : "int8 calibration given for a plan that is not int8");
+  }
   auto impl = std::make_unique<Impl>();
-  impl->program = std::make_shared<const infer::Program>(infer::lower_resnet(model));
+  infer::Program program = infer::lower_resnet(model);
+  if (options.int8) infer::quantize_program(program, *options.int8);
+  impl->program = std::make_shared<const infer::Program>(std::move(program));
   impl->weights = onednn::make_plan_weights();
   impl->precision = precision;
   impl->options = options;
@@ -162,6 +173,10 @@ Tensor InferencePlan::run(const Tensor& x) {
 }
 
 void InferencePlan::run(const Tensor& x, Tensor& logits) {
+  run_observed(x, logits, {});
+}
+
+void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer) {
   if (x.shape() != impl_->input_shape || x.dtype() != DType::f32) {
     throw InputError(fmt::format("inference plan: compiled for f32 {}, got {} {}",
                                  shape_str(impl_->input_shape), dtype_name(x.dtype()), shape_str(x.shape())));
@@ -171,10 +186,23 @@ void InferencePlan::run(const Tensor& x, Tensor& logits) {
                                  shape_str(output_shape()), dtype_name(logits.dtype()),
                                  shape_str(logits.shape())));
   }
+  if (observer && impl_->precision != Precision::f32) {
+    throw InputError(fmt::format("inference plan: run_observed needs an f32 plan, this one is {}",
+                                 precision_name(impl_->precision)));
+  }
   const int64_t per_image = x.numel() / x.dim(0);
   const int64_t classes = logits.dim(1);
+  const infer::Program& program = *impl_->program;
+  onednn::PlanKernels::Observer step_observer;
+  if (observer) {
+    step_observer = [&](int step, const Tensor& value) {
+      observer(step < 0 ? std::string_view("input") : std::string_view(program.steps[size_t(step)].name),
+               value);
+    };
+  }
   for (const auto& [pass, first] : impl_->schedule) {
-    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes);
+    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes,
+                                     step_observer);
   }
 }
 

@@ -31,6 +31,17 @@ struct Window {
   int64_t groups = 1;
 };
 
+// How an int8 plan (quantize_program) runs a step. Scales are the real value of one integer step.
+struct StepInt8 {
+  DType dst_type = DType::f32;  // conv: u8 with ReLU, else s8; max_pool: its input's; avg_pool, linear: f32
+  float src_scale = 0.0f;       // of the value read (f32 values: 1)
+  float dst_scale = 1.0f;       // of the value written
+  DType sum_type = DType::u8;   // accumulate: the type and scale of the shortcut already in dst
+  float sum_scale = 0.0f;
+  Tensor weight;         // conv: s8, the folded weight quantized per output channel (same shape)
+  Tensor weight_scales;  // conv: f32 [O]
+};
+
 struct Step {
   StepKind kind = StepKind::conv;
   std::string name;  // the module path it comes from: "layer1.0.conv2", "fc"
@@ -41,6 +52,7 @@ struct Step {
   Window window;  // conv and max_pool
   Tensor weight;  // conv: f32 OIHW, folded; linear: f32 [O, C]
   Tensor bias;    // f32 [O] (conv: folded BN shift; may be all zero), linear: [O] or undefined
+  StepInt8 int8;  // int8 programs only
 };
 
 struct Program {
@@ -50,6 +62,9 @@ struct Program {
   int64_t in_channels = 0;
   int64_t num_classes = 0;
   std::vector<Step> steps;
+  // int8 programs (quantize_program): the input is quantized to s8 with this scale.
+  bool int8 = false;
+  float input_scale = 0.0f;
 };
 
 // Geometry of one step at one input shape: NHWC shapes and the padding oneDNN needs on the bottom/right so

@@ -229,6 +229,18 @@ StateDict load_safetensors(const std::string& path) {
   return out;
 }
 
+std::map<std::string, std::string> load_safetensors_metadata(const std::string& path) {
+  InputFile file(path);
+  uint64_t data_start = 0;
+  const Json header = parse_header(file, data_start);
+  std::map<std::string, std::string> out;
+  if (header.contains(kMetadataKey)) {
+    check_metadata(path, header[kMetadataKey]);
+    for (const auto& [key, value] : header[kMetadataKey].items()) out[key] = value.get<std::string>();
+  }
+  return out;
+}
+
 void save_safetensors(const StateDict& tensors, const std::string& path,
                       const std::map<std::string, std::string>& metadata) {
   Json header = Json::object();
