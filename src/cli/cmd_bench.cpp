@@ -1,6 +1,9 @@
-// resnet bench --arch A --batch B --size S [--dtype f32|bf16] [--no-fuse] [--iters N] [--threads T] [--json]
+// resnet bench --arch A --batch B --size S [--dtype f32|bf16|int8] [--no-fuse] [--iters N] [--threads T]
+//              [--json]
 // Times eval forward passes on random input after warm-up; reports the median (and p99) batch time. Runs the
 // compiled inference plan (compiled once, before timing) unless --no-fuse asks for the layer-by-layer model.
+// int8 uses the scales of an .int8.safetensors --weights file, or else calibrates min-max on the random input
+// batch itself (the speed does not depend on the scales; a note says so).
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -16,6 +19,7 @@
 #include "dnnl/ops.h"
 #include "resnet/error.h"
 #include "resnet/plan.h"
+#include "resnet/quantize.h"
 
 namespace resnet::cli {
 namespace {
@@ -63,18 +67,28 @@ void run_bench(const BenchOptions& o) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
   apply_threads(o.threads);
-  auto model = build_model(o.model);
+  std::shared_ptr<const Int8Calibration> int8;
+  auto model = build_model(o.model, Init::torchvision, &int8);
   Tensor input({o.batch, o.size, o.size, o.model.in_channels});
   Rng rng(1);
   float* p = input.f32();
   for (int64_t i = 0; i < input.numel(); ++i) p[i] = static_cast<float>(rng.normal());
+  if (precision == Precision::int8 && int8 == nullptr) {
+    std::cerr << "resnet: note: no int8 calibration in the weights; calibrating min-max on the random input "
+                 "(fine for timing; use resnet quantize for accuracy)\n";
+    Calibrator calibrator(*model, {.method = CalibrationMethod::minmax});
+    calibrator.observe(input);
+    int8 = std::make_shared<const Int8Calibration>(calibrator.finish());
+  }
 
   std::optional<InferencePlan> plan;
   Tensor logits;
   double compile_ms = 0.0;
   if (!o.no_fuse) {
     const auto start = std::chrono::steady_clock::now();
-    plan.emplace(InferencePlan::compile(*model, precision, input.shape(), {.sub_batch = o.sub_batch}));
+    PlanOptions options{.sub_batch = o.sub_batch};
+    if (precision == Precision::int8) options.int8 = int8;
+    plan.emplace(InferencePlan::compile(*model, precision, input.shape(), options));
     compile_ms = ms_since(start);
     logits = Tensor::empty(plan->output_shape());
     if (o.show_plan) std::cerr << plan->describe();
@@ -136,7 +150,7 @@ void register_bench(CLI::App& app) {
   cmd->add_option("--size", o->size, "image height and width")
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
-  cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype, "compute precision: f32, bf16 or int8")->capture_default_str();
   cmd->add_flag("--no-fuse", o->no_fuse, "time the layer-by-layer model instead of the compiled plan");
   cmd->add_option("--sub-batch", o->sub_batch, "run the batch as passes of this many images (0: one pass)")
       ->capture_default_str()

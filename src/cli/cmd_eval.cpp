@@ -107,7 +107,8 @@ void run_eval(const EvalFlags& f) {
   std::shared_ptr<const Dataset> data =
       open_dataset(f.dataset, f.data_dir, f.split == "train" ? Split::train : Split::test);
   ResNet model(model_config_for(f.arch, f.stem, data->info()));
-  load_state_dict(model, load_weights(f.weights), true, f.weights);
+  // An .int8.safetensors file (resnet quantize) evaluates as the f32 model it holds.
+  load_state_dict(model, load_model_weights(f.weights, nullptr), true, f.weights);
   Loader loader(data, eval_transform(data->info(), f.image_size),
                 {.batch_size = f.batch_size, .shuffle = false, .threads = f.workers, .subset = f.subset});
 

@@ -1,8 +1,9 @@
 // resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy
-// OUT.npy] [--dtype f32|bf16] [--no-fuse] [--threads T]
+// OUT.npy] [--dtype f32|bf16|int8] [--no-fuse] [--threads T]
 // IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without
 // --output-npy, prints the top-5 classes per image with softmax probabilities. Runs the compiled inference
-// plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32 only).
+// plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32 only). int8 takes
+// its activation scales from an .int8.safetensors file made by `resnet quantize` (and refuses a plain one).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -14,6 +15,7 @@
 #include "resnet/error.h"
 #include "resnet/npy.h"
 #include "resnet/plan.h"
+#include "resnet/quantize.h"
 
 namespace resnet::cli {
 namespace {
@@ -59,10 +61,19 @@ void run_infer(const InferOptions& o) {
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
-  auto model = build_model(o.model);
+  std::shared_ptr<const Int8Calibration> int8;
+  auto model = build_model(o.model, Init::torchvision, &int8);
+  if (precision == Precision::int8 && int8 == nullptr) {
+    throw InputError(
+        fmt::format("--dtype int8 needs calibrated activation scales, and {}: make an "
+                    ".int8.safetensors file with `resnet quantize`",
+                    o.model.weights.empty() ? "no --weights file was given" : o.model.weights + " has none"));
+  }
+  PlanOptions options;
+  if (precision == Precision::int8) options.int8 = int8;
   const Tensor images = nchw_to_nhwc(input);
   Tensor logits = o.no_fuse ? model->forward(images)
-                            : InferencePlan::compile(*model, precision, images.shape()).run(images);
+                            : InferencePlan::compile(*model, precision, images.shape(), options).run(images);
   if (o.output_npy.empty()) {
     print_top5(logits);
   } else {
@@ -78,7 +89,9 @@ void register_infer(CLI::App& app) {
   add_model_options(*cmd, o->model, true);
   cmd->add_option("--input-npy", o->input_npy, "float32 NCHW images")->required();
   cmd->add_option("--output-npy", o->output_npy, "write float32 logits [N, classes] here");
-  cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
+  cmd->add_option("--dtype", o->dtype,
+                  "compute precision: f32, bf16 or int8 (int8: weights from resnet quantize)")
+      ->capture_default_str();
   cmd->add_flag("--no-fuse", o->no_fuse, "run the model layer by layer instead of the compiled plan");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_infer(*o); });

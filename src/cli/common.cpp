@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 
@@ -25,10 +26,23 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
   }
 }
 
-std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init) {
+StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8Calibration>* int8) {
+  StateDict tensors = load_weights(path);
+  const bool quantized = std::any_of(tensors.begin(), tensors.end(),
+                                     [](const NamedTensor& nt) { return nt.name.starts_with("quant."); });
+  std::optional<Int8Calibration> calibration = take_int8_calibration(
+      tensors, quantized ? load_safetensors_metadata(path) : std::map<std::string, std::string>{}, path);
+  if (int8 != nullptr && calibration)
+    *int8 = std::make_shared<const Int8Calibration>(std::move(*calibration));
+  return tensors;
+}
+
+std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
+                                    std::shared_ptr<const Int8Calibration>* int8) {
   auto model = std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init);
   if (!o.weights.empty()) {
-    LoadReport report = load_state_dict(*model, load_weights(o.weights), !o.non_strict, o.weights);
+    LoadReport report =
+        load_state_dict(*model, load_model_weights(o.weights, int8), !o.non_strict, o.weights);
     if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", o.weights, report.describe());
   }
   model->set_training(false);

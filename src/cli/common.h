@@ -6,6 +6,7 @@
 #include <string>
 
 #include "resnet/model.h"
+#include "resnet/quantize.h"
 
 namespace resnet::cli {
 
@@ -21,8 +22,13 @@ struct ModelOptions {
 // --arch (required), --num-classes, --in-channels; with_weights adds --weights and --non-strict.
 void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_weights);
 // Builds the model, loads --weights if given (strict unless --non-strict; the report goes to stderr).
-// init: Init::none where only the structure matters (summary, print).
-std::unique_ptr<ResNet> build_model(const ModelOptions& options, Init init = Init::torchvision);
+// init: Init::none where only the structure matters (summary, print). The quant.* scales of an
+// .int8.safetensors file (resnet quantize) are not model weights: they go to *int8 if asked for (else to
+// nowhere; *int8 stays null for a plain weights file).
+std::unique_ptr<ResNet> build_model(const ModelOptions& options, Init init = Init::torchvision,
+                                    std::shared_ptr<const Int8Calibration>* int8 = nullptr);
+// Loads a weights file, moving its quant.* scales (if any) into *int8.
+StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8Calibration>* int8);
 
 // --threads N (default: all cores).
 void add_threads_option(CLI::App& cmd, int& threads);
@@ -40,6 +46,7 @@ void register_convert(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_quantize(CLI::App& app);
 
 }  // namespace resnet::cli
 

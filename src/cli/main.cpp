@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   resnet::cli::register_bench(app);
   resnet::cli::register_train(app);
   resnet::cli::register_eval(app);
+  resnet::cli::register_quantize(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -1,0 +1,208 @@
+// resnet quantize --arch A --weights F --calib-dataset D [--data DIR] [--calib-batches N] [--batch-size B]
+//                 [--method minmax|percentile] [--percentile P] --out F.int8.safetensors [--json]
+// int8 post-training quantization: calibrates per-tensor activation scales on N batches of the dataset's
+// training split (evaluation transform, shuffled with a fixed seed), then measures the f32 and the int8 plan
+// on the held-out test split: top-1 of each and their top-1 agreement. Writes the model's weights plus the
+// scales (resnet/quantize.h) atomically to --out.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "cli/common.h"
+#include "resnet/data.h"
+#include "resnet/error.h"
+#include "resnet/plan.h"
+#include "resnet/quantize.h"
+#include "resnet/train.h"
+#include "resnet/weights.h"
+
+namespace resnet::cli {
+namespace {
+
+struct QuantizeFlags {
+  std::string arch, weights, dataset, data_dir, stem, method = "minmax", out;
+  double percentile = 99.99;
+  int in_channels = 0, num_classes = 0, image_size = 0;
+  int64_t calib_batches = 10, batch_size = 64, test_subset = 0;
+  int threads = 0, workers = 2;
+  bool json = false;
+};
+
+// f32 and int8 plans for one batch shape, recompiled (weights shared) when the shape changes.
+class PlanPair {
+ public:
+  PlanPair(ResNet& model, std::shared_ptr<const Int8Calibration> int8)
+      : model_(model), int8_(std::move(int8)) {}
+
+  // logits of both plans for images [B,H,W,C].
+  std::pair<Tensor, Tensor> run(const Tensor& images) {
+    if (!f32_) {
+      f32_.emplace(InferencePlan::compile(model_, Precision::f32, images.shape()));
+      int8_plan_.emplace(InferencePlan::compile(model_, Precision::int8, images.shape(), {.int8 = int8_}));
+    } else if (f32_->input_shape() != images.shape()) {
+      f32_.emplace(f32_->reshaped(images.shape()));
+      int8_plan_.emplace(int8_plan_->reshaped(images.shape()));
+    }
+    return {f32_->run(images), int8_plan_->run(images)};
+  }
+
+ private:
+  ResNet& model_;
+  std::shared_ptr<const Int8Calibration> int8_;
+  std::optional<InferencePlan> f32_, int8_plan_;
+};
+
+int64_t argmax(const float* row, int64_t n) {
+  return std::max_element(row, row + n) - row;
+}
+
+struct HeldOut {
+  int64_t count = 0, f32_correct = 0, int8_correct = 0, agree = 0;
+  double max_abs_logit_diff = 0.0;
+};
+
+HeldOut compare_on(Loader& loader, PlanPair& plans) {
+  HeldOut r;
+  loader.start_epoch(0);
+  Batch batch;
+  while (loader.next(batch)) {
+    const auto [f32, int8] = plans.run(batch.images);
+    const int64_t classes = f32.dim(1);
+    for (size_t i = 0; i < batch.labels.size(); ++i) {
+      const float* a = f32.f32() + int64_t(i) * classes;
+      const float* b = int8.f32() + int64_t(i) * classes;
+      const int64_t pa = argmax(a, classes), pb = argmax(b, classes);
+      r.f32_correct += pa == batch.labels[i];
+      r.int8_correct += pb == batch.labels[i];
+      r.agree += pa == pb;
+      for (int64_t c = 0; c < classes; ++c)
+        r.max_abs_logit_diff = std::max(r.max_abs_logit_diff, double(std::abs(a[c] - b[c])));
+    }
+    r.count += int64_t(batch.labels.size());
+  }
+  return r;
+}
+
+void check_flags(const QuantizeFlags& f) {
+  if (!f.out.ends_with(".safetensors")) {
+    throw InputError(
+        fmt::format("--out {}: the file name must end in .safetensors (e.g. model.int8.safetensors)", f.out));
+  }
+  if (f.calib_batches < 1 || f.batch_size < 1)
+    throw InputError("--calib-batches and --batch-size must be at least 1");
+  if (f.test_subset < 0 || f.workers < 0 || f.image_size < 0) {
+    throw InputError("--test-subset, --workers and --image-size must be >= 0");
+  }
+}
+
+void run_quantize(const QuantizeFlags& f) {
+  check_flags(f);
+  const CalibrationOptions options{.method = parse_calibration_method(f.method), .percentile = f.percentile};
+  apply_threads(f.threads);
+  std::shared_ptr<const Dataset> train = open_dataset(f.dataset, f.data_dir, Split::train);
+  std::shared_ptr<const Dataset> test = open_dataset(f.dataset, f.data_dir, Split::test);
+  const DatasetInfo& info = train->info();
+  if (f.in_channels > 0 && f.in_channels != info.channels) {
+    throw InputError(fmt::format("--in-channels {}: the {} images have {} channel(s)", f.in_channels,
+                                 f.dataset, info.channels));
+  }
+  if (f.num_classes > 0 && f.num_classes != info.num_classes()) {
+    throw InputError(
+        fmt::format("--num-classes {}: {} has {} classes", f.num_classes, f.dataset, info.num_classes()));
+  }
+  ResNet model(model_config_for(f.arch, f.stem, info));
+  load_state_dict(model, load_model_weights(f.weights, nullptr), true, f.weights);
+  model.set_training(false);
+
+  // Calibration: the first calib_batches batches of a seeded shuffle of the training split.
+  const TransformSpec transform = eval_transform(info, f.image_size);
+  Loader calib(train, transform,
+               {.batch_size = f.batch_size, .shuffle = true, .seed = 0, .threads = f.workers});
+  Calibrator calibrator(model, options);
+  calib.start_epoch(0);
+  Batch batch;
+  for (int64_t b = 0; b < f.calib_batches && calib.next(batch); ++b) calibrator.observe(batch.images);
+  auto calibration = std::make_shared<const Int8Calibration>(calibrator.finish());
+
+  Loader held_out(
+      test, transform,
+      {.batch_size = f.batch_size, .shuffle = false, .threads = f.workers, .subset = f.test_subset});
+  PlanPair plans(model, calibration);
+  const HeldOut r = compare_on(held_out, plans);
+
+  std::map<std::string, std::string> metadata = {{"arch", f.arch},
+                                                 {"calibration_dataset", f.dataset},
+                                                 {"calibration_split", "train"},
+                                                 {"source_weights", f.weights},
+                                                 {"stem", f.stem.empty() ? "default" : f.stem}};
+  save_int8_weights(model, *calibration, f.out, metadata);
+
+  const double n = double(std::max<int64_t>(r.count, 1));
+  const std::string method = options.method == CalibrationMethod::minmax
+                                 ? std::string("minmax")
+                                 : fmt::format("percentile {}", options.percentile);
+  if (f.json) {
+    nlohmann::json out = {{"arch", f.arch},
+                          {"weights", f.weights},
+                          {"out", f.out},
+                          {"dataset", f.dataset},
+                          {"method", calibration_method_name(options.method)},
+                          {"calibration_images", calibration->images},
+                          {"test_images", r.count},
+                          {"f32_top1", double(r.f32_correct) / n},
+                          {"int8_top1", double(r.int8_correct) / n},
+                          {"agreement", double(r.agree) / n},
+                          {"max_abs_logit_diff", r.max_abs_logit_diff}};
+    if (options.method == CalibrationMethod::percentile) out["percentile"] = options.percentile;
+    std::cout << out.dump() << "\n";
+  } else {
+    std::cout << fmt::format("calibrated on {} {} training images ({})\n", calibration->images, f.dataset,
+                             method);
+    std::cout << fmt::format("held out: {} {} test images\n", r.count, f.dataset);
+    std::cout << fmt::format("  f32  top-1 {:.2f}%\n", 100.0 * double(r.f32_correct) / n);
+    std::cout << fmt::format("  int8 top-1 {:.2f}%\n", 100.0 * double(r.int8_correct) / n);
+    std::cout << fmt::format(
+        "  top-1 agreement {:.2f}% ({} of {} predictions differ; largest logit difference {:.4f})\n",
+        100.0 * double(r.agree) / n, r.count - r.agree, r.count, r.max_abs_logit_diff);
+    std::cout << fmt::format("wrote {}\n", f.out);
+  }
+}
+
+}  // namespace
+
+void register_quantize(CLI::App& app) {
+  auto f = std::make_shared<QuantizeFlags>();
+  auto* cmd =
+      app.add_subcommand("quantize", "int8 post-training quantization: calibrate, compare with f32, save");
+  cmd->add_option("--arch", f->arch, "architecture (see `resnet list`)")->required();
+  cmd->add_option("--weights", f->weights, "trained f32 weights (.safetensors or .pth)")->required();
+  cmd->add_option("--calib-dataset", f->dataset, "fashion-mnist | mnist | cifar10 | cifar100 | folder")
+      ->required();
+  cmd->add_option("--data", f->data_dir,
+                  "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
+  cmd->add_option("--calib-batches", f->calib_batches, "calibration batches from the training split")
+      ->capture_default_str();
+  cmd->add_option("--batch-size", f->batch_size, "images per batch (calibration and evaluation)")
+      ->capture_default_str();
+  cmd->add_option("--method", f->method, "activation thresholds: minmax or percentile (of |x|)")
+      ->capture_default_str();
+  cmd->add_option("--percentile", f->percentile, "percentile of |x| for --method percentile")
+      ->capture_default_str();
+  cmd->add_option("--in-channels", f->in_channels,
+                  "input channels (default: the dataset's; checked against it)");
+  cmd->add_option("--num-classes", f->num_classes, "classes (default: the dataset's; checked against it)");
+  cmd->add_option("--stem", f->stem, "imagenet | cifar, as the model was trained (default: the arch's own)");
+  cmd->add_option("--image-size", f->image_size, "as in training (default: the dataset's; folders 224)");
+  cmd->add_option("--test-subset", f->test_subset, "evaluate on the first N test images only (0 = all)")
+      ->capture_default_str();
+  add_threads_option(*cmd, f->threads);
+  cmd->add_option("--workers", f->workers, "data loader threads")->capture_default_str();
+  cmd->add_option("--out", f->out, "the .int8.safetensors file to write")->required();
+  cmd->add_flag("--json", f->json, "print one JSON object (f32_top1, int8_top1, agreement as fractions)");
+  cmd->callback([f] { run_quantize(*f); });
+}
+
+}  // namespace resnet::cli
