@@ -18,24 +18,17 @@
 #include "resnet/plan.h"
 #include "resnet/zoo.h"
 #include "unit/op_test_util.h"
+#include "unit/plan_test_util.h"
 
 namespace resnet {
 namespace {
 
+using test::argmax_rows;
+using test::make_model;
 using test::random_tensor;
+using test::relative_difference;
 
 // ---- BN folding ----
-
-// max |a - b| / max |b|
-double relative_difference(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  double diff = 0.0, scale = 0.0;
-  for (int64_t i = 0; i < a.numel(); ++i) {
-    diff = std::max(diff, std::abs(double(a.f32()[i]) - double(b.f32()[i])));
-    scale = std::max(scale, std::abs(double(b.f32()[i])));
-  }
-  return diff / std::max(scale, 1e-30);
-}
 
 TEST(FoldBatchnorm, ConvThenFoldedBatchnormEqualsFoldedConv) {
   const Tensor x = random_tensor({2, 9, 7, 6}, 1);
@@ -58,32 +51,6 @@ TEST(FoldBatchnorm, ConvThenFoldedBatchnormEqualsFoldedConv) {
 }
 
 // ---- the plan against the layer-by-layer model ----
-
-void visit(Module& m, const std::function<void(Module&)>& f) {
-  f(m);
-  for (Module* child : m.children()) visit(*child, f);
-}
-
-// A model whose batch norms do something (the initial ones are the identity): random affine parameters and
-// running statistics, so that folding is really tested. Eval mode.
-std::unique_ptr<ResNet> make_model(const std::string& arch, int in_channels = 3, int classes = 0,
-                                   float dropout = 0.0f) {
-  ResNetConfig config = zoo_config(arch, classes, in_channels);
-  config.dropout = dropout;
-  auto model = std::make_unique<ResNet>(config, 11);
-  uint32_t seed = 100;
-  visit(*model, [&](Module& m) {
-    if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) {
-      const int64_t c = bn->channels();
-      bn->weight().value.copy_from(random_tensor({c}, seed++, 0.5f, 1.5f));
-      bn->bias().value.copy_from(random_tensor({c}, seed++, -0.3f, 0.3f));
-      bn->running_mean().copy_from(random_tensor({c}, seed++, -0.3f, 0.3f));
-      bn->running_var().copy_from(random_tensor({c}, seed++, 0.5f, 2.0f));
-    }
-  });
-  model->set_training(false);
-  return model;
-}
 
 struct PlanCase {
   std::string arch;
@@ -123,16 +90,6 @@ INSTANTIATE_TEST_SUITE_P(Zoo, PlanMatchesModel,
                                            PlanCase{"resnet32", {2, 29, 31, 1}, 10},  // CIFAR, odd, 1 channel
                                            PlanCase{"resnet18", {2, 64, 64, 3}, 0, 0.2f}),
                          [](const auto& info) { return case_name(info.param); });
-
-// Top-1 of each row.
-std::vector<int64_t> argmax_rows(const Tensor& logits) {
-  std::vector<int64_t> out;
-  for (int64_t i = 0; i < logits.dim(0); ++i) {
-    const float* row = logits.f32() + i * logits.dim(1);
-    out.push_back(std::max_element(row, row + logits.dim(1)) - row);
-  }
-  return out;
-}
 
 // bf16 (weights and activations rounded to 8 bits of mantissa, f32 accumulation): logits within 5% of the
 // largest f32 logit, and the same top-1 wherever the f32 winner leads by more than that error.
