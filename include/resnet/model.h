@@ -51,8 +51,15 @@ class ResNet : public Module {
   Tensor backward(const Tensor& dlogits) override;
   const ResNetConfig& config() const { return config_; }
 
+  // Mixed precision: with bf16, forward converts the input to bf16 and runs activations, convolutions,
+  // batch norm, pooling and the residual joins in bf16 (f32 accumulation inside oneDNN); parameters, their
+  // gradients, BN statistics, the final Linear and the logits stay f32. f32 (the default) runs all in f32.
+  void set_compute_dtype(DType dtype);
+  DType compute_dtype() const { return compute_dtype_; }
+
  private:
   ResNetConfig config_;
+  DType compute_dtype_ = DType::f32;
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
   Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
 };

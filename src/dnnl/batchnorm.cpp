@@ -1,5 +1,6 @@
 // Batch normalization over the channel (last) axis on oneDNN, for [N,H,W,C] (nhwc) and [N,C] (nc) inputs:
-// inference, training (batch statistics) and the training backward.
+// inference, training (batch statistics) and the training backward. Activations are f32 or bf16; weight, bias
+// and the statistics are f32 either way (oneDNN accumulates bf16 batch norm in f32).
 #include <fmt/format.h>
 
 #include "dnnl/accumulate.h"
@@ -23,8 +24,8 @@ void check_channel_vector(const Tensor& t, const char* name, int64_t channels) {
 }
 
 void check_input(const Tensor& x, const char* name) {
-  if ((x.rank() != 4 && x.rank() != 2) || x.dtype() != DType::f32) {
-    throw InputError(fmt::format("batchnorm: {} must be f32 [N,H,W,C] or [N,C], got {} {}", name,
+  if ((x.rank() != 4 && x.rank() != 2) || !onednn::is_activation_dtype(x.dtype())) {
+    throw InputError(fmt::format("batchnorm: {} must be f32 or bf16 [N,H,W,C] or [N,C], got {} {}", name,
                                  dtype_name(x.dtype()), shape_str(x.shape())));
   }
 }
@@ -39,14 +40,14 @@ struct BatchNormGeometry {
 BatchNormGeometry batchnorm_geometry(const Tensor& x, bool scale, bool shift, bool training, float eps) {
   BatchNormGeometry g;
   const auto format = x.rank() == 4 ? memory::format_tag::nhwc : memory::format_tag::nc;
-  g.x_md = onednn::desc_of(x.shape(), DType::f32, format);
+  g.x_md = onednn::desc_of(x.shape(), x.dtype(), format);
   g.c_md = onednn::desc_of({x.dim(-1)}, DType::f32, memory::format_tag::x);
   g.flags = normalization_flags::none;
   if (scale) g.flags |= normalization_flags::use_scale;
   if (shift) g.flags |= normalization_flags::use_shift;
   if (!training) g.flags |= normalization_flags::use_global_stats;
-  g.key = fmt::format("src={}|rank={}|training={}|eps={}|flags={}", onednn::dims_key(g.x_md.get_dims()),
-                      x.rank(), training, eps, static_cast<unsigned>(g.flags));
+  g.key = fmt::format("src={}|{}|rank={}|training={}|eps={}|flags={}", onednn::dims_key(g.x_md.get_dims()),
+                      dtype_name(x.dtype()), x.rank(), training, eps, static_cast<unsigned>(g.flags));
   return g;
 }
 
@@ -73,7 +74,7 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bi
     check_channel_vector(mean, "running_mean", c);
     check_channel_vector(var, "running_var", c);
   }
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
   if (shape_only() && !training) return y;
 
   return onednn::translate_errors("batchnorm", [&] {
@@ -112,7 +113,7 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const T
 Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
                           const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias) {
   check_input(x, "input");
-  if (dy.shape() != x.shape() || dy.dtype() != DType::f32) {
+  if (dy.shape() != x.shape() || dy.dtype() != x.dtype()) {
     throw InputError(fmt::format("batchnorm backward: output gradient {} {} for an input of {}",
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(x.shape())));
   }
@@ -122,7 +123,7 @@ Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weigh
   check_channel_vector(batch_var, "batch variance", c);
   check_channel_vector(dweight, "weight gradient", c);
   check_channel_vector(dbias, "bias gradient", c);
-  Tensor dx = Tensor::empty(x.shape());
+  Tensor dx = Tensor::empty(x.shape(), x.dtype());
 
   return onednn::translate_errors("batchnorm backward", [&] {
     const BatchNormGeometry g = batchnorm_geometry(x, true, true, true, eps);

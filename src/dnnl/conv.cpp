@@ -1,6 +1,9 @@
 // Convolution on oneDNN, forward and backward. NHWC activations are used in place; weights are reordered from
 // OIHW into the layout each primitive chose (format_tag::any) on every call, so updated weights are always
 // seen, and weight gradients are reordered back to OIHW while being added into the caller's gradient.
+//
+// Activations and their gradients are f32, or bf16 for mixed-precision training: then the f32 weights are
+// converted to bf16 by that same reorder, oneDNN accumulates in f32, and weight/bias gradients come out f32.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -39,6 +42,13 @@ void check_f32(const Tensor& t, int rank, const char* what, const char* layout) 
   }
 }
 
+void check_activation(const Tensor& t, const char* what, const std::string& layout) {
+  if (t.rank() != 4 || !onednn::is_activation_dtype(t.dtype())) {
+    throw InputError(fmt::format("conv2d: {} must be f32 or bf16 {}, got {} {}", what, layout,
+                                 dtype_name(t.dtype()), shape_str(t.shape())));
+  }
+}
+
 // x [N,H,W,C], w [O,C/g,KH,KW]: returns y's shape [N,OH,OW,O].
 Shape conv_output_shape(const Shape& x, const Shape& w, const Conv2dSpec& s) {
   if (s.groups < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1 ||
@@ -67,15 +77,17 @@ void check_bias(const Tensor& bias, const Shape& w, const char* what) {
   }
 }
 
-// The descriptors of one convolution (shapes + spec), shared by its forward and backward primitives, and the
-// cache key that determines them.
+// The descriptors of one convolution (shapes + spec + activation dtype), shared by its forward and backward
+// primitives, and the cache key that determines them. w_any has the activations' dtype (what the forward and
+// backward-data primitives compute with); dw_any is f32 (the weight gradient, whatever the activations).
 struct ConvGeometry {
-  memory::desc x_md, w_plain, w_any, b_md, y_md;
+  memory::desc x_md, w_plain, w_any, dw_any, b_md, y_md;
   memory::dims strides, dilates, pad_l, pad_r;
   std::string key;
 };
 
-ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool bias, const Conv2dSpec& s) {
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool bias, const Conv2dSpec& s,
+                           DType dtype) {
   ConvGeometry g;
   const int64_t groups = s.groups;
   g.strides = {s.stride_h, s.stride_w};
@@ -87,13 +99,15 @@ ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool 
   g.w_plain =
       groups > 1 ? memory::desc({groups, w[0] / groups, w[1], w[2], w[3]}, memory::data_type::f32, tag::goihw)
                  : memory::desc({w[0], w[1], w[2], w[3]}, memory::data_type::f32, tag::oihw);
-  g.w_any = memory::desc(g.w_plain.get_dims(), memory::data_type::f32, tag::any);
-  g.x_md = onednn::desc_of(x, DType::f32, tag::nhwc);
-  g.y_md = onednn::desc_of(y, DType::f32, tag::nhwc);
+  g.w_any = memory::desc(g.w_plain.get_dims(), onednn::data_type_of(dtype), tag::any);
+  g.dw_any = memory::desc(g.w_plain.get_dims(), memory::data_type::f32, tag::any);
+  g.x_md = onednn::desc_of(x, dtype, tag::nhwc);
+  g.y_md = onednn::desc_of(y, dtype, tag::nhwc);
   g.b_md = bias ? onednn::desc_of({w[0]}, DType::f32, tag::x) : memory::desc();
-  g.key = fmt::format("src={}|w={}|bias={}|s={}|pl={}|pr={}|d={}", onednn::dims_key(g.x_md.get_dims()),
-                      onednn::dims_key(g.w_plain.get_dims()), bias, onednn::dims_key(g.strides),
-                      onednn::dims_key(g.pad_l), onednn::dims_key(g.pad_r), onednn::dims_key(g.dilates));
+  g.key = fmt::format("src={}|{}|w={}|bias={}|s={}|pl={}|pr={}|d={}", onednn::dims_key(g.x_md.get_dims()),
+                      dtype_name(dtype), onednn::dims_key(g.w_plain.get_dims()), bias,
+                      onednn::dims_key(g.strides), onednn::dims_key(g.pad_l), onednn::dims_key(g.pad_r),
+                      onednn::dims_key(g.dilates));
   return g;
 }
 
@@ -111,14 +125,14 @@ int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad
 
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
-  check_f32(x, 4, "input", "[N,H,W,C]");
+  check_activation(x, "input", "[N,H,W,C]");
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
   check_bias(bias, w.shape(), "bias");
-  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), s));
+  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), s), x.dtype());
   if (shape_only()) return y;
 
   return onednn::translate_errors("conv2d", [&] {
-    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), s);
+    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), s, x.dtype());
     const std::string key = "conv2d|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(
         key, [&] { return forward_pd(g, dnnl::prop_kind::forward_inference); });
@@ -141,15 +155,15 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   if (x_shape.size() != 4)
     throw InputError(fmt::format("conv2d: input shape {} is not [N,H,W,C]", shape_str(x_shape)));
   const Shape y_shape = conv_output_shape(x_shape, w.shape(), s);
-  check_f32(dy, 4, "output gradient", shape_str(y_shape).c_str());
+  check_activation(dy, "output gradient", shape_str(y_shape));
   if (dy.shape() != y_shape) {
     throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
                                  shape_str(dy.shape()), shape_str(y_shape)));
   }
-  Tensor dx = Tensor::empty(x_shape);
+  Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {
-    const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, s);
+    const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, s, dy.dtype());
     const std::string key = "conv2d_bwd_data|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::convolution_backward_data::primitive_desc(
@@ -170,21 +184,21 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 // x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec& s, Tensor& dw,
                              Tensor* dbias) {
-  check_f32(x, 4, "input", "[N,H,W,C]");
+  check_activation(x, "input", "[N,H,W,C]");
   check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
   if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
   const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), s);
-  if (dy.shape() != y_shape || dy.dtype() != DType::f32) {
+  if (dy.shape() != y_shape || dy.dtype() != x.dtype()) {
     throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
   }
 
   onednn::translate_errors("conv2d backward weights", [&] {
-    const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, s);
+    const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, s, x.dtype());
     const std::string key = "conv2d_bwd_weights|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::convolution_backward_weights::primitive_desc(
-          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.b_md, g.y_md,
+          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.dw_any, g.b_md, g.y_md,
           g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
           onednn::default_attr());
     });

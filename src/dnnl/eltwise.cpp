@@ -1,5 +1,6 @@
 // Elementwise kernels on oneDNN: ReLU (eltwise) forward and backward, and a + b (binary). All see a tensor as
-// a flat vector, so one primitive serves every shape with the same element count.
+// a flat vector, so one primitive serves every shape with the same element count and dtype (f32 or bf16;
+// all operands of one call share it).
 #include <fmt/format.h>
 
 #include "dnnl/engine.h"
@@ -11,32 +12,40 @@
 namespace resnet::ops {
 namespace {
 
-void check_f32(const Tensor& t, const char* op) {
-  if (!t.defined() || t.dtype() != DType::f32) {
-    throw InputError(fmt::format("{}: expected an f32 tensor, got {} {}", op,
+void check_activation(const Tensor& t, const char* op) {
+  if (!t.defined() || !onednn::is_activation_dtype(t.dtype())) {
+    throw InputError(fmt::format("{}: expected an f32 or bf16 tensor, got {} {}", op,
                                  t.defined() ? dtype_name(t.dtype()) : "none", shape_str(t.shape())));
   }
 }
 
+void check_same(const Tensor& a, const Tensor& b, const char* op, const char* what_a, const char* what_b) {
+  check_activation(a, op);
+  check_activation(b, op);
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) {
+    throw InputError(fmt::format("{}: {} {} {} and {} {} {} differ", op, what_a, dtype_name(a.dtype()),
+                                 shape_str(a.shape()), what_b, dtype_name(b.dtype()), shape_str(b.shape())));
+  }
+}
+
 dnnl::memory::desc flat_desc(const Tensor& t) {
-  return dnnl::memory::desc({t.numel()}, dnnl::memory::data_type::f32, dnnl::memory::format_tag::a);
+  return dnnl::memory::desc({t.numel()}, onednn::data_type_of(t.dtype()), dnnl::memory::format_tag::a);
+}
+
+// The cache key of a flat elementwise primitive over t.
+std::string flat_key(const char* op, const Tensor& t) {
+  return fmt::format("{}|n={}|{}", op, t.numel(), dtype_name(t.dtype()));
 }
 
 // y = a + b, elementwise; y may be a (oneDNN's binary primitive works in place).
 void add_into(const Tensor& a, const Tensor& b, Tensor& y) {
-  check_f32(a, "add");
-  check_f32(b, "add");
-  if (a.shape() != b.shape()) {
-    throw InputError(
-        fmt::format("add: shapes differ: {} and {}", shape_str(a.shape()), shape_str(b.shape())));
-  }
+  check_same(a, b, "add", "operand", "operand");
   onednn::translate_errors("add", [&] {
     const dnnl::memory::desc md = flat_desc(a);
-    onednn::CachedPrimitive sum =
-        onednn::primitive_cache().get_or_create(fmt::format("add|n={}", a.numel()), [&] {
-          return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
-                                              onednn::default_attr());
-        });
+    onednn::CachedPrimitive sum = onednn::primitive_cache().get_or_create(flat_key("add", a), [&] {
+      return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
+                                          onednn::default_attr());
+    });
     onednn::execute(sum, {{DNNL_ARG_SRC_0, onednn::wrap(a, md)},
                           {DNNL_ARG_SRC_1, onednn::wrap(b, md)},
                           {DNNL_ARG_DST, onednn::wrap(y, md)}});
@@ -46,17 +55,16 @@ void add_into(const Tensor& a, const Tensor& b, Tensor& y) {
 }  // namespace
 
 Tensor relu_forward(const Tensor& x) {
-  check_f32(x, "relu");
-  Tensor y = Tensor::empty(x.shape());
+  check_activation(x, "relu");
+  Tensor y = Tensor::empty(x.shape(), x.dtype());
   if (shape_only()) return y;
   return onednn::translate_errors("relu", [&] {
     const dnnl::memory::desc md = flat_desc(x);
-    onednn::CachedPrimitive relu =
-        onednn::primitive_cache().get_or_create(fmt::format("relu|n={}", x.numel()), [&] {
-          return dnnl::eltwise_forward::primitive_desc(
-              onednn::cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::eltwise_relu, md, md,
-              0.0f, 0.0f, onednn::default_attr());
-        });
+    onednn::CachedPrimitive relu = onednn::primitive_cache().get_or_create(flat_key("relu", x), [&] {
+      return dnnl::eltwise_forward::primitive_desc(onednn::cpu_engine(), dnnl::prop_kind::forward_inference,
+                                                   dnnl::algorithm::eltwise_relu, md, md, 0.0f, 0.0f,
+                                                   onednn::default_attr());
+    });
     onednn::execute(relu, {{DNNL_ARG_SRC, onednn::wrap(x, md)}, {DNNL_ARG_DST, onednn::wrap(y, md)}});
     return y;
   });
@@ -65,23 +73,17 @@ Tensor relu_forward(const Tensor& x) {
 // dy, y (relu_forward's output) -> dx = dy where y > 0, else 0. Computed from the output, so the forward need
 // not keep its input.
 Tensor relu_backward(const Tensor& dy, const Tensor& y) {
-  check_f32(dy, "relu backward");
-  check_f32(y, "relu backward");
-  if (dy.shape() != y.shape()) {
-    throw InputError(fmt::format("relu backward: output gradient {} for an output of {}",
-                                 shape_str(dy.shape()), shape_str(y.shape())));
-  }
-  Tensor dx = Tensor::empty(y.shape());
+  check_same(dy, y, "relu backward", "output gradient", "output");
+  Tensor dx = Tensor::empty(y.shape(), y.dtype());
   return onednn::translate_errors("relu backward", [&] {
     const dnnl::memory::desc md = flat_desc(y);
-    onednn::CachedPrimitive relu =
-        onednn::primitive_cache().get_or_create(fmt::format("relu_bwd|n={}", y.numel()), [&] {
-          const auto algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
-          dnnl::eltwise_forward::primitive_desc hint(onednn::cpu_engine(), dnnl::prop_kind::forward_training,
-                                                     algorithm, md, md, 0.0f, 0.0f, onednn::default_attr());
-          return dnnl::eltwise_backward::primitive_desc(onednn::cpu_engine(), algorithm, md, md, md, 0.0f,
-                                                        0.0f, hint, onednn::default_attr());
-        });
+    onednn::CachedPrimitive relu = onednn::primitive_cache().get_or_create(flat_key("relu_bwd", y), [&] {
+      const auto algorithm = dnnl::algorithm::eltwise_relu_use_dst_for_bwd;
+      dnnl::eltwise_forward::primitive_desc hint(onednn::cpu_engine(), dnnl::prop_kind::forward_training,
+                                                 algorithm, md, md, 0.0f, 0.0f, onednn::default_attr());
+      return dnnl::eltwise_backward::primitive_desc(onednn::cpu_engine(), algorithm, md, md, md, 0.0f, 0.0f,
+                                                    hint, onednn::default_attr());
+    });
     onednn::execute(relu, {{DNNL_ARG_DST, onednn::wrap(y, md)},
                            {DNNL_ARG_DIFF_DST, onednn::wrap(dy, md)},
                            {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, md)}});
@@ -91,7 +93,7 @@ Tensor relu_backward(const Tensor& dy, const Tensor& y) {
 
 // Elementwise a + b (same shape).
 Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor y = Tensor::empty(a.shape());
+  Tensor y = Tensor::empty(a.shape(), a.dtype());
   if (shape_only()) return y;
   add_into(a, b, y);
   return y;

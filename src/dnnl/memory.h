@@ -16,6 +16,11 @@ namespace resnet::onednn {
 // f32, bf16, s8, u8; i64 has no oneDNN type and throws InputError.
 dnnl::memory::data_type data_type_of(DType dtype);
 
+// Activations and their gradients are f32, or bf16 in mixed-precision training (ResNet::set_compute_dtype).
+inline bool is_activation_dtype(DType dtype) {
+  return dtype == DType::f32 || dtype == DType::bf16;
+}
+
 // Logical oneDNN dims of a tensor whose memory-order shape is `shape` under a plain format tag
 // (a, ab, abc, abcd, abcde, x, nc, oi, nchw, oihw, goihw, nhwc). Other tags throw InternalError.
 dnnl::memory::dims logical_dims(const Shape& shape, dnnl::memory::format_tag tag);

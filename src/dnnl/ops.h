@@ -92,6 +92,9 @@ Tensor linear_backward_data(const Tensor& dy, const Tensor& w);
 // x [N,K] (the forward's input), dy [N,O]: dw [O,K] += dy^T x, *dbias [O] += sum of dy over N (null: none).
 void linear_backward_weights(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias);
 
+// x in `dtype` (f32 <-> bf16, round to nearest even): x itself, not a copy, when it already has that dtype.
+Tensor convert(const Tensor& x, DType dtype);
+
 // Elementwise a + b (same shape).
 Tensor add(const Tensor& a, const Tensor& b);
 // acc += x, in place (same shape): joins gradients without a new tensor.

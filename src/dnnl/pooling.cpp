@@ -1,4 +1,6 @@
-// Max pooling and adaptive average pooling over NHWC activations, forward and backward.
+// Max pooling and adaptive average pooling over NHWC activations, forward and backward. Activations are f32
+// or bf16 (oneDNN pools bf16 directly; the loop for unequal adaptive bins runs in f32 and converts at its
+// edges).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -19,9 +21,9 @@ struct Window {
 };
 
 void check_activation(const Tensor& x, const char* op) {
-  if (x.rank() != 4 || x.dtype() != DType::f32) {
-    throw InputError(fmt::format("{}: input must be f32 [N,H,W,C], got {} {}", op, dtype_name(x.dtype()),
-                                 shape_str(x.shape())));
+  if (x.rank() != 4 || !onednn::is_activation_dtype(x.dtype())) {
+    throw InputError(fmt::format("{}: input must be f32 or bf16 [N,H,W,C], got {} {}", op,
+                                 dtype_name(x.dtype()), shape_str(x.shape())));
   }
 }
 
@@ -33,20 +35,21 @@ struct PoolGeometry {
 };
 
 // x [N,H,W,C] pooled into y [N,OH,OW,C] (y's shape decides OH, OW).
-PoolGeometry pool_geometry(const Shape& x, const Shape& y, dnnl::algorithm algorithm, const Window& win) {
+PoolGeometry pool_geometry(const Shape& x, const Shape& y, DType dtype, dnnl::algorithm algorithm,
+                           const Window& win) {
   PoolGeometry g;
-  g.x_md = onednn::desc_of(x, DType::f32, memory::format_tag::nhwc);
-  g.y_md = onednn::desc_of(y, DType::f32, memory::format_tag::nhwc);
+  g.x_md = onednn::desc_of(x, dtype, memory::format_tag::nhwc);
+  g.y_md = onednn::desc_of(y, dtype, memory::format_tag::nhwc);
   g.kernel = {win.kernel_h, win.kernel_w};
   g.strides = {win.stride_h, win.stride_w};
   g.pad_l = {win.pad_h, win.pad_w};
   // The tightest right padding that gives PyTorch's floor-mode output size (oneDNN wants the sizes to agree).
   g.pad_r = {std::max<int64_t>(0, (y[1] - 1) * win.stride_h + win.kernel_h - x[1] - win.pad_h),
              std::max<int64_t>(0, (y[2] - 1) * win.stride_w + win.kernel_w - x[2] - win.pad_w)};
-  g.key = fmt::format("alg={}|src={}|dst={}|k={}|s={}|pl={}|pr={}", static_cast<int>(algorithm),
-                      onednn::dims_key(g.x_md.get_dims()), onednn::dims_key(g.y_md.get_dims()),
-                      onednn::dims_key(g.kernel), onednn::dims_key(g.strides), onednn::dims_key(g.pad_l),
-                      onednn::dims_key(g.pad_r));
+  g.key = fmt::format("alg={}|{}|src={}|dst={}|k={}|s={}|pl={}|pr={}", static_cast<int>(algorithm),
+                      dtype_name(dtype), onednn::dims_key(g.x_md.get_dims()),
+                      onednn::dims_key(g.y_md.get_dims()), onednn::dims_key(g.kernel),
+                      onednn::dims_key(g.strides), onednn::dims_key(g.pad_l), onednn::dims_key(g.pad_r));
   return g;
 }
 
@@ -63,7 +66,7 @@ dnnl::pooling_forward::primitive_desc forward_pd(const PoolGeometry& g, dnnl::al
 void pool(const Tensor& x, Tensor& y, dnnl::algorithm algorithm, const Window& win, const char* op,
           Tensor* workspace = nullptr) {
   onednn::translate_errors(op, [&] {
-    const PoolGeometry g = pool_geometry(x.shape(), y.shape(), algorithm, win);
+    const PoolGeometry g = pool_geometry(x.shape(), y.shape(), x.dtype(), algorithm, win);
     const bool training = workspace != nullptr;
     onednn::CachedPrimitive p =
         onednn::primitive_cache().get_or_create(fmt::format("pool|training={}|{}", training, g.key), [&] {
@@ -87,7 +90,7 @@ void pool(const Tensor& x, Tensor& y, dnnl::algorithm algorithm, const Window& w
 void pool_backward(const Tensor& dy, Tensor& dx, dnnl::algorithm algorithm, const Window& win, const char* op,
                    const Tensor* workspace = nullptr) {
   onednn::translate_errors(op, [&] {
-    const PoolGeometry g = pool_geometry(dx.shape(), dy.shape(), algorithm, win);
+    const PoolGeometry g = pool_geometry(dx.shape(), dy.shape(), dy.dtype(), algorithm, win);
     onednn::CachedPrimitive p = onednn::primitive_cache().get_or_create("pool_bwd|" + g.key, [&] {
       return dnnl::pooling_backward::primitive_desc(
           onednn::cpu_engine(), algorithm, g.x_md, g.y_md, g.strides, g.kernel, memory::dims{0, 0}, g.pad_l,
@@ -183,7 +186,7 @@ Shape maxpool_output_shape(const Shape& x, int64_t kernel, int64_t stride, int64
 }
 
 void check_pool_gradient(const Tensor& dy, const Shape& x_shape, const Shape& y_shape, const char* op) {
-  if (dy.shape() != y_shape || dy.dtype() != DType::f32) {
+  if (dy.shape() != y_shape || !onednn::is_activation_dtype(dy.dtype())) {
     throw InputError(fmt::format("{} backward: output gradient {} {} for an input of {} (output {})", op,
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(x_shape),
                                  shape_str(y_shape)));
@@ -195,7 +198,7 @@ void check_pool_gradient(const Tensor& dy, const Shape& x_shape, const Shape& y_
 // x [N,H,W,C] -> [N,OH,OW,C]
 Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
   check_activation(x, "maxpool2d");
-  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad));
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad), x.dtype());
   if (shape_only()) return y;
   pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d");
   return y;
@@ -205,7 +208,7 @@ Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_
 Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad,
                                   Tensor& workspace) {
   check_activation(x, "maxpool2d");
-  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad));
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad), x.dtype());
   pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d",
        &workspace);
   return y;
@@ -215,7 +218,7 @@ Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t strid
 Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, int64_t kernel,
                           int64_t stride, int64_t pad) {
   check_pool_gradient(dy, x_shape, maxpool_output_shape(x_shape, kernel, stride, pad), "maxpool2d");
-  Tensor dx = Tensor::empty(x_shape);
+  Tensor dx = Tensor::empty(x_shape, dy.dtype());
   pool_backward(dy, dx, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad},
                 "maxpool2d backward", &workspace);
   return dx;
@@ -228,14 +231,18 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
     throw InputError(fmt::format("adaptive_avgpool2d: output size {}x{} must be positive", out_h, out_w));
   }
   const int64_t h = x.dim(1), w = x.dim(2);
-  Tensor y = Tensor::empty({x.dim(0), out_h, out_w, x.dim(3)});
+  Tensor y = Tensor::empty({x.dim(0), out_h, out_w, x.dim(3)}, x.dtype());
   if (shape_only()) return y;
   if (h % out_h == 0 && w % out_w == 0) {
     // Equal, non-overlapping bins: a plain average pooling.
     const int64_t kh = h / out_h, kw = w / out_w;
     pool(x, y, dnnl::algorithm::pooling_avg_exclude_padding, {kh, kw, kh, kw, 0, 0}, "adaptive_avgpool2d");
-  } else {
+  } else if (x.dtype() == DType::f32) {
     adaptive_avgpool_loop(x, y);
+  } else {
+    Tensor y32 = Tensor::empty(y.shape());
+    adaptive_avgpool_loop(convert(x, DType::f32), y32);
+    y = convert(y32, x.dtype());
   }
   return y;
 }
@@ -250,14 +257,14 @@ Tensor adaptive_avgpool2d_backward(const Tensor& dy, const Shape& x_shape) {
   check_pool_gradient(dy, x_shape, {x_shape[0], out_h, out_w, x_shape[3]}, "adaptive_avgpool2d");
   if (h % out_h == 0 && w % out_w == 0) {
     const int64_t kh = h / out_h, kw = w / out_w;
-    Tensor dx = Tensor::empty(x_shape);
+    Tensor dx = Tensor::empty(x_shape, dy.dtype());
     pool_backward(dy, dx, dnnl::algorithm::pooling_avg_exclude_padding, {kh, kw, kh, kw, 0, 0},
                   "adaptive_avgpool2d backward");
     return dx;
   }
   Tensor dx(x_shape);  // zeros: overlapping bins add into it
-  adaptive_avgpool_backward_loop(dy, dx);
-  return dx;
+  adaptive_avgpool_backward_loop(convert(dy, DType::f32), dx);
+  return convert(dx, dy.dtype());
 }
 
 }  // namespace resnet::ops

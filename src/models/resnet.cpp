@@ -3,6 +3,7 @@
 
 #include <functional>
 
+#include "dnnl/ops.h"
 #include "models/blocks.h"
 #include "models/init.h"
 #include "nn/linear.h"
@@ -120,23 +121,32 @@ ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init) : Module(""
 ResNet::~ResNet() = default;
 
 // x [N,H,W,in_channels] -> logits [N,num_classes]
+void ResNet::set_compute_dtype(DType dtype) {
+  if (dtype != DType::f32 && dtype != DType::bf16) {
+    throw InputError(
+        fmt::format("{}: compute dtype must be f32 or bf16, got {}", config_.name, dtype_name(dtype)));
+  }
+  compute_dtype_ = dtype;
+}
+
 Tensor ResNet::forward(const Tensor& x) {
   if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
     throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
                                  config_.in_channels, shape_str(x.shape())));
   }
-  Tensor y = x;
+  Tensor y = ops::convert(x, compute_dtype_);
   for (Module* m : sequence_) y = m->forward(y);
-  pooled_shape_ = y.shape();                                             // [N,1,1,C]
-  Tensor flat = y.reshaped({y.dim(0), y.dim(1) * y.dim(2) * y.dim(3)});  // [N,C]
+  pooled_shape_ = y.shape();  // [N,1,1,C]
+  // The classifier and the logits in f32: [N,C] is tiny, and the loss wants f32.
+  Tensor flat = ops::convert(y, DType::f32).reshaped({y.dim(0), y.dim(1) * y.dim(2) * y.dim(3)});  // [N,C]
   return children().back()->forward(flat);
 }
 
 Tensor ResNet::backward(const Tensor& dlogits) {
   Tensor d = children().back()->backward(dlogits);
-  d = d.reshaped(pooled_shape_);
+  d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
   for (auto it = sequence_.rbegin(); it != sequence_.rend(); ++it) d = (*it)->backward(d);
-  return d;
+  return ops::convert(d, DType::f32);
 }
 
 }  // namespace resnet

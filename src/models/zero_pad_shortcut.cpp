@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <cstring>
 
 #include "resnet/error.h"
@@ -23,15 +24,17 @@ ZeroPadShortcut::ZeroPadShortcut(std::string path, int64_t in_channels, int64_t 
 Tensor ZeroPadShortcut::forward(const Tensor& x) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
   const int64_t oh = (h + stride_ - 1) / stride_, ow = (w + stride_ - 1) / stride_;
-  Tensor y({n, oh, ow, out_channels_});
-  const float* src = x.f32();
-  float* dst = y.f32();
+  Tensor y({n, oh, ow, out_channels_}, x.dtype());  // zeros: the padded channels stay zero
+  // Byte-wise, so f32 and bf16 activations alike.
+  const size_t element = dtype_size(x.dtype());
+  const auto* src = static_cast<const std::byte*>(x.data());
+  auto* dst = static_cast<std::byte*>(y.data());
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < oh; ++i)
       for (int64_t j = 0; j < ow; ++j) {
-        const float* from = src + ((b * h + i * stride_) * w + j * stride_) * in_channels_;
-        float* to = dst + ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
-        std::memcpy(to, from, static_cast<size_t>(in_channels_) * sizeof(float));
+        const int64_t from = ((b * h + i * stride_) * w + j * stride_) * in_channels_;
+        const int64_t to = ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
+        std::memcpy(dst + to * element, src + from * element, static_cast<size_t>(in_channels_) * element);
       }
   input_shape_ = x.shape();
   notify_forward(x, y);
@@ -41,15 +44,16 @@ Tensor ZeroPadShortcut::forward(const Tensor& x) {
 Tensor ZeroPadShortcut::backward(const Tensor& dy) {
   const int64_t n = input_shape_[0], h = input_shape_[1], w = input_shape_[2];
   const int64_t oh = dy.dim(1), ow = dy.dim(2);
-  Tensor dx(input_shape_);
-  const float* src = dy.f32();
-  float* dst = dx.f32();
+  Tensor dx(input_shape_, dy.dtype());  // zeros: the pixels the stride skipped get no gradient
+  const size_t element = dtype_size(dy.dtype());
+  const auto* src = static_cast<const std::byte*>(dy.data());
+  auto* dst = static_cast<std::byte*>(dx.data());
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < oh; ++i)
       for (int64_t j = 0; j < ow; ++j) {
-        const float* from = src + ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
-        float* to = dst + ((b * h + i * stride_) * w + j * stride_) * in_channels_;
-        std::memcpy(to, from, static_cast<size_t>(in_channels_) * sizeof(float));
+        const int64_t from = ((b * oh + i) * ow + j) * out_channels_ + pad_before_;
+        const int64_t to = ((b * h + i * stride_) * w + j * stride_) * in_channels_;
+        std::memcpy(dst + to * element, src + from * element, static_cast<size_t>(in_channels_) * element);
       }
   return dx;
 }

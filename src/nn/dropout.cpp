@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "dnnl/ops.h"
 #include "nn/backward.h"
 #include "resnet/error.h"
 
@@ -30,8 +31,10 @@ Tensor Dropout::forward(const Tensor& x) {
   const float keep_scale = 1.0f / (1.0f - p_);
   for (int64_t i = 0, m = mask_.numel(); i < m; ++i) mask[i] = rng_.uniform01() < p_ ? 0.0f : keep_scale;
 
+  // bf16 activations (mixed precision) are masked in f32.
+  const Tensor x32 = ops::convert(x, DType::f32);
   Tensor y(x.shape());
-  const float* src = x.f32();
+  const float* src = x32.f32();
   float* dst = y.f32();
   for (int64_t s = 0; s < n; ++s) {
     for (int64_t i = 0; i < per_sample; ++i) {
@@ -39,6 +42,7 @@ Tensor Dropout::forward(const Tensor& x) {
       dst[at] = src[at] * (per_channel_ ? mask[s * channels + i % channels] : mask[at]);
     }
   }
+  y = ops::convert(y, x.dtype());
   notify_forward(x, y);
   return y;
 }
@@ -55,9 +59,10 @@ Tensor Dropout::backward(const Tensor& dy) {
     throw InputError(fmt::format("{}: output gradient {} does not match the forward's output", path(),
                                  shape_str(dy.shape())));
   }
+  const Tensor dy32 = ops::convert(dy, DType::f32);
   Tensor dx = Tensor::empty(dy.shape());
   const float* mask = mask_tensor.f32();
-  const float* src = dy.f32();
+  const float* src = dy32.f32();
   float* dst = dx.f32();
 #pragma omp parallel for schedule(static)
   for (int64_t s = 0; s < n; ++s) {
@@ -66,7 +71,7 @@ Tensor Dropout::backward(const Tensor& dy) {
       dst[at] = src[at] * (per_channel_ ? mask[s * channels + i % channels] : mask[at]);
     }
   }
-  return dx;
+  return ops::convert(dx, dy.dtype());
 }
 
 std::string Dropout::extra_repr() const {

@@ -76,6 +76,9 @@ void build(Run& run) {
   const TrainConfig& c = run.config;
   const DatasetInfo& info = run.data.train->info();
   run.model = std::make_unique<ResNet>(model_config_for(c.arch, c.stem, info), c.seed);
+  // bf16: mixed precision (ResNet::set_compute_dtype); the per-epoch evaluation runs in it too, as training
+  // under torch.autocast evaluates.
+  run.model->set_compute_dtype(c.precision == "bf16" ? DType::bf16 : DType::f32);
   run.params = run.model->parameters();
   run.optimizer = make_optimizer(c, run.params);
 
@@ -236,11 +239,6 @@ TrainSummary summary_of(const Run& run, int64_t first_epoch) {
 }  // namespace
 
 TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
-  if (config.precision != "f32") {
-    throw InputError(
-        fmt::format("--precision {}: this build trains in f32 only (bf16 training is not implemented yet)",
-                    config.precision));
-  }
   ops::set_num_threads(config.threads);
   Run run{.config = config, .files = RunFiles(config.out_dir)};
   run.log = hooks.log != nullptr ? hooks.log : &std::cout;
