@@ -198,10 +198,10 @@ def main():
             print(f"  round {r + 1} {arch} b{batch} {engine} {precision}: {res['images_per_sec']:.2f} img/s, "
                   f"p50 {res['p50_ms']:.1f} ms, load {res['load1']:.2f}", file=sys.stderr)
         loads.append(open("/proc/loadavg").read().split()[:3])
-
-    with open(bench.path("results.json"), "w") as f:
-        json.dump({"args": vars(args), "loads": loads, "failed": {" ".join(map(str, k)): v for k, v in failed.items()},
-                   "runs": {" ".join(map(str, k)): v for k, v in runs.items()}}, f, indent=1)
+        with open(bench.path("results.json"), "w") as f:  # after every round: a long run keeps what it measured
+            json.dump({"args": vars(args), "rounds_done": r + 1, "loads": loads,
+                       "failed": {" ".join(map(str, k)): v for k, v in failed.items()},
+                       "runs": {" ".join(map(str, k)): v for k, v in runs.items()}}, f, indent=1)
 
     def median(case, key):
         vals = [r[key] for r in runs[case] if r.get(key) is not None]
@@ -209,7 +209,7 @@ def main():
 
     minutes = (time.time() - started) / 60.0
     print(f"{args.threads} threads, {args.size}x{args.size}, medians of {args.rounds} interleaved rounds "
-          f"(batch 1: {args.iters_b1} timed passes each, larger batches: {args.iters}), OMP_WAIT_POLICY="
+          f"(batch 1: {args.iters_b1} timed passes each, larger batches: {args.iters}),\nOMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}; load average {' '.join(loads[0])} before, "
           f"{' '.join(loads[-1])} after ({minutes:.0f} min)\n")
     print("| arch | batch | precision | engine | images/s | p50 ms | p99 ms | CPU ms/batch | max\\|Δ\\| vs torch f32 "
