@@ -316,6 +316,28 @@ TEST(QuantizeCli, Int8AgreesWithF32OnAModelTrainedOnFashionMnist) {
   EXPECT_NE(plain.err.find("resnet quantize"), std::string::npos) << plain.err;
 }
 
+// Without a dataset (ImageNet weights, say): calibrate on a .npy of images and compare on the same images.
+TEST(QuantizeCli, CalibratesOnNpyImagesAndReportsAgreementOnThem) {
+  if (std::getenv("RESNET_BIN") == nullptr) GTEST_SKIP() << "RESNET_BIN is not set";
+  const fs::path dir = scratch("npy");
+  const std::string weights = (dir / "r20.safetensors").string(), npy = (dir / "calib.npy").string();
+  save_safetensors(make_model("resnet20", 1)->state_dict(), weights);
+  save_npy(random_tensor({40, 1, 28, 28}, 9), npy);
+  const std::string out = (dir / "r20.int8.safetensors").string();
+  const CliResult q =
+      resnet_cli(fmt::format("quantize --arch resnet20 --in-channels 1 --weights {} --calib-npy {} "
+                             "--batch-size 16 --threads 2 --out {} --json",
+                             weights, npy, out));
+  ASSERT_EQ(q.exit_code, 0) << q.err;
+  const nlohmann::json r = nlohmann::json::parse(q.out);
+  EXPECT_EQ(r["held_out"], false);
+  EXPECT_EQ(r["calibration_images"], 40);
+  EXPECT_EQ(r["test_images"], 40);
+  EXPECT_FALSE(r.contains("f32_top1"));
+  EXPECT_GE(r["agreement"].get<double>(), 0.9);
+  EXPECT_EQ(load_safetensors_metadata(out).at("calibration_npy"), npy);
+}
+
 TEST(QuantizeCli, BadInputIsOneLineExit2) {
   REQUIRE_FASHION_MNIST();
   const fs::path dir = scratch("bad");
@@ -343,6 +365,11 @@ TEST(QuantizeCli, BadInputIsOneLineExit2) {
       fmt::format("quantize --arch resnet20 --weights {} --calib-dataset fashion-mnist --out {}", weights,
                   (dir / "x.bin").string()),
       fmt::format("quantize --arch resnet20 --weights {} --out {}", weights, out),  // no --calib-dataset
+      // both sources, and a .npy whose channels are not the model's
+      fmt::format(
+          "quantize --arch resnet20 --weights {} --calib-dataset fashion-mnist --calib-npy {} --out {}",
+          weights, garbage, out),
+      fmt::format("quantize --arch resnet20 --weights {} --calib-npy {} --out {}", weights, garbage, out),
   };
   for (const std::string& args : cases) {
     const CliResult r = resnet_cli(args);
