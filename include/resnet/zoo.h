@@ -10,9 +10,12 @@ namespace resnet {
 
 // resnet18 ... wide_resnet101_2 in torchvision's order, then the CIFAR networks resnet20 ... resnet1202.
 const std::vector<std::string>& zoo_names();
-// Throws InputError "unknown architecture 'x' (valid: resnet18, ...)". num_classes 0 keeps the entry's default
-// (1000 for the ImageNet family, 10 for the CIFAR networks).
+// Throws InputError "unknown architecture 'x' (valid: resnet18, ...)". num_classes 0 keeps the entry's
+// default (1000 for the ImageNet family, 10 for the CIFAR networks).
 ResNetConfig zoo_config(const std::string& name, int num_classes = 0, int in_channels = 3);
+// Sets config.stem from a --stem value: "cifar" or "imagenet"; "" keeps the architecture's own. Anything else
+// throws InputError "--stem x: expected imagenet or cifar".
+void apply_stem(ResNetConfig& config, const std::string& stem);
 // The image size a model is made for: 224 for the ImageNet family, 32 for the CIFAR networks.
 int zoo_default_image_size(const std::string& name);
 

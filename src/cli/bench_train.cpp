@@ -54,13 +54,7 @@ double cpu_ms(const rusage& u) {
 
 ResNetConfig model_config(const TrainBenchCommon& c, const std::string& stem) {
   ResNetConfig config = zoo_config(c.model.arch, c.model.num_classes, c.model.in_channels);
-  if (stem == "cifar") {
-    config.stem = Stem::cifar;
-  } else if (stem == "imagenet") {
-    config.stem = Stem::imagenet;
-  } else if (!stem.empty()) {
-    throw InputError(fmt::format("--stem {}: expected imagenet or cifar", stem));
-  }
+  apply_stem(config, stem);
   return config;
 }
 

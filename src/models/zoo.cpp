@@ -78,6 +78,16 @@ ResNetConfig zoo_config(const std::string& name, int num_classes, int in_channel
   throw InputError(fmt::format("unknown architecture '{}' (valid: {})", name, fmt::join(zoo_names(), ", ")));
 }
 
+void apply_stem(ResNetConfig& config, const std::string& stem) {
+  if (stem == "cifar") {
+    config.stem = Stem::cifar;
+  } else if (stem == "imagenet") {
+    config.stem = Stem::imagenet;
+  } else if (!stem.empty()) {
+    throw InputError(fmt::format("--stem {}: expected imagenet or cifar", stem));
+  }
+}
+
 int zoo_default_image_size(const std::string& name) {
   return zoo_config(name).stem == Stem::cifar ? 32 : 224;
 }

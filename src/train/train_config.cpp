@@ -68,13 +68,7 @@ bool execution_only(const std::string& key) {
 
 ResNetConfig model_config_for(const std::string& arch, const std::string& stem, const DatasetInfo& info) {
   ResNetConfig config = zoo_config(arch, info.num_classes(), info.channels);
-  if (stem == "cifar") {
-    config.stem = Stem::cifar;
-  } else if (stem == "imagenet") {
-    config.stem = Stem::imagenet;
-  } else if (!stem.empty()) {
-    throw InputError(fmt::format("--stem {}: expected imagenet or cifar", stem));
-  }
+  apply_stem(config, stem);
   return config;
 }
 
