@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 
+#include "input_error.h"
 #include "resnet/error.h"
 
 namespace resnet::test {
@@ -64,20 +65,6 @@ inline fs::path pth_fixtures() {
     return d;
   }();
   return dir;
-}
-
-// Runs `load`, which must throw InputError; returns its message ("" and a test failure otherwise).
-inline std::string input_error_of(const std::function<void()>& load) {
-  try {
-    load();
-  } catch (const InputError& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected InputError, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected InputError, but loading succeeded";
-  return "";
 }
 
 }  // namespace resnet::test

@@ -14,6 +14,7 @@
 namespace resnet {
 namespace {
 
+using test::expect_input_error;
 using test::scratch_dir;
 using test::write_bytes;
 namespace fs = std::filesystem;
@@ -36,11 +37,6 @@ std::string records(const std::vector<std::string>& labels) {
 }
 
 // The message of the InputError `read` throws contains every one of `parts`.
-void expect_input_error(const std::function<void()>& read, const std::vector<std::string>& parts) {
-  const std::string message = test::input_error_of(read);
-  for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
-}
-
 TEST(Cifar, Reads10AsHwcImagesAcrossFiles) {
   const fs::path dir = scratch_dir();
   write_bytes(dir / "a.bin", records({{3}, {9}}));

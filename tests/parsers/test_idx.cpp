@@ -15,6 +15,7 @@
 namespace resnet {
 namespace {
 
+using test::expect_input_error;
 using test::read_bytes;
 using test::scratch_dir;
 using test::write_bytes;
@@ -45,11 +46,6 @@ std::string labels_bytes(const std::string& labels) {
 }
 
 // The message of the InputError `read` throws contains every one of `parts`.
-void expect_input_error(const std::function<void()>& read, const std::vector<std::string>& parts) {
-  const std::string message = test::input_error_of(read);
-  for (const std::string& part : parts) EXPECT_NE(message.find(part), std::string::npos) << message;
-}
-
 TEST(Idx, ReadsImagesAndLabelsPlainAndGzipped) {
   const fs::path dir = scratch_dir();
   write_bytes(dir / "images", idx_bytes({3, 4, 5}));

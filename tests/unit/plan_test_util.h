@@ -65,4 +65,35 @@ inline std::vector<int64_t> argmax_rows(const Tensor& logits) {
   return out;
 }
 
+// The architectures the reduced-precision plans (bf16, int8) are checked on: basic blocks, bottlenecks,
+// grouped bottlenecks (ResNeXt) and a CIFAR network with zero-padding shortcuts.
+inline const std::vector<std::string>& reduced_precision_archs() {
+  static const std::vector<std::string> archs = {"resnet18", "resnet50", "resnext50_32x4d", "resnet20"};
+  return archs;
+}
+
+// A batch of 8 random images [8, S, S, 3] at a size the architecture handles quickly (32 for CIFAR networks).
+inline Tensor random_batch_for(const std::string& arch) {
+  const int64_t size = arch == "resnet20" ? 32 : 64;
+  return random_tensor({8, size, size, 3}, 43);
+}
+
+// Reduced-precision logits against the f32 ones: every logit within `tolerance` of the largest |f32 logit|,
+// and the same top-1 wherever the f32 winner leads by more than twice the measured error. Returns that error,
+// max |logits - expected| / max |expected|.
+inline double expect_close_with_same_top1(const Tensor& logits, const Tensor& expected, double tolerance) {
+  const double rel = relative_difference(logits, expected);
+  EXPECT_LT(rel, tolerance);
+  double scale = 0.0;
+  for (int64_t i = 0; i < expected.numel(); ++i) scale = std::max(scale, std::abs(double(expected.f32()[i])));
+  const std::vector<int64_t> top = argmax_rows(logits), top_f32 = argmax_rows(expected);
+  for (size_t i = 0; i < top.size(); ++i) {
+    const float* row = expected.f32() + static_cast<int64_t>(i) * expected.dim(1);
+    const double margin = row[top_f32[i]] - row[top[i]];
+    EXPECT_TRUE(top[i] == top_f32[i] || margin <= 2 * rel * scale)
+        << "image " << i << ": picks " << top[i] << ", f32 " << top_f32[i] << " leading by " << margin;
+  }
+  return rel;
+}
+
 }  // namespace resnet::test

@@ -51,14 +51,20 @@ int count_lines(const std::string& s) {
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
 }
 
+// Runs `resnet bench --train ARGS --json`, which must succeed, and returns its JSON ({} and a failure if
+// not).
+nlohmann::json bench_train_json(const std::string& args) {
+  const CliResult r = resnet("bench --train " + args + " --json");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  if (r.exit_code != 0) return nlohmann::json::object();
+  return nlohmann::json::parse(r.out);
+}
+
 TEST(BenchTrain, TinyConfigPrintsTheJsonKeys) {
-  const CliResult r = resnet(
-      "bench --train --arch resnet20 --batch 4 --size 8 --in-channels 1 --num-classes 10 --warmup 1 "
-      "--iters 2 --threads 1 --json");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json j = bench_train_json(
+      "--arch resnet20 --batch 4 --size 8 --in-channels 1 --num-classes 10 --warmup 1 --iters 2 --threads 1");
   for (const char* key : {"images_per_sec", "ms_per_step", "peak_rss_mib"}) {
-    ASSERT_TRUE(j.contains(key)) << key << " missing in " << r.out;
+    ASSERT_TRUE(j.contains(key)) << key << " missing in " << j.dump();
     EXPECT_GT(j[key].get<double>(), 0.0) << key;
   }
   EXPECT_EQ(j["mode"], "train");
@@ -70,11 +76,8 @@ TEST(BenchTrain, TinyConfigPrintsTheJsonKeys) {
 }
 
 TEST(BenchTrain, CifarStemOnAnImageNetArchitecture) {
-  const CliResult r = resnet(
-      "bench --train --arch resnet18 --stem cifar --batch 2 --size 8 --num-classes 10 --warmup 0 --iters 1 "
-      "--threads 1 --json");
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  const nlohmann::json j = nlohmann::json::parse(r.out);
+  const nlohmann::json j = bench_train_json(
+      "--arch resnet18 --stem cifar --batch 2 --size 8 --num-classes 10 --warmup 0 --iters 1 --threads 1");
   EXPECT_EQ(j["stem"], "cifar");
   EXPECT_EQ(j["arch"], "resnet18");
 }

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 
+#include "input_error.h"
 #include "resnet/error.h"
 #include "resnet/loss.h"
 #include "unit/optim_oracle.h"
@@ -17,6 +18,7 @@ using nlohmann::json;
 using optim_oracle::array;
 using optim_oracle::manifest;
 using optim_oracle::max_scaled_diff;
+using test::expect_input_error;
 
 TEST(LossOracle, EqualsTorchCrossEntropyWithLabelSmoothing) {
   REQUIRE_OPTIM_ORACLE();
@@ -92,15 +94,6 @@ TEST(Loss, TopKCountsLabelsAmongTheKHighest) {
   EXPECT_EQ(count_top_k_correct(logits, labels, 3), 1);
   EXPECT_EQ(count_top_k_correct(logits, labels, 4), 2);  // the tied label ranks behind equal, earlier classes
   EXPECT_EQ(count_top_k_correct(logits, labels, 10), 2);
-}
-
-void expect_input_error(const std::function<void()>& run, const std::string& part) {
-  try {
-    run();
-    ADD_FAILURE() << "no InputError (expected one mentioning '" << part << "')";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
 }
 
 TEST(Loss, RejectsLabelsOutsideTheClassesAndMismatchedShapes) {

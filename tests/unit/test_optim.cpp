@@ -11,6 +11,7 @@
 #include <memory>
 
 #include "core/rng.h"
+#include "input_error.h"
 #include "resnet/error.h"
 #include "resnet/optim.h"
 #include "unit/optim_oracle.h"
@@ -22,6 +23,7 @@ using nlohmann::json;
 using optim_oracle::array;
 using optim_oracle::manifest;
 using optim_oracle::max_scaled_diff;
+using test::expect_input_error;
 
 // Parameters with stable addresses, and their per-step gradients (undefined = torch's .grad is None).
 struct ParamSet {
@@ -316,15 +318,6 @@ TEST(Optim, ExcludesBnParametersAndBiasesFromWeightDecayOnRequest) {
       const float factor = decays ? 1.f - 0.5f * 0.1f : 1.f;
       EXPECT_FLOAT_EQ(set.params[i].value.f32()[1], before[i].f32()[1] * factor) << set.params[i].name;
     }
-  }
-}
-
-void expect_input_error(const std::function<void()>& run, const std::string& part) {
-  try {
-    run();
-    ADD_FAILURE() << "no InputError (expected one mentioning '" << part << "')";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
   }
 }
 

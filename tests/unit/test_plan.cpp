@@ -24,8 +24,11 @@ namespace resnet {
 namespace {
 
 using test::argmax_rows;
+using test::expect_close_with_same_top1;
 using test::make_model;
+using test::random_batch_for;
 using test::random_tensor;
+using test::reduced_precision_archs;
 using test::relative_difference;
 
 // ---- BN folding ----
@@ -95,28 +98,14 @@ INSTANTIATE_TEST_SUITE_P(Zoo, PlanMatchesModel,
 // largest f32 logit, and the same top-1 wherever the f32 winner leads by more than that error.
 TEST(PlanBf16, LogitsCloseToF32WithSameTop1) {
   ops::set_num_threads(2);
-  for (const char* arch : {"resnet18", "resnet50", "resnet20"}) {
+  for (const std::string& arch : reduced_precision_archs()) {
     SCOPED_TRACE(arch);
-    const int64_t size = std::string(arch) == "resnet20" ? 32 : 64;
     auto model = make_model(arch);
-    const Shape shape = {8, size, size, 3};
-    const Tensor x = random_tensor(shape, 43);
+    const Tensor x = random_batch_for(arch);
     const Tensor expected = model->forward(x);
-    InferencePlan plan = InferencePlan::compile(*model, Precision::bf16, shape);
-    const Tensor logits = plan.run(x);
+    const Tensor logits = InferencePlan::compile(*model, Precision::bf16, x.shape()).run(x);
     ASSERT_EQ(logits.dtype(), DType::f32);
-    const double rel = relative_difference(logits, expected);
-    EXPECT_LT(rel, 5e-2);
-    const std::vector<int64_t> top = argmax_rows(logits), top_f32 = argmax_rows(expected);
-    double scale = 0.0;
-    for (int64_t i = 0; i < expected.numel(); ++i)
-      scale = std::max(scale, std::abs(double(expected.f32()[i])));
-    for (size_t i = 0; i < top.size(); ++i) {
-      const float* row = expected.f32() + static_cast<int64_t>(i) * expected.dim(1);
-      const double margin = row[top_f32[i]] - row[top[i]];
-      EXPECT_TRUE(top[i] == top_f32[i] || margin <= 2 * rel * scale)
-          << "image " << i << ": bf16 picks " << top[i] << ", f32 " << top_f32[i] << " leading by " << margin;
-    }
+    expect_close_with_same_top1(logits, expected, 5e-2);
   }
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 
+#include "input_error.h"
 #include "resnet/error.h"
 #include "resnet/optim.h"
 #include "unit/optim_oracle.h"
@@ -15,6 +16,7 @@ namespace {
 
 using nlohmann::json;
 using optim_oracle::manifest;
+using test::expect_input_error;
 
 LrScheduleKind kind_named(const std::string& name) {
   for (LrScheduleKind kind : {LrScheduleKind::constant, LrScheduleKind::step, LrScheduleKind::multistep,
@@ -114,15 +116,6 @@ TEST(Schedule, OneCycleKeepsItsFinalLrPastTheEnd) {
   EXPECT_EQ(s.lr_at(20), last);
   EXPECT_EQ(s.lr_at(1000), last);
   EXPECT_EQ(*s.momentum_at(1000), 0.95);
-}
-
-void expect_input_error(const std::function<void()>& run, const std::string& part) {
-  try {
-    run();
-    ADD_FAILURE() << "no InputError (expected one mentioning '" << part << "')";
-  } catch (const InputError& e) {
-    EXPECT_NE(std::string(e.what()).find(part), std::string::npos) << e.what();
-  }
 }
 
 TEST(Schedule, RejectsSchedulesTorchWouldRejectOrDivideByZero) {
