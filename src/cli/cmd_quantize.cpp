@@ -37,16 +37,18 @@ struct QuantizeFlags {
 };
 
 // f32 and int8 plans for one batch shape, recompiled (weights shared) when the shape changes.
+// The f32 plan of the source model beside the int8 plan of the quantized one (the written file, loaded back).
 class PlanPair {
  public:
-  PlanPair(ResNet& model, std::shared_ptr<const Int8Calibration> int8)
-      : model_(model), int8_(std::move(int8)) {}
+  PlanPair(ResNet& model, ResNet& quantized, std::shared_ptr<const Int8Calibration> int8)
+      : model_(model), quantized_(quantized), int8_(std::move(int8)) {}
 
   // logits of both plans for images [B,H,W,C].
   std::pair<Tensor, Tensor> run(const Tensor& images) {
     if (!f32_) {
       f32_.emplace(InferencePlan::compile(model_, Precision::f32, images.shape()));
-      int8_plan_.emplace(InferencePlan::compile(model_, Precision::int8, images.shape(), {.int8 = int8_}));
+      int8_plan_.emplace(
+          InferencePlan::compile(quantized_, Precision::int8, images.shape(), {.int8 = int8_}));
     } else if (f32_->input_shape() != images.shape()) {
       f32_.emplace(f32_->reshaped(images.shape()));
       int8_plan_.emplace(int8_plan_->reshaped(images.shape()));
@@ -56,6 +58,7 @@ class PlanPair {
 
  private:
   ResNet& model_;
+  ResNet& quantized_;
   std::shared_ptr<const Int8Calibration> int8_;
   std::optional<InferencePlan> f32_, int8_plan_;
 };
@@ -208,14 +211,19 @@ void run_quantize(const QuantizeFlags& f) {
     calibrator.observe(images);
   auto calibration = std::make_shared<const Int8Calibration>(calibrator.finish());
 
-  PlanPair plans(model, calibration);
-  const HeldOut r = compare_on(source.comparison, plans);
-  const bool held_out = !f.dataset.empty();
-
   std::map<std::string, std::string> metadata = source.metadata;
   metadata.insert(
       {{"arch", f.arch}, {"source_weights", f.weights}, {"stem", f.stem.empty() ? "default" : f.stem}});
   save_int8_weights(model, *calibration, f.out, metadata);
+
+  // What is reported for int8 is what the written file gives: its s8 weights and scales, loaded back.
+  ResNet quantized(model_config_for(f.arch, f.stem, source.info));
+  std::shared_ptr<const Int8Calibration> from_file;
+  load_state_dict(quantized, load_model_weights(f.out, &from_file), true, f.out);
+  quantized.set_training(false);
+  PlanPair plans(model, quantized, from_file);
+  const HeldOut r = compare_on(source.comparison, plans);
+  const bool held_out = !f.dataset.empty();
 
   const double n = double(std::max<int64_t>(r.count, 1));
   const std::string method = options.method == CalibrationMethod::minmax

@@ -1,4 +1,5 @@
-// The .int8.safetensors file: the model's own state_dict plus the quant.* scales (see resnet/quantize.h).
+// The .int8.safetensors file: the model's state_dict with every convolution weight stored as s8 with
+// per-output-channel scales, plus the quant.* calibration scales (see resnet/quantize.h).
 #include <fmt/format.h>
 
 #include <cmath>
@@ -15,13 +16,85 @@ namespace {
 
 constexpr std::string_view kActivationPrefix = "quant.activation_scale.";
 constexpr std::string_view kWeightPrefix = "quant.weight_scale.";
+constexpr std::string_view kInt8WeightPrefix = "quant.int8_weight.";             // s8 [O, I/g, KH, KW]
+constexpr std::string_view kInt8WeightScalePrefix = "quant.int8_weight_scale.";  // f32 [O]
 constexpr std::string_view kFormat = "resnet.cpp int8";
+
+// ResNet's only rank-4 parameters are convolution weights ("<conv path>.weight").
+bool is_conv_weight(const NamedTensor& nt) {
+  return nt.tensor.rank() == 4 && nt.name.ends_with(".weight");
+}
+
+std::string conv_path(const std::string& weight_name) {
+  return weight_name.substr(0, weight_name.size() - std::string_view(".weight").size());
+}
+
+void check_positive_scales(const Tensor& scales, const std::string& name, const std::string& source) {
+  for (int64_t i = 0; i < scales.numel(); ++i) {
+    const float s = scales.f32()[i];
+    if (!(s > 0.0f) || !std::isfinite(s)) {
+      throw InputError(fmt::format("{}: '{}' holds {} at {}, not a positive scale", source, name, s, i));
+    }
+  }
+}
+
+// q s8 [O, ...] and its per-output-channel scales f32 [O] -> the f32 weight q * scales[o].
+Tensor dequantize_per_channel(const Tensor& q, const Tensor& scales) {
+  Tensor w = Tensor::empty(q.shape());
+  const int64_t per_channel = q.numel() / q.dim(0);
+  const auto* values = q.data_as<int8_t>();
+  for (int64_t i = 0; i < q.numel(); ++i) {
+    w.f32()[i] = static_cast<float>(values[i]) * scales.f32()[i / per_channel];
+  }
+  return w;
+}
+
+// The f32 "<conv>.weight" entries rebuilt from the s8 weights and their scales, every one checked.
+StateDict dequantize_conv_weights(const std::map<std::string, Tensor>& weights,
+                                  const std::map<std::string, Tensor>& scales, const std::string& source) {
+  StateDict out;
+  for (const auto& [conv, q] : weights) {
+    const std::string name = std::string(kInt8WeightPrefix) + conv;
+    const auto scale = scales.find(conv);
+    if (scale == scales.end()) {
+      throw InputError(
+          fmt::format("{}: '{}' has no '{}{}'", source, name, std::string(kInt8WeightScalePrefix), conv));
+    }
+    if (q.dtype() != DType::s8 || q.rank() != 4) {
+      throw InputError(fmt::format("{}: '{}' must be an I8 convolution weight [O,I,KH,KW], is {} {}", source,
+                                   name, dtype_name(q.dtype()), shape_str(q.shape())));
+    }
+    const std::string scale_name = std::string(kInt8WeightScalePrefix) + conv;
+    if (scale->second.shape() != Shape{q.dim(0)}) {
+      throw InputError(fmt::format("{}: '{}' must hold {} scales (one per output channel), has {}", source,
+                                   scale_name, q.dim(0), shape_str(scale->second.shape())));
+    }
+    check_positive_scales(scale->second, scale_name, source);
+    out.push_back({conv + ".weight", dequantize_per_channel(q, scale->second)});
+  }
+  for (const auto& [conv, scale] : scales) {
+    if (!weights.contains(conv)) {
+      throw InputError(fmt::format("{}: '{}{}' has no '{}{}'", source, std::string(kInt8WeightScalePrefix),
+                                   conv, std::string(kInt8WeightPrefix), conv));
+    }
+  }
+  return out;
+}
 
 }  // namespace
 
 void save_int8_weights(ResNet& model, const Int8Calibration& calibration, const std::string& path,
                        const std::map<std::string, std::string>& extra_metadata) {
-  StateDict tensors = model.state_dict();
+  StateDict tensors;
+  for (NamedTensor& nt : model.state_dict()) {
+    if (!is_conv_weight(nt)) {
+      tensors.push_back(std::move(nt));
+      continue;
+    }
+    infer::QuantizedWeight q = infer::quantize_per_channel(nt.tensor);
+    tensors.push_back({std::string(kInt8WeightPrefix) + conv_path(nt.name), std::move(q.values)});
+    tensors.push_back({std::string(kInt8WeightScalePrefix) + conv_path(nt.name), std::move(q.scales)});
+  }
   for (const auto& [name, scale] : calibration.activation_scales) {
     tensors.push_back({std::string(kActivationPrefix) + name, Tensor::full({1}, scale)});
   }
@@ -38,7 +111,9 @@ void save_int8_weights(ResNet& model, const Int8Calibration& calibration, const 
   }
   metadata["calibration_images"] = std::to_string(calibration.images);
   metadata["weights"] =
-      "f32 state_dict (torchvision names); int8 weights = round(folded / quant.weight_scale)";
+      "state_dict (torchvision names) with each conv weight as s8 quant.int8_weight.<conv> times f32 "
+      "quant.int8_weight_scale.<conv> per output channel; int8 plan weights = round(folded / "
+      "quant.weight_scale)";
   save_safetensors(tensors, path, metadata);
 }
 
@@ -47,11 +122,17 @@ std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
                                                      const std::string& source) {
   Int8Calibration out;
   StateDict rest;
+  std::map<std::string, Tensor> int8_weights, int8_weight_scales;
   bool found = false;
   for (NamedTensor& nt : tensors) {
+    if (nt.name.starts_with(kInt8WeightPrefix)) {
+      int8_weights[nt.name.substr(kInt8WeightPrefix.size())] = nt.tensor;
+      continue;
+    }
+    const bool int8_weight_scale = nt.name.starts_with(kInt8WeightScalePrefix);
     const bool activation = nt.name.starts_with(kActivationPrefix);
     const bool weight = nt.name.starts_with(kWeightPrefix);
-    if (!activation && !weight) {
+    if (!activation && !weight && !int8_weight_scale) {
       if (nt.name.starts_with("quant."))
         throw InputError(fmt::format("{}: unknown entry '{}'", source, nt.name));
       rest.push_back(std::move(nt));
@@ -62,19 +143,22 @@ std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
       throw InputError(
           fmt::format("{}: '{}' must be F32, is {}", source, nt.name, dtype_name(nt.tensor.dtype())));
     }
-    if (activation) {
+    if (int8_weight_scale) {
+      int8_weight_scales[nt.name.substr(kInt8WeightScalePrefix.size())] = nt.tensor;
+    } else if (activation) {
       if (nt.tensor.numel() != 1) {
         throw InputError(fmt::format("{}: '{}' must hold one scale, has {}", source, nt.name,
                                      shape_str(nt.tensor.shape())));
       }
-      const float scale = nt.tensor.f32()[0];
-      if (!(scale > 0.0f) || !std::isfinite(scale)) {
-        throw InputError(fmt::format("{}: '{}' is {}, not a positive scale", source, nt.name, scale));
-      }
-      out.activation_scales[nt.name.substr(kActivationPrefix.size())] = scale;
+      check_positive_scales(nt.tensor, nt.name, source);
+      out.activation_scales[nt.name.substr(kActivationPrefix.size())] = nt.tensor.f32()[0];
     } else {
       out.weight_scales[nt.name.substr(kWeightPrefix.size())] = nt.tensor;
     }
+  }
+  found = found || !int8_weights.empty();
+  for (NamedTensor& nt : dequantize_conv_weights(int8_weights, int8_weight_scales, source)) {
+    rest.push_back(std::move(nt));
   }
   tensors = std::move(rest);
   if (!found) return std::nullopt;

@@ -26,6 +26,7 @@
 #include "resnet/error.h"
 #include "resnet/train.h"
 #include "resnet/weights.h"
+#include "unit/state_dict_util.h"
 
 extern char** environ;
 
@@ -34,6 +35,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::find_tensor;
 
 // ----- helpers
 
@@ -184,13 +186,6 @@ std::vector<fs::path> temp_leftovers(const fs::path& dir) {
     if (entry.path().filename().string().find(".tmp.") != std::string::npos) out.push_back(entry.path());
   }
   return out;
-}
-
-const NamedTensor* find_tensor(const StateDict& tensors, const std::string& name) {
-  for (const NamedTensor& t : tensors) {
-    if (t.name == name) return &t;
-  }
-  return nullptr;
 }
 
 // ----- resume
