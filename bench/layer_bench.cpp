@@ -1,5 +1,6 @@
 // Single-layer timings of the layer-by-layer kernels (src/dnnl/ops.h) at ResNet-50 shapes, batch 32, NHWC
-// f32. Convolutions also report GFLOP/s (2 FLOPs per multiply-accumulate).
+// f32 (and bf16 activations for the 3x3 convolutions). Convolutions also report GFLOP/s (2 FLOPs per
+// multiply-accumulate): the rate one well-shaped convolution reaches is what bounds a whole network here.
 #include <benchmark/benchmark.h>
 
 #include "dnnl/ops.h"
@@ -16,9 +17,10 @@ Tensor filled(Shape shape, float value) {
   return t;
 }
 
-// x [32,H,H,C] convolved with [O,C,K,K] at the given stride, padding K/2.
-void conv(benchmark::State& state, int64_t h, int64_t c, int64_t o, int64_t k, int64_t stride) {
-  Tensor x = filled({kBatch, h, h, c}, 0.1f);
+// x [32,H,H,C] (f32 or bf16) convolved with [O,C,K,K] at the given stride, padding K/2.
+void conv(benchmark::State& state, int64_t h, int64_t c, int64_t o, int64_t k, int64_t stride,
+          DType dtype = DType::f32) {
+  Tensor x = ops::convert(filled({kBatch, h, h, c}, 0.1f), dtype);
   Tensor w = filled({o, c, k, k}, 0.01f);
   ops::Conv2dSpec spec;
   spec.stride_h = spec.stride_w = stride;
@@ -40,6 +42,18 @@ void BM_Conv3x3Layer1(benchmark::State& state) {
 }
 void BM_Conv3x3Layer2(benchmark::State& state) {
   conv(state, 28, 128, 128, 3, 1);
+}
+void BM_Conv3x3Layer3(benchmark::State& state) {
+  conv(state, 14, 256, 256, 3, 1);
+}
+void BM_Conv3x3Layer1Bf16(benchmark::State& state) {
+  conv(state, 56, 64, 64, 3, 1, DType::bf16);
+}
+void BM_Conv3x3Layer2Bf16(benchmark::State& state) {
+  conv(state, 28, 128, 128, 3, 1, DType::bf16);
+}
+void BM_Conv3x3Layer3Bf16(benchmark::State& state) {
+  conv(state, 14, 256, 256, 3, 1, DType::bf16);
 }
 void BM_Conv1x1Reduce256To64(benchmark::State& state) {
   conv(state, 56, 256, 64, 1, 1);
@@ -93,6 +107,10 @@ void BM_LinearHead(benchmark::State& state) {
 BENCHMARK(BM_ConvStem7x7Stride2)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3x3Layer1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3x3Layer2)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer3)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer1Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer2Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_Conv3x3Layer3Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Reduce256To64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Expand64To256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BatchNormTraining)->Unit(benchmark::kMillisecond)->UseRealTime();
