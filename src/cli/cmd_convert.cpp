@@ -1,4 +1,5 @@
-// resnet convert IN OUT: .pth -> .safetensors, .safetensors -> .safetensors (re-validated on the way).
+// resnet convert IN OUT: .pth -> .safetensors, .safetensors -> .safetensors (re-validated on the way). An
+// .int8.safetensors becomes the plain f32 state_dict of its weights (the s8 conv weights times their scales).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -20,7 +21,7 @@ void register_convert(CLI::App& app) {
     if (!out->ends_with(".safetensors")) {
       throw InputError(fmt::format("{}: the output must be a .safetensors file", *out));
     }
-    StateDict tensors = load_weights(*in);
+    StateDict tensors = load_model_weights(*in, nullptr);
     save_safetensors(tensors, *out, {{"format", "pt"}, {"source", "resnet.cpp convert"}});
     std::cout << fmt::format("wrote {} tensors to {}\n", tensors.size(), *out);
   });

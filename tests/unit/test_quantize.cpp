@@ -432,6 +432,17 @@ TEST(QuantizeCli, CalibratesOnNpyImagesAndReportsAgreementOnThem) {
   EXPECT_FALSE(r.contains("f32_top1"));
   EXPECT_GE(r["agreement"].get<double>(), 0.9);
   EXPECT_EQ(load_safetensors_metadata(out).at("calibration_npy"), npy);
+
+  // `resnet convert` turns the int8 file into a plain f32 state_dict (its weights on the int8 grid).
+  const std::string plain = (dir / "r20.plain.safetensors").string();
+  const CliResult c = resnet_cli(fmt::format("convert {} {}", out, plain));
+  ASSERT_EQ(c.exit_code, 0) << c.err;
+  const StateDict converted = load_safetensors(plain);
+  for (const NamedTensor& nt : converted) EXPECT_FALSE(nt.name.starts_with("quant.")) << nt.name;
+  const NamedTensor* conv1 = find_tensor(converted, "conv1.weight");
+  ASSERT_NE(conv1, nullptr);
+  EXPECT_EQ(conv1->tensor.dtype(), DType::f32);
+  EXPECT_TRUE(load_state_dict(*make_model("resnet20", 1), converted, true, plain).clean());
 }
 
 TEST(QuantizeCli, BadInputIsOneLineExit2) {
