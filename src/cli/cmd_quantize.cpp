@@ -36,8 +36,8 @@ struct QuantizeFlags {
   bool json = false;
 };
 
-// f32 and int8 plans for one batch shape, recompiled (weights shared) when the shape changes.
-// The f32 plan of the source model beside the int8 plan of the quantized one (the written file, loaded back).
+// The f32 plan of the source model beside the int8 plan of the quantized one (the written file, loaded back),
+// for one batch shape, recompiled (weights shared) when the shape changes.
 class PlanPair {
  public:
   PlanPair(ResNet& model, ResNet& quantized, std::shared_ptr<const Int8Calibration> int8)

@@ -55,16 +55,14 @@ StateDict dequantize_conv_weights(const std::map<std::string, Tensor>& weights,
   StateDict out;
   for (const auto& [conv, q] : weights) {
     const std::string name = std::string(kInt8WeightPrefix) + conv;
+    const std::string scale_name = std::string(kInt8WeightScalePrefix) + conv;
     const auto scale = scales.find(conv);
-    if (scale == scales.end()) {
-      throw InputError(
-          fmt::format("{}: '{}' has no '{}{}'", source, name, std::string(kInt8WeightScalePrefix), conv));
-    }
+    if (scale == scales.end())
+      throw InputError(fmt::format("{}: '{}' has no '{}'", source, name, scale_name));
     if (q.dtype() != DType::s8 || q.rank() != 4) {
       throw InputError(fmt::format("{}: '{}' must be an I8 convolution weight [O,I,KH,KW], is {} {}", source,
                                    name, dtype_name(q.dtype()), shape_str(q.shape())));
     }
-    const std::string scale_name = std::string(kInt8WeightScalePrefix) + conv;
     if (scale->second.shape() != Shape{q.dim(0)}) {
       throw InputError(fmt::format("{}: '{}' must hold {} scales (one per output channel), has {}", source,
                                    scale_name, q.dim(0), shape_str(scale->second.shape())));
@@ -127,6 +125,7 @@ std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
   for (NamedTensor& nt : tensors) {
     if (nt.name.starts_with(kInt8WeightPrefix)) {
       int8_weights[nt.name.substr(kInt8WeightPrefix.size())] = nt.tensor;
+      found = true;
       continue;
     }
     const bool int8_weight_scale = nt.name.starts_with(kInt8WeightScalePrefix);
@@ -156,7 +155,6 @@ std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
       out.weight_scales[nt.name.substr(kWeightPrefix.size())] = nt.tensor;
     }
   }
-  found = found || !int8_weights.empty();
   for (NamedTensor& nt : dequantize_conv_weights(int8_weights, int8_weight_scales, source)) {
     rest.push_back(std::move(nt));
   }

@@ -37,17 +37,23 @@ void expect_valid_layout(const std::vector<BufferRequest>& requests, const Buffe
   EXPECT_GE(layout.arena_bytes, live_set_peak(requests, alignment));
 }
 
+// 1-40 buffers living in steps 0-36 for 1-8 steps each, 1-5000 bytes (one in five empty).
+std::vector<BufferRequest> random_requests(std::mt19937& rng) {
+  const int count = 1 + static_cast<int>(rng() % 40);
+  std::vector<BufferRequest> requests;
+  for (int i = 0; i < count; ++i) {
+    const int first = static_cast<int>(rng() % 30);
+    const int length = static_cast<int>(rng() % 8);
+    const size_t bytes = rng() % 5 == 0 ? 0 : 1 + rng() % 5000;
+    requests.push_back({bytes, first, first + length});
+  }
+  return requests;
+}
+
 TEST(BufferPlanner, NeverOverlapsBuffersAliveAtTheSameTime) {
   std::mt19937 rng(7);
   for (int trial = 0; trial < 200; ++trial) {
-    const int count = 1 + static_cast<int>(rng() % 40);
-    std::vector<BufferRequest> requests;
-    for (int i = 0; i < count; ++i) {
-      const int first = static_cast<int>(rng() % 30);
-      const int length = static_cast<int>(rng() % 8);
-      const size_t bytes = rng() % 5 == 0 ? 0 : 1 + rng() % 5000;
-      requests.push_back({bytes, first, first + length});
-    }
+    const std::vector<BufferRequest> requests = random_requests(rng);
     const size_t alignment = size_t{1} << (rng() % 8);
     expect_valid_layout(requests, plan_buffers(requests, alignment), alignment);
     if (HasFailure()) return;
@@ -84,13 +90,7 @@ void expect_layout_works_in_memory(const std::vector<BufferRequest>& requests, c
 TEST(BufferPlanner, RandomLayoutsHoldEveryLiveBufferInARealArena) {
   std::mt19937 rng(11);
   for (int trial = 0; trial < 200; ++trial) {
-    const int count = 1 + static_cast<int>(rng() % 40);
-    std::vector<BufferRequest> requests;
-    for (int i = 0; i < count; ++i) {
-      const int first = static_cast<int>(rng() % 30);
-      const size_t bytes = rng() % 5 == 0 ? 0 : 1 + rng() % 5000;
-      requests.push_back({bytes, first, first + static_cast<int>(rng() % 8)});
-    }
+    const std::vector<BufferRequest> requests = random_requests(rng);
     expect_layout_works_in_memory(requests, plan_buffers(requests, size_t{1} << (rng() % 8)));
     if (HasFailure()) return;
   }
