@@ -30,6 +30,7 @@ struct BenchOptions {
   int64_t size = 224;
   std::string dtype = "f32";
   bool no_fuse = false;
+  bool no_winograd = false;
   bool show_plan = false;
   int64_t sub_batch = 0;
   int iters = 10;
@@ -86,7 +87,7 @@ void run_bench(const BenchOptions& o) {
   double compile_ms = 0.0;
   if (!o.no_fuse) {
     const auto start = std::chrono::steady_clock::now();
-    PlanOptions options{.sub_batch = o.sub_batch};
+    PlanOptions options{.sub_batch = o.sub_batch, .winograd = !o.no_winograd};
     if (precision == Precision::int8) options.int8 = int8;
     plan.emplace(InferencePlan::compile(*model, precision, input.shape(), options));
     compile_ms = ms_since(start);
@@ -120,6 +121,7 @@ void run_bench(const BenchOptions& o) {
                           {"dtype", o.dtype},
                           {"path", plan ? "plan" : "layers"},
                           {"sub_batch", o.sub_batch},
+                          {"winograd", plan && !o.no_winograd && precision == Precision::f32},
                           {"threads", ops::num_threads()},
                           {"iters", o.iters},
                           {"images_per_sec", images_per_sec},
@@ -152,6 +154,8 @@ void register_bench(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", o->dtype, "compute precision: f32, bf16 or int8")->capture_default_str();
   cmd->add_flag("--no-fuse", o->no_fuse, "time the layer-by-layer model instead of the compiled plan");
+  cmd->add_flag("--no-winograd", o->no_winograd,
+                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
   cmd->add_option("--sub-batch", o->sub_batch, "run the batch as passes of this many images (0: one pass)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);

@@ -26,6 +26,7 @@ struct InferOptions {
   std::string output_npy;
   std::string dtype = "f32";
   bool no_fuse = false;
+  bool no_winograd = false;
   int threads = 0;
 };
 
@@ -69,7 +70,7 @@ void run_infer(const InferOptions& o) {
                     ".int8.safetensors file with `resnet quantize`",
                     o.model.weights.empty() ? "no --weights file was given" : o.model.weights + " has none"));
   }
-  PlanOptions options;
+  PlanOptions options{.winograd = !o.no_winograd};
   if (precision == Precision::int8) options.int8 = int8;
   const Tensor images = nchw_to_nhwc(input);
   Tensor logits = o.no_fuse ? model->forward(images)
@@ -93,6 +94,8 @@ void register_infer(CLI::App& app) {
                   "compute precision: f32, bf16 or int8 (int8: weights from resnet quantize)")
       ->capture_default_str();
   cmd->add_flag("--no-fuse", o->no_fuse, "run the model layer by layer instead of the compiled plan");
+  cmd->add_flag("--no-winograd", o->no_winograd,
+                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_infer(*o); });
 }

@@ -13,6 +13,7 @@
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/plan_weights.h"
+#include "dnnl/plan_winograd.h"
 #include "dnnl/primitive_cache.h"
 #include "resnet/error.h"
 
@@ -147,6 +148,8 @@ struct Kernel {
   dnnl::primitive dequantize;
   memory dequantized;
   std::unordered_map<int, memory> dequantize_args;  // filled by bind()
+  // A Winograd convolution: pd is its matmul's, weight its transformed U; src and dst are nChw16c.
+  std::shared_ptr<WinogradConv> winograd;
 };
 
 }  // namespace
@@ -161,12 +164,16 @@ struct PlanKernels::Impl {
   memory user_input, user_logits;  // wrap the caller's tensors; handles set per run
   std::unique_ptr<std::byte, decltype(&std::free)> scratchpad{nullptr, &std::free};
   size_t scratchpad_bytes = 0;
+  // V and M of the Winograd convolutions, one buffer shared by all (they run one after another).
+  std::unique_ptr<std::byte, decltype(&std::free)> winograd_buffer{nullptr, &std::free};
+  size_t winograd_buffer_bytes = 0;
   ActivationLayout layout;
+  bool winograd;
   int64_t weight_reorders = 0;
   size_t weight_bytes = 0;
 
-  Impl(const infer::Program& p, Precision precision, ActivationLayout l)
-      : program(p), act_type(precision == Precision::bf16 ? dt::bf16 : dt::f32), layout(l) {}
+  Impl(const infer::Program& p, Precision precision, ActivationLayout l, bool w)
+      : program(p), act_type(precision == Precision::bf16 ? dt::bf16 : dt::f32), layout(l), winograd(w) {}
 
   dt input_type() const { return program.int8 ? dt::s8 : act_type; }
   // The type step writes.
@@ -197,7 +204,35 @@ struct PlanKernels::Impl {
   }
   void decide(int v, const memory::desc& md) { value_md[static_cast<size_t>(v)] = md; }
 
+  // Whether step runs as Winograd: f32 plans with the chosen (nChw16c) layouts, where its source (and, when it
+  // accumulates, its destination) is nChw16c or not decided yet.
+  bool use_winograd(const Step& step, const StepGeometry& g) const {
+    if (!winograd || program.int8 || act_type != dt::f32 || layout != ActivationLayout::chosen) return false;
+    if (!WinogradConv::applies(step, g)) return false;
+    auto blocked16 = [&](int v, const Shape& nhwc) {
+      const memory::desc& md = value_md[static_cast<size_t>(v)];
+      return md.get_ndims() == 0 || md == memory::desc(logical(nhwc), dt::f32, tag::nChw16c);
+    };
+    return blocked16(step.src, g.src) && (!step.accumulate || blocked16(step.dst, g.dst));
+  }
+
+  Kernel winograd_conv(size_t i, const Step& step, const StepGeometry& g) {
+    auto conv = std::make_shared<WinogradConv>(step, g);
+    Kernel k{.name = step.name,
+             .what = "conv",
+             .pd = conv->matmul_pd(),
+             .step = i,
+             .weight = &conv->plain_weights(),
+             .weight_plain = conv->plain_weights_md(),
+             .winograd = conv};
+    decide(step.src, memory::desc(logical(g.src), dt::f32, tag::nChw16c));
+    decide(step.dst, memory::desc(logical(g.dst), dt::f32, tag::nChw16c));
+    winograd_buffer_bytes = std::max(winograd_buffer_bytes, conv->buffer_bytes());
+    return k;
+  }
+
   Kernel conv(size_t i, const Step& step, const StepGeometry& g) {
+    if (use_winograd(step, g)) return winograd_conv(i, step, g);
     const infer::Window& w = g.window;
     const memory::desc dst = step.accumulate
                                  ? with_type(value_md[static_cast<size_t>(step.dst)], dst_type(step))
@@ -276,8 +311,8 @@ struct PlanKernels::Impl {
 };
 
 PlanKernels::PlanKernels(const infer::Program& program, const infer::ShapedProgram& shaped,
-                         Precision precision, ActivationLayout layout)
-    : impl_(std::make_unique<Impl>(program, precision, layout)) {
+                         Precision precision, ActivationLayout layout, bool winograd)
+    : impl_(std::make_unique<Impl>(program, precision, layout, winograd)) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
     m.value_md.assign(static_cast<size_t>(program.num_values), memory::desc());
@@ -369,6 +404,11 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
       m.scratchpad.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
       if (m.scratchpad == nullptr) throw std::bad_alloc();
     }
+    if (m.winograd_buffer_bytes > 0 && m.winograd_buffer == nullptr) {
+      const size_t rounded = (m.winograd_buffer_bytes + 63) / 64 * 64;
+      m.winograd_buffer.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
+      if (m.winograd_buffer == nullptr) throw std::bad_alloc();
+    }
     // A value as a primitive sees it (in int8 an accumulated value is s8 to its shortcut's writer and u8 to
     // the rest: the same bytes, two descriptions).
     auto value = [&](int v, const memory::desc& md) {
@@ -392,8 +432,21 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
       if (scratch.get_size() > 0)
         k.args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, cpu_engine(), m.scratchpad.get()));
     };
+    // A Winograd convolution keeps its matmul's arguments; its own are the nChw16c values (and U).
+    auto bind_winograd = [&](Kernel& k) {
+      k.winograd->bind(m.winograd_buffer.get(), k.weights, m.scratchpad.get());
+      k.args = {{DNNL_ARG_SRC, value(k.src, m.value_md[static_cast<size_t>(k.src)])},
+                {DNNL_ARG_DST, value(k.dst, m.value_md[static_cast<size_t>(k.dst)])},
+                {DNNL_ARG_WEIGHTS, k.weights}};
+    };
     bind_kernel(m.input_reorder, DNNL_ARG_FROM, m.user_input);
-    for (Kernel& k : m.kernels) bind_kernel(k, DNNL_ARG_SRC, value(k.src, k.pd.src_desc()));
+    for (Kernel& k : m.kernels) {
+      if (k.winograd) {
+        bind_winograd(k);
+      } else {
+        bind_kernel(k, DNNL_ARG_SRC, value(k.src, k.pd.src_desc()));
+      }
+    }
   });
 }
 
@@ -425,7 +478,12 @@ void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
     for (size_t i = 0; i < m.kernels.size(); ++i) {
       const Kernel& k = m.kernels[i];
       if (k.dequantize) k.dequantize.execute(stream, k.dequantize_args);
-      k.primitive.execute(stream, k.args);
+      if (k.winograd) {
+        k.winograd->execute(stream, static_cast<const float*>(k.args.at(DNNL_ARG_SRC).get_data_handle()),
+                            static_cast<float*>(k.args.at(DNNL_ARG_DST).get_data_handle()));
+      } else {
+        k.primitive.execute(stream, k.args);
+      }
       if (observer) {
         stream.wait();
         observer(static_cast<int>(i), plain_f32_copy(k.args.at(DNNL_ARG_DST)));
@@ -450,6 +508,12 @@ size_t PlanKernels::scratchpad_bytes() const {
 
 std::string PlanKernels::describe_step(size_t i) const {
   const Kernel& k = impl_->kernels.at(i);
+  if (k.winograd) {
+    return fmt::format("{} {}: {} -> {} w {} [{}; matmul {}]", k.name, k.what,
+                       md_str(impl_->value_md[static_cast<size_t>(k.src)]),
+                       md_str(impl_->value_md[static_cast<size_t>(k.dst)]), md_str(k.pd.weights_desc()),
+                       k.winograd->describe(), k.pd.impl_info_str());
+  }
   std::string text =
       fmt::format("{} {}: {} -> {}", k.name, k.what, md_str(k.pd.src_desc()), md_str(k.pd.dst_desc()));
   if (k.weights) text += fmt::format(" w {}", md_str(k.pd.weights_desc()));

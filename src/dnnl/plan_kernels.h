@@ -40,8 +40,9 @@ class PlanKernels {
  public:
   // Creates the primitives (no memory yet). program must outlive the kernels (its biases and weights are read
   // in place).
+  // winograd: run the f32 3x3 stride-1 convolutions that allow it as Winograd F(4x4, 3x3) (plan_winograd.h).
   PlanKernels(const infer::Program& program, const infer::ShapedProgram& shaped, Precision precision,
-              ActivationLayout layout);
+              ActivationLayout layout, bool winograd);
   ~PlanKernels();
   PlanKernels(const PlanKernels&) = delete;
   PlanKernels& operator=(const PlanKernels&) = delete;

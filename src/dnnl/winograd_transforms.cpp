@@ -1,0 +1,140 @@
+#include "dnnl/winograd_transforms.h"
+
+namespace resnet::onednn::winograd {
+namespace {
+
+// 16 f32 lanes: one nChw16c channel block. The row functions are compiled for AVX-512 and for the baseline
+// (target_clones); the library itself is built for the baseline.
+typedef float Lanes __attribute__((vector_size(64)));
+
+// r = B^T d for one column of 6 vectors (input transform).
+inline void input_1d(const Lanes* d, Lanes* r) {
+  r[0] = 4 * d[0] - 5 * d[2] + d[4];
+  r[1] = -4 * d[1] - 4 * d[2] + d[3] + d[4];
+  r[2] = 4 * d[1] - 4 * d[2] - d[3] + d[4];
+  r[3] = -2 * d[1] - d[2] + 2 * d[3] + d[4];
+  r[4] = 2 * d[1] - d[2] - 2 * d[3] + d[4];
+  r[5] = 4 * d[1] - 5 * d[3] + d[5];
+}
+
+// o = A^T m for one column of 6 vectors (output transform): 4 outputs.
+inline void output_1d(const Lanes* m, Lanes* o) {
+  const Lanes sum12 = m[1] + m[2], diff12 = m[1] - m[2], sum34 = m[3] + m[4], diff34 = m[3] - m[4];
+  o[0] = m[0] + sum12 + sum34;
+  o[1] = diff12 + 2 * diff34;
+  o[2] = sum12 + 4 * sum34;
+  o[3] = diff12 + 8 * diff34 + m[5];
+}
+
+// Tile row i of one image: src [C/16][H][W][16] -> v, tiles first_tile.. (all channel blocks of a tile in
+// turn: each of its 36 rows of C channels is written whole).
+__attribute__((target_clones("avx512f", "default"))) void input_tile_row(const Geometry& g, const float* src,
+                                                                         int64_t i, int64_t first_tile,
+                                                                         float* v) {
+  const int64_t plane = g.height * g.width * kBlock;
+  for (int64_t j = 0; j < g.tiles_w(); ++j) {
+    float* tile = v + (first_tile + j) * g.in_channels;
+    const int64_t point_stride = g.tiles() * g.in_channels;
+    for (int64_t channel = 0; channel < g.in_channels; channel += kBlock) {
+      const float* x = src + channel / kBlock * plane;
+      Lanes d[kInputTile][kInputTile];
+      for (int64_t r = 0; r < kInputTile; ++r) {
+        const int64_t h = kTile * i - 1 + r;
+        for (int64_t c = 0; c < kInputTile; ++c) {
+          const int64_t w = kTile * j - 1 + c;
+          const bool inside = h >= 0 && h < g.height && w >= 0 && w < g.width;
+          d[r][c] = inside ? *reinterpret_cast<const Lanes*>(x + (h * g.width + w) * kBlock) : Lanes{};
+        }
+      }
+      Lanes rows[kInputTile][kInputTile], column[kInputTile], out[kInputTile];
+      for (int64_t c = 0; c < kInputTile; ++c) {
+        for (int64_t r = 0; r < kInputTile; ++r) column[r] = d[r][c];
+        input_1d(column, out);
+        for (int64_t r = 0; r < kInputTile; ++r) rows[r][c] = out[r];
+      }
+      for (int64_t r = 0; r < kInputTile; ++r) {
+        input_1d(rows[r], out);
+        for (int64_t c = 0; c < kInputTile; ++c)
+          *reinterpret_cast<Lanes*>(tile + (r * kInputTile + c) * point_stride + channel) = out[c];
+      }
+    }
+  }
+}
+
+// Tile row i of one image: m, tiles first_tile.. -> dst [K/16][H][W][16].
+__attribute__((target_clones("avx512f", "default"))) void output_tile_row(const Geometry& g, const float* m,
+                                                                          int64_t i, int64_t first_tile,
+                                                                          const float* bias, bool accumulate,
+                                                                          bool relu, float* dst) {
+  const int64_t plane = g.height * g.width * kBlock;
+  for (int64_t j = 0; j < g.tiles_w(); ++j) {
+    const float* tile = m + (first_tile + j) * g.out_channels;
+    const int64_t point_stride = g.tiles() * g.out_channels;
+    for (int64_t channel = 0; channel < g.out_channels; channel += kBlock) {
+      float* y = dst + channel / kBlock * plane;
+      const Lanes b = *reinterpret_cast<const Lanes*>(bias + channel);
+      Lanes columns[kTile][kInputTile], row[kInputTile], out[kTile];
+      for (int64_t r = 0; r < kInputTile; ++r) {
+        for (int64_t c = 0; c < kInputTile; ++c)
+          row[c] = *reinterpret_cast<const Lanes*>(tile + (r * kInputTile + c) * point_stride + channel);
+        output_1d(row, out);
+        for (int64_t c = 0; c < kTile; ++c) columns[c][r] = out[c];
+      }
+      for (int64_t c = 0; c < kTile; ++c) {
+        output_1d(columns[c], out);
+        const int64_t w = kTile * j + c;
+        for (int64_t r = 0; r < kTile; ++r) {
+          const int64_t h = kTile * i + r;
+          if (h >= g.height || w >= g.width) continue;
+          Lanes* at = reinterpret_cast<Lanes*>(y + (h * g.width + w) * kBlock);
+          Lanes value = out[r] + b;
+          if (accumulate) value += *at;
+          if (relu) value = value > 0 ? value : 0;
+          *at = value;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void transform_weights(const float* weight, int64_t out_channels, int64_t in_channels, float* u) {
+  static constexpr double G[kInputTile][3] = {{1.0 / 4, 0, 0},
+                                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                              {0, 0, 1}};
+  for (int64_t k = 0; k < out_channels; ++k) {
+    for (int64_t c = 0; c < in_channels; ++c) {
+      const float* f = weight + (k * in_channels + c) * 9;
+      double gf[kInputTile][3];  // G g
+      for (int64_t a = 0; a < kInputTile; ++a)
+        for (int64_t x = 0; x < 3; ++x) gf[a][x] = G[a][0] * f[x] + G[a][1] * f[3 + x] + G[a][2] * f[6 + x];
+      for (int64_t a = 0; a < kInputTile; ++a)
+        for (int64_t b = 0; b < kInputTile; ++b)
+          u[((a * kInputTile + b) * in_channels + c) * out_channels + k] =
+              static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
+    }
+  }
+}
+
+void transform_input(const Geometry& g, const float* src, float* v) {
+  const int64_t image = g.in_channels * g.height * g.width;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < g.tiles_h(); ++i)
+      input_tile_row(g, src + n * image, i, (n * g.tiles_h() + i) * g.tiles_w(), v);
+}
+
+void transform_output(const Geometry& g, const float* m, const float* bias, bool accumulate, bool relu,
+                      float* dst) {
+  const int64_t image = g.out_channels * g.height * g.width;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < g.tiles_h(); ++i)
+      output_tile_row(g, m, i, (n * g.tiles_h() + i) * g.tiles_w(), bias, accumulate, relu, dst + n * image);
+}
+
+}  // namespace resnet::onednn::winograd
