@@ -4,8 +4,10 @@
 # passes (a pass ends with the primitive that ends the last pass), sums each timed pass's primitive times and takes
 # their median; compares that with the bench's own p50 wall time per batch. Prints the medians over the runs.
 # Usage: bench/peers/plan_overhead.sh [build-dir]; ARCH (resnet50) BATCH (32) DTYPE (f32) THREADS (2) ITERS
-# (5, batch 1: 30) RUNS (5) override. The verbose printing itself costs a little wall time, so the overhead is an
-# upper bound.
+# (5, batch 1: 30) RUNS (5) WINOGRAD (0) override. The verbose printing itself costs a little wall time, so the
+# overhead is an upper bound. With WINOGRAD=0 (default) the plan runs --no-winograd, so that all of its compute
+# is oneDNN primitives and the rest is the plan's own overhead; WINOGRAD=1 times the default f32 plan, whose
+# Winograd transforms (our code, not oneDNN's) then count as time outside the primitives.
 set -euo pipefail
 build=${1:-build}
 ARCH=${ARCH:-resnet50}
@@ -14,15 +16,19 @@ DTYPE=${DTYPE:-f32}
 THREADS=${THREADS:-2}
 ITERS=${ITERS:-$((BATCH == 1 ? 30 : 5))}
 RUNS=${RUNS:-5}
+WINOGRAD=${WINOGRAD:-0}
+winograd_flag=()
+[[ "$WINOGRAD" == 1 ]] || winograd_flag=(--no-winograd)
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "plan_overhead: $ARCH batch $BATCH $DTYPE, $THREADS threads, $ITERS timed passes, $RUNS runs;" \
+echo "plan_overhead: $ARCH batch $BATCH $DTYPE, $THREADS threads, $ITERS timed passes, $RUNS runs," \
+  "winograd $WINOGRAD;" \
   "load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 for ((r = 0; r < RUNS; r++)); do
   ONEDNN_VERBOSE=profile_exec "$build/resnet" bench --arch "$ARCH" --batch "$BATCH" --dtype "$DTYPE" \
-    --threads "$THREADS" --iters "$ITERS" --warmup 1 --json >"$tmp/out.$r" 2>&1
+    --threads "$THREADS" --iters "$ITERS" --warmup 1 --json "${winograd_flag[@]}" >"$tmp/out.$r" 2>&1
 done
 /usr/bin/python3 - "$tmp" "$RUNS" "$ITERS" <<'PY'
 import json, statistics, sys

@@ -25,8 +25,10 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_PY = os.path.join(HERE, ".venv", "bin", "python")
-# (engine, precision) in table order; the peers of each precision are every engine but resnet.cpp.
+# (engine, precision) in table order; the peers of each precision are every engine but resnet.cpp's.
+# resnet.cpp-direct: the f32 plan with oneDNN's direct 3x3 convolutions instead of Winograd (--no-winograd).
 CONFIGS = [("pytorch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("resnet.cpp", "f32"),
+           ("resnet.cpp-direct", "f32"),
            ("pytorch", "bf16"), ("openvino", "bf16"), ("resnet.cpp", "bf16"),
            ("onnxruntime", "int8"), ("openvino", "int8"), ("resnet.cpp", "int8")]
 PRECISION_NOTE = {
@@ -37,7 +39,8 @@ PRECISION_NOTE = {
     ("openvino", "f32"): "CPU, f32 hint",
     ("openvino", "bf16"): "CPU, bf16 hint",
     ("openvino", "int8"): "NNCF quantize",
-    ("resnet.cpp", "f32"): "plan",
+    ("resnet.cpp", "f32"): "plan, Winograd 3x3",
+    ("resnet.cpp-direct", "f32"): "plan, --no-winograd",
     ("resnet.cpp", "bf16"): "plan",
     ("resnet.cpp", "int8"): "plan",
 }
@@ -107,13 +110,15 @@ class Bench:
             if precision == "int8":
                 q = self.resnet_int8_weights(arch)
                 weights = q if isinstance(q, str) else weights  # bench calibrates itself without scales
+            direct = ["--no-winograd"] if engine == "resnet.cpp-direct" else []
             cmd = [self.resnet, "bench", "--arch", arch, "--weights", weights, "--batch", str(batch), "--size",
-                   str(a.size), "--dtype", precision, "--json"]
+                   str(a.size), "--dtype", precision, "--json"] + direct
             if output:
                 if precision == "int8" and not isinstance(self.resnet_int8_weights(arch), str):
                     raise Unavailable(f"no output check: {self.resnet_int8_weights(arch)}")
                 proc = subprocess.run([self.resnet, "infer", "--arch", arch, "--weights", weights, "--input-npy", x,
-                                       "--output-npy", output, "--dtype", precision, "--threads", str(a.threads)],
+                                       "--output-npy", output, "--dtype", precision, "--threads", str(a.threads)]
+                                      + direct,
                                       capture_output=True, text=True)
                 if proc.returncode != 0:
                     raise Unavailable(f"resnet infer: {last_line(proc.stderr)}")
@@ -133,7 +138,7 @@ class Bench:
         try:
             cmd = self.command(engine, precision, arch, batch, iters, warmup, output)
         except Unavailable as e:
-            if engine != "resnet.cpp" or "no output check" not in str(e):
+            if not engine.startswith("resnet.cpp") or "no output check" not in str(e):
                 raise
             check_error = str(e)  # resnet.cpp int8 without a quantized file: time it, but say why unchecked
             cmd = self.command(engine, precision, arch, batch, iters, warmup, None)
@@ -167,7 +172,8 @@ def main():
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--iters", type=int, default=3, help="timed batches for batch > 1")
     p.add_argument("--iters-b1", type=int, default=20, help="timed batches for batch 1")
-    p.add_argument("--engines", nargs="+", default=["pytorch", "onnxruntime", "openvino", "resnet.cpp"])
+    p.add_argument("--engines", nargs="+",
+                   default=["pytorch", "onnxruntime", "openvino", "resnet.cpp", "resnet.cpp-direct"])
     args = p.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     bench = Bench(args)
@@ -231,9 +237,10 @@ def main():
                 else:
                     diff, agree = f"n/a ({check})", ""
                 ratio = ""
-                if engine == "resnet.cpp":
+                if engine.startswith("resnet.cpp"):
                     peers = [(median(c, "images_per_sec"), c[2]) for c in cases
-                             if c[0] == arch and c[1] == batch and c[3] == precision and c[2] != "resnet.cpp"
+                             if c[0] == arch and c[1] == batch and c[3] == precision
+                             and not c[2].startswith("resnet.cpp")
                              and c not in failed and runs[c]]
                     if peers and ips:
                         best, who = max(peers)

@@ -38,9 +38,9 @@ struct PlanOptions {
   // Run the batch as consecutive passes of this many images (0, or >= N: one pass). A pass keeps its
   // activations small enough to stay in cache, at the price of reading the weights once per pass.
   int64_t sub_batch = 0;
-  // f32 plans: run each 3x3 stride-1 convolution (with channels in blocks of 16) as Winograd F(4x4, 3x3) -- 4x
-  // fewer multiplies through one batched oneDNN matmul, with transforms that add a few f32 ulps of rounding
-  // per layer (--no-winograd: oneDNN's direct convolution).
+  // f32 plans: run each 3x3 stride-1 convolution (with channels in blocks of 16) as Winograd F(4x4, 3x3) --
+  // 4x fewer multiplies through one batched oneDNN matmul, with transforms that add a few f32 ulps of
+  // rounding per layer (--no-winograd: oneDNN's direct convolution).
   bool winograd = true;
   // Precision::int8 only, and required there: the calibrated activation scales.
   std::shared_ptr<const Int8Calibration> int8;

@@ -25,7 +25,7 @@ namespace {
 constexpr SgdOptions kSgd{.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4};
 
 // Flags of the inference bench that mean nothing for a training step.
-constexpr const char* kInferenceOnlyFlags[] = {"--dtype", "--no-fuse", "--no-winograd", "--sub-batch",
+constexpr const char* kInferenceOnlyFlags[] = {"--dtype",     "--no-fuse", "--no-winograd", "--sub-batch",
                                                "--show-plan", "--weights", "--non-strict"};
 
 double median(std::vector<double> values) {

@@ -204,8 +204,8 @@ struct PlanKernels::Impl {
   }
   void decide(int v, const memory::desc& md) { value_md[static_cast<size_t>(v)] = md; }
 
-  // Whether step runs as Winograd: f32 plans with the chosen (nChw16c) layouts, where its source (and, when it
-  // accumulates, its destination) is nChw16c or not decided yet.
+  // Whether step runs as Winograd: f32 plans with the chosen (nChw16c) layouts, where its source (and, when
+  // it accumulates, its destination) is nChw16c or not decided yet.
   bool use_winograd(const Step& step, const StepGeometry& g) const {
     if (!winograd || program.int8 || act_type != dt::f32 || layout != ActivationLayout::chosen) return false;
     if (!WinogradConv::applies(step, g)) return false;

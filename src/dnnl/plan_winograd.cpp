@@ -16,10 +16,10 @@ using dt = memory::data_type;
 using winograd::kBlock;
 using winograd::kPoints;
 
-// The images of one matmul: the divisor g of the batch with the least memory traffic, counting U read once per
-// group and, when a group's V and M outgrow kCacheBudget, V and M written and read back from memory. Measured
-// on ResNet-50 at batch 32 (2 threads, Zen 4): 56x56x64 is fastest with groups of 1-2 images, 28x28x128 of
-// 4, 14x14x256 of 4-8, 7x7x512 (U = 38 MB) of 32.
+// The images of one matmul: the divisor g of the batch with the least memory traffic, counting U read once
+// per group and, when a group's V and M outgrow kCacheBudget, V and M written and read back from memory.
+// Measured on ResNet-50 at batch 32 (2 threads, Zen 4): 56x56x64 is fastest with groups of 1-2 images,
+// 28x28x128 of 4, 14x14x256 of 4-8, 7x7x512 (U = 38 MB) of 32.
 int64_t choose_group(const winograd::Geometry& image, int64_t batch) {
   constexpr double kCacheBudget = 8.0 * 1024 * 1024;
   const double u_bytes = 4.0 * kPoints * image.in_channels * image.out_channels;
@@ -90,7 +90,8 @@ void WinogradConv::execute(dnnl::stream& stream, const float* src, float* dst) c
   for (int64_t n = 0; n < batch_; n += group_.n) {
     winograd::transform_input(group_, src + n * image_in, v);
     matmul_.execute(stream, args_);
-    winograd::transform_output(group_, m, step_.bias.f32(), step_.accumulate, step_.relu, dst + n * image_out);
+    winograd::transform_output(group_, m, step_.bias.f32(), step_.accumulate, step_.relu,
+                               dst + n * image_out);
   }
 }
 

@@ -6,6 +6,16 @@ namespace {
 // 16 f32 lanes: one nChw16c channel block. The row functions are compiled for AVX-512 and for the baseline
 // (target_clones); the library itself is built for the baseline.
 typedef float Lanes __attribute__((vector_size(64)));
+// The same in memory at any float alignment (the plan's buffers are 64-byte aligned; callers' need not be).
+typedef float LanesInMemory __attribute__((vector_size(64), aligned(4)));
+
+// (By reference: a vector returned by value would have two ABIs, with and without AVX-512.)
+inline void load(Lanes& to, const float* p) {
+  to = *reinterpret_cast<const LanesInMemory*>(p);
+}
+inline void store(float* p, const Lanes& value) {
+  *reinterpret_cast<LanesInMemory*>(p) = value;
+}
 
 // r = B^T d for one column of 6 vectors (input transform).
 inline void input_1d(const Lanes* d, Lanes* r) {
@@ -42,8 +52,8 @@ __attribute__((target_clones("avx512f", "default"))) void input_tile_row(const G
         const int64_t h = kTile * i - 1 + r;
         for (int64_t c = 0; c < kInputTile; ++c) {
           const int64_t w = kTile * j - 1 + c;
-          const bool inside = h >= 0 && h < g.height && w >= 0 && w < g.width;
-          d[r][c] = inside ? *reinterpret_cast<const Lanes*>(x + (h * g.width + w) * kBlock) : Lanes{};
+          d[r][c] = Lanes{};
+          if (h >= 0 && h < g.height && w >= 0 && w < g.width) load(d[r][c], x + (h * g.width + w) * kBlock);
         }
       }
       Lanes rows[kInputTile][kInputTile], column[kInputTile], out[kInputTile];
@@ -55,7 +65,7 @@ __attribute__((target_clones("avx512f", "default"))) void input_tile_row(const G
       for (int64_t r = 0; r < kInputTile; ++r) {
         input_1d(rows[r], out);
         for (int64_t c = 0; c < kInputTile; ++c)
-          *reinterpret_cast<Lanes*>(tile + (r * kInputTile + c) * point_stride + channel) = out[c];
+          store(tile + (r * kInputTile + c) * point_stride + channel, out[c]);
       }
     }
   }
@@ -72,11 +82,12 @@ __attribute__((target_clones("avx512f", "default"))) void output_tile_row(const 
     const int64_t point_stride = g.tiles() * g.out_channels;
     for (int64_t channel = 0; channel < g.out_channels; channel += kBlock) {
       float* y = dst + channel / kBlock * plane;
-      const Lanes b = *reinterpret_cast<const Lanes*>(bias + channel);
+      Lanes b;
+      load(b, bias + channel);
       Lanes columns[kTile][kInputTile], row[kInputTile], out[kTile];
       for (int64_t r = 0; r < kInputTile; ++r) {
         for (int64_t c = 0; c < kInputTile; ++c)
-          row[c] = *reinterpret_cast<const Lanes*>(tile + (r * kInputTile + c) * point_stride + channel);
+          load(row[c], tile + (r * kInputTile + c) * point_stride + channel);
         output_1d(row, out);
         for (int64_t c = 0; c < kTile; ++c) columns[c][r] = out[c];
       }
@@ -86,11 +97,15 @@ __attribute__((target_clones("avx512f", "default"))) void output_tile_row(const 
         for (int64_t r = 0; r < kTile; ++r) {
           const int64_t h = kTile * i + r;
           if (h >= g.height || w >= g.width) continue;
-          Lanes* at = reinterpret_cast<Lanes*>(y + (h * g.width + w) * kBlock);
+          float* at = y + (h * g.width + w) * kBlock;
           Lanes value = out[r] + b;
-          if (accumulate) value += *at;
+          if (accumulate) {
+            Lanes before;
+            load(before, at);
+            value += before;
+          }
           if (relu) value = value > 0 ? value : 0;
-          *at = value;
+          store(at, value);
         }
       }
     }

@@ -9,7 +9,8 @@
 //   activations  nChw16c: [N][C/16][H][W][16]
 //   U (weights)  [36][C][K]     U[ξ] = G g G^T for g = w[k][c] (3x3)
 //   V (input)    [36][T][C]     T = N * tiles_h * tiles_w, tile t = (n * tiles_h + i) * tiles_w + j
-//   M (products) [36][T][K]     (dense: oneDNN's brgemm matmul takes these; with a tile's 36 rows side by side
+//   M (products) [36][T][K]     (dense: oneDNN's brgemm matmul takes these; with a tile's 36 rows side by
+//   side
 //                               instead, it falls back to a slower gemm)
 #pragma once
 

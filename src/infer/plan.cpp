@@ -92,8 +92,8 @@ Pass compile_pass(const infer::Program& program, Precision precision, const Plan
                                                        onednn::ActivationLayout::chosen, options.winograd);
   if (pass.kernels->reference_kernels() > 0) {
     // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
-    auto nhwc = std::make_unique<onednn::PlanKernels>(program, pass.shaped, precision,
-                                                      onednn::ActivationLayout::channels_last, options.winograd);
+    auto nhwc = std::make_unique<onednn::PlanKernels>(
+        program, pass.shaped, precision, onednn::ActivationLayout::channels_last, options.winograd);
     if (nhwc->reference_kernels() < pass.kernels->reference_kernels()) pass.kernels = std::move(nhwc);
   }
   const std::vector<infer::Lifetime> lives = infer::value_lifetimes(program);
@@ -144,7 +144,8 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
   const int64_t n = input_shape[0];
   const int64_t sub = m.options.sub_batch > 0 ? std::min(m.options.sub_batch, n) : n;
   m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, sub));
-  if (n % sub != 0) m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub));
+  if (n % sub != 0)
+    m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub));
   for (int64_t first = 0; first < n; first += sub) m.schedule.emplace_back(first + sub <= n ? 0 : 1, first);
 
   size_t arena_bytes = 0;

@@ -196,6 +196,11 @@ TEST(Cli, BenchJsonHasThroughputAndLatency) {
   EXPECT_GT(j["images_per_sec"].get<double>(), 0.0);
   EXPECT_GT(j["ms_per_batch"].get<double>(), 0.0);
   EXPECT_EQ(j["threads"].get<int>(), 1);
+  EXPECT_TRUE(j["winograd"].get<bool>());
+  CliResult direct =
+      resnet("bench --arch resnet18 --batch 2 --size 64 --iters 1 --threads 1 --json --no-winograd");
+  ASSERT_EQ(direct.exit_code, 0) << direct.err;
+  EXPECT_FALSE(nlohmann::json::parse(direct.out)["winograd"].get<bool>());
 }
 
 }  // namespace
