@@ -503,7 +503,7 @@ size_t PlanKernels::weight_bytes() const {
   return impl_->weight_bytes;
 }
 size_t PlanKernels::scratchpad_bytes() const {
-  return impl_->scratchpad_bytes;
+  return impl_->scratchpad_bytes + impl_->winograd_buffer_bytes;
 }
 
 std::string PlanKernels::describe_step(size_t i) const {

@@ -63,6 +63,7 @@ class PlanKernels {
   int64_t primitives() const;       // per run, the input reorder included
   int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)
   size_t weight_bytes() const;      // of the weights these primitives use
+  // Temporary memory shared by the steps: oneDNN's scratchpad and the Winograd steps' V and M.
   size_t scratchpad_bytes() const;
   // Step i: "conv 32x64x56x56:aBcd16b -> 32x64x56x56:aBcd16b w:ABcd16b16a +sum +relu [jit:avx512_core]"
   std::string describe_step(size_t i) const;
