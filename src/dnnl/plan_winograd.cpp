@@ -43,10 +43,16 @@ int64_t choose_group(const winograd::Geometry& image, int64_t batch) {
 
 bool WinogradConv::applies(const infer::Step& step, const infer::StepGeometry& g) {
   const infer::Window& w = g.window;
-  return step.kind == infer::StepKind::conv && w.kernel_h == 3 && w.kernel_w == 3 && w.stride_h == 1 &&
-         w.stride_w == 1 && w.pad_h == 1 && w.pad_w == 1 && g.pad_bottom == 1 && g.pad_right == 1 &&
-         w.dilation_h == 1 && w.dilation_w == 1 && w.groups == 1 && g.src[3] % kBlock == 0 &&
-         g.dst[3] % kBlock == 0 && step.bias.defined();
+  const bool shape_fits = step.kind == infer::StepKind::conv && w.kernel_h == 3 && w.kernel_w == 3 &&
+                          w.stride_h == 1 && w.stride_w == 1 && w.pad_h == 1 && w.pad_w == 1 &&
+                          g.pad_bottom == 1 && g.pad_right == 1 && w.dilation_h == 1 && w.dilation_w == 1 &&
+                          w.groups == 1 && g.src[3] % kBlock == 0 && g.dst[3] % kBlock == 0 &&
+                          step.bias.defined();
+  // U is 4x the direct weight and is read once per pass: with a handful of tiles in the whole batch
+  // (ResNet-50's 7x7 stage at batch 1: 4 tiles) that read costs more than the multiplies saved.
+  constexpr int64_t kMinTiles = 8;
+  const winograd::Geometry batch{.n = g.src[0], .height = g.src[1], .width = g.src[2]};
+  return shape_fits && batch.tiles() >= kMinTiles;
 }
 
 WinogradConv::WinogradConv(const infer::Step& step, const infer::StepGeometry& g) : step_(step) {

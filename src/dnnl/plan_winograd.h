@@ -22,7 +22,8 @@ namespace resnet::onednn {
 class WinogradConv {
  public:
   // Whether a conv step of this geometry can run as Winograd (3x3, stride 1, padding 1 on every side, no
-  // dilation or groups, channels in whole nChw16c blocks).
+  // dilation or groups, channels in whole nChw16c blocks) and gains by it (at least 8 output tiles in the
+  // batch).
   static bool applies(const infer::Step& step, const infer::StepGeometry& g);
 
   // step.weight is the folded OIHW weight; step.bias the folded bias, read in place at run time.
