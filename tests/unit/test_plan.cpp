@@ -1,6 +1,7 @@
 // InferencePlan: the fused, compiled path gives the layer-by-layer model's logits; BN folding is the formula;
-// plans for other batch sizes and sub-batch passes give the same per-image logits and share weights. (The
-// buffer planner has its own test, test_buffer_planner.cpp.)
+// plans for other batch sizes and sub-batch passes give the same per-image logits and share weights; Winograd
+// convolutions give the direct ones' logits. (The buffer planner and the Winograd transforms have their own
+// tests, test_buffer_planner.cpp and test_winograd_transforms.cpp.)
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -181,6 +182,24 @@ TEST(Plan, ParsesPrecisionNames) {
   EXPECT_EQ(parse_precision("bf16"), Precision::bf16);
   EXPECT_EQ(precision_name(Precision::bf16), "bf16");
   EXPECT_THROW(parse_precision("fp16"), InputError);
+}
+
+// resnet18 accumulates the residual into its 3x3 conv2 (the fused sum); resnet50's 3x3 convs sit inside
+// bottlenecks. Odd image sizes leave partial tiles; a batch of 3 is not a multiple of any image group > 1.
+TEST(Plan, WinogradGivesTheDirectPlansLogits) {
+  ops::set_num_threads(2);
+  for (const std::string arch : {"resnet18", "resnet50"}) {
+    SCOPED_TRACE(arch);
+    auto model = make_model(arch);
+    const Tensor x = random_tensor({3, 61, 75, 3}, 47);
+    InferencePlan winograd = InferencePlan::compile(*model, Precision::f32, x.shape());
+    InferencePlan direct = InferencePlan::compile(*model, Precision::f32, x.shape(), {.winograd = false});
+    EXPECT_NE(winograd.describe().find("winograd"), std::string::npos) << winograd.describe();
+    EXPECT_EQ(direct.describe().find("winograd"), std::string::npos) << direct.describe();
+    const Tensor logits = winograd.run(x);
+    EXPECT_LT(relative_difference(logits, direct.run(x)), 1e-5);
+    EXPECT_LT(relative_difference(logits, model->forward(x)), 1e-4);
+  }
 }
 
 }  // namespace
