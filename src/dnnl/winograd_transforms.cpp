@@ -47,23 +47,32 @@ __attribute__((target_clones("avx512f", "default"))) void input_tile_row(const G
     const int64_t point_stride = g.tiles() * g.in_channels;
     for (int64_t channel = 0; channel < g.in_channels; channel += kBlock) {
       const float* x = src + channel / kBlock * plane;
-      Lanes d[kInputTile][kInputTile];
-      for (int64_t r = 0; r < kInputTile; ++r) {
-        const int64_t h = kTile * i - 1 + r;
-        for (int64_t c = 0; c < kInputTile; ++c) {
-          const int64_t w = kTile * j - 1 + c;
-          d[r][c] = Lanes{};
-          if (h >= 0 && h < g.height && w >= 0 && w < g.width) load(d[r][c], x + (h * g.width + w) * kBlock);
-        }
-      }
-      Lanes rows[kInputTile][kInputTile], column[kInputTile], out[kInputTile];
+      const int64_t h0 = kTile * i - 1, w0 = kTile * j - 1;
+      const bool interior = h0 >= 0 && h0 + kInputTile <= g.height && w0 >= 0 && w0 + kInputTile <= g.width;
+      // rows[r][c] = (B^T d)[r][c], column by column.
+      Lanes rows[kInputTile][kInputTile];
+#pragma GCC unroll 6
       for (int64_t c = 0; c < kInputTile; ++c) {
-        for (int64_t r = 0; r < kInputTile; ++r) column[r] = d[r][c];
+        Lanes column[kInputTile], out[kInputTile];
+        const int64_t w = w0 + c;
+#pragma GCC unroll 6
+        for (int64_t r = 0; r < kInputTile; ++r) {
+          const int64_t h = h0 + r;
+          if (interior || (h >= 0 && h < g.height && w >= 0 && w < g.width)) {
+            load(column[r], x + (h * g.width + w) * kBlock);
+          } else {
+            column[r] = Lanes{};
+          }
+        }
         input_1d(column, out);
+#pragma GCC unroll 6
         for (int64_t r = 0; r < kInputTile; ++r) rows[r][c] = out[r];
       }
+#pragma GCC unroll 6
       for (int64_t r = 0; r < kInputTile; ++r) {
+        Lanes out[kInputTile];
         input_1d(rows[r], out);
+#pragma GCC unroll 6
         for (int64_t c = 0; c < kInputTile; ++c)
           store(tile + (r * kInputTile + c) * point_stride + channel, out[c]);
       }
