@@ -52,6 +52,8 @@ struct PlanStats {
   int64_t passes = 1;
   // Residual joins done as a sum post-op.
   int64_t fused_residuals = 0;
+  // Convolutions run as Winograd F(4x4, 3x3) (PlanOptions::winograd), per pass.
+  int64_t winograd_convolutions = 0;
   // Activation memory: the arena the planner laid out; the largest set of buffers alive at one step (no
   // layout can use less); all buffers side by side (what no reuse would take).
   size_t activation_bytes = 0;

@@ -121,7 +121,7 @@ void run_bench(const BenchOptions& o) {
                           {"dtype", o.dtype},
                           {"path", plan ? "plan" : "layers"},
                           {"sub_batch", o.sub_batch},
-                          {"winograd", plan && !o.no_winograd && precision == Precision::f32},
+                          {"winograd", plan && plan->stats().winograd_convolutions > 0},
                           {"threads", ops::num_threads()},
                           {"iters", o.iters},
                           {"images_per_sec", images_per_sec},

@@ -5,11 +5,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <new>
 #include <numeric>
 #include <string_view>
 #include <unordered_map>
 
+#include "core/aligned_bytes.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/plan_weights.h"
@@ -162,10 +162,10 @@ struct PlanKernels::Impl {
   Kernel input_reorder;
   std::vector<Kernel> kernels;
   memory user_input, user_logits;  // wrap the caller's tensors; handles set per run
-  std::unique_ptr<std::byte, decltype(&std::free)> scratchpad{nullptr, &std::free};
+  AlignedBytes scratchpad{nullptr, &std::free};
   size_t scratchpad_bytes = 0;
   // V and M of the Winograd convolutions, one buffer shared by all (they run one after another).
-  std::unique_ptr<std::byte, decltype(&std::free)> winograd_buffer{nullptr, &std::free};
+  AlignedBytes winograd_buffer{nullptr, &std::free};
   size_t winograd_buffer_bytes = 0;
   ActivationLayout layout;
   bool winograd;
@@ -204,6 +204,11 @@ struct PlanKernels::Impl {
   }
   void decide(int v, const memory::desc& md) { value_md[static_cast<size_t>(v)] = md; }
 
+  // The f32 nChw16c layout of an NHWC-shaped activation: what Winograd steps read and write.
+  static memory::desc f32_nchw16c(const Shape& nhwc) {
+    return memory::desc(logical(nhwc), dt::f32, tag::nChw16c);
+  }
+
   // Whether step runs as Winograd: f32 plans with the chosen (nChw16c) layouts, where its source (and, when
   // it accumulates, its destination) is nChw16c or not decided yet.
   bool use_winograd(const Step& step, const StepGeometry& g) const {
@@ -211,7 +216,7 @@ struct PlanKernels::Impl {
     if (!WinogradConv::applies(step, g)) return false;
     auto blocked16 = [&](int v, const Shape& nhwc) {
       const memory::desc& md = value_md[static_cast<size_t>(v)];
-      return md.get_ndims() == 0 || md == memory::desc(logical(nhwc), dt::f32, tag::nChw16c);
+      return md.get_ndims() == 0 || md == f32_nchw16c(nhwc);
     };
     return blocked16(step.src, g.src) && (!step.accumulate || blocked16(step.dst, g.dst));
   }
@@ -225,8 +230,8 @@ struct PlanKernels::Impl {
              .weight = &conv->plain_weights(),
              .weight_plain = conv->plain_weights_md(),
              .winograd = conv};
-    decide(step.src, memory::desc(logical(g.src), dt::f32, tag::nChw16c));
-    decide(step.dst, memory::desc(logical(g.dst), dt::f32, tag::nChw16c));
+    decide(step.src, f32_nchw16c(g.src));
+    decide(step.dst, f32_nchw16c(g.dst));
     winograd_buffer_bytes = std::max(winograd_buffer_bytes, conv->buffer_bytes());
     return k;
   }
@@ -399,16 +404,10 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
       m.weight_reorders += reordered ? 1 : 0;
       m.weight_bytes += k.pd.weights_desc().get_size();
     }
-    if (m.scratchpad_bytes > 0 && m.scratchpad == nullptr) {
-      const size_t rounded = (m.scratchpad_bytes + 63) / 64 * 64;
-      m.scratchpad.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
-      if (m.scratchpad == nullptr) throw std::bad_alloc();
-    }
-    if (m.winograd_buffer_bytes > 0 && m.winograd_buffer == nullptr) {
-      const size_t rounded = (m.winograd_buffer_bytes + 63) / 64 * 64;
-      m.winograd_buffer.reset(static_cast<std::byte*>(std::aligned_alloc(64, rounded)));
-      if (m.winograd_buffer == nullptr) throw std::bad_alloc();
-    }
+    if (m.scratchpad_bytes > 0 && m.scratchpad == nullptr)
+      m.scratchpad = allocate_aligned_bytes(m.scratchpad_bytes);
+    if (m.winograd_buffer_bytes > 0 && m.winograd_buffer == nullptr)
+      m.winograd_buffer = allocate_aligned_bytes(m.winograd_buffer_bytes);
     // A value as a primitive sees it (in int8 an accumulated value is s8 to its shortcut's writer and u8 to
     // the rest: the same bytes, two descriptions).
     auto value = [&](int v, const memory::desc& md) {
@@ -495,6 +494,10 @@ void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
 
 int64_t PlanKernels::primitives() const {
   return static_cast<int64_t>(impl_->kernels.size()) + 1;
+}
+int64_t PlanKernels::winograd_steps() const {
+  return std::count_if(impl_->kernels.begin(), impl_->kernels.end(),
+                       [](const Kernel& k) { return k.winograd != nullptr; });
 }
 int64_t PlanKernels::weight_reorders() const {
   return impl_->weight_reorders;

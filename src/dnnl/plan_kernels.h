@@ -61,6 +61,7 @@ class PlanKernels {
   void run(const float* x, float* logits, const Observer& observer = {});
 
   int64_t primitives() const;       // per run, the input reorder included
+  int64_t winograd_steps() const;   // convolutions run as Winograd
   int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)
   size_t weight_bytes() const;      // of the weights these primitives use
   // Temporary memory shared by the steps: oneDNN's scratchpad and the Winograd steps' V and M.

@@ -7,8 +7,8 @@
 
 #include <algorithm>
 #include <cstdlib>
-#include <new>
 
+#include "core/aligned_bytes.h"
 #include "dnnl/plan_kernels.h"
 #include "infer/buffer_planner.h"
 #include "infer/lower.h"
@@ -62,20 +62,11 @@ struct InferencePlan::Impl {
   // the other and share the arena.
   std::vector<Pass> passes;
   std::vector<std::pair<size_t, int64_t>> schedule;  // (pass, first image)
-  std::unique_ptr<std::byte, decltype(&std::free)> arena{nullptr, &std::free};
+  AlignedBytes arena{nullptr, &std::free};
   PlanStats stats;
 };
 
 namespace {
-
-std::unique_ptr<std::byte, decltype(&std::free)> allocate_arena(size_t bytes) {
-  constexpr size_t kAlignment = 64;
-  const size_t rounded = std::max(kAlignment, (bytes + kAlignment - 1) / kAlignment * kAlignment);
-  std::unique_ptr<std::byte, decltype(&std::free)> arena(
-      static_cast<std::byte*>(std::aligned_alloc(kAlignment, rounded)), &std::free);
-  if (arena == nullptr) throw std::bad_alloc();
-  return arena;
-}
 
 std::string mib(size_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
@@ -150,11 +141,12 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
 
   size_t arena_bytes = 0;
   for (const Pass& pass : m.passes) arena_bytes = std::max(arena_bytes, pass.layout.arena_bytes);
-  m.arena = allocate_arena(arena_bytes);
+  m.arena = allocate_aligned_bytes(arena_bytes);
   for (Pass& pass : m.passes) pass.kernels->bind(m.arena.get(), pass.layout.offsets, *m.weights);
 
   const Pass& main = m.passes.front();
   m.stats.primitives = main.kernels->primitives();
+  m.stats.winograd_convolutions = main.kernels->winograd_steps();
   m.stats.passes = static_cast<int64_t>(m.schedule.size());
   m.stats.fused_residuals = std::count_if(m.program->steps.begin(), m.program->steps.end(),
                                           [](const infer::Step& s) { return s.accumulate; });
