@@ -1,6 +1,7 @@
 // The `resnet` tool's contract: exit codes, one-line errors, exact params/MACs from `summary --json`.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -37,10 +38,15 @@ CliResult resnet(const std::string& args) {
   const char* bin = std::getenv("RESNET_BIN");
   EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
   const auto dir = temp_dir();
-  const auto out = dir / "stdout.txt", err = dir / "stderr.txt";
+  // Per process: ctest runs several Cli tests at once, and a shared file would interleave their output.
+  const std::string id = std::to_string(getpid());
+  const auto out = dir / ("stdout." + id + ".txt"), err = dir / ("stderr." + id + ".txt");
   const std::string cmd = std::string(bin) + " " + args + " >" + out.string() + " 2>" + err.string();
   const int status = std::system(cmd.c_str());
-  return {WEXITSTATUS(status), read_file(out), read_file(err)};
+  CliResult result{WEXITSTATUS(status), read_file(out), read_file(err)};
+  std::filesystem::remove(out);
+  std::filesystem::remove(err);
+  return result;
 }
 
 int count_lines(const std::string& s) {
