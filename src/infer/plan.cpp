@@ -9,9 +9,9 @@
 #include <cstdlib>
 
 #include "core/aligned_bytes.h"
-#include "dnnl/plan_kernels.h"
 #include "infer/buffer_planner.h"
 #include "infer/lower.h"
+#include "infer/onednn/plan_kernels.h"
 #include "infer/program.h"
 #include "infer/quantize.h"
 #include "resnet/error.h"
@@ -44,7 +44,7 @@ namespace {
 struct Pass {
   int64_t batch = 0;
   infer::ShapedProgram shaped;
-  std::unique_ptr<onednn::PlanKernels> kernels;
+  std::unique_ptr<infer::PlanKernels> kernels;
   std::vector<infer::BufferRequest> buffers;  // one per value
   infer::BufferLayout layout;
 };
@@ -54,7 +54,7 @@ struct Pass {
 struct InferencePlan::Impl {
   // Shared by every plan reshaped from the same compile: the folded program and the reordered weights.
   std::shared_ptr<const infer::Program> program;
-  std::shared_ptr<onednn::PlanWeights> weights;
+  std::shared_ptr<infer::PlanWeights> weights;
   Precision precision = Precision::f32;
   PlanOptions options;
   Shape input_shape;
@@ -79,12 +79,12 @@ Pass compile_pass(const infer::Program& program, Precision precision, const Plan
   pass.batch = batch;
   shape[0] = batch;
   pass.shaped = infer::shape_program(program, shape);
-  pass.kernels = std::make_unique<onednn::PlanKernels>(program, pass.shaped, precision,
-                                                       onednn::ActivationLayout::chosen, options.winograd);
+  pass.kernels = std::make_unique<infer::PlanKernels>(program, pass.shaped, precision,
+                                                      infer::ActivationLayout::chosen, options.winograd);
   if (pass.kernels->reference_kernels() > 0) {
     // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
-    auto nhwc = std::make_unique<onednn::PlanKernels>(
-        program, pass.shaped, precision, onednn::ActivationLayout::channels_last, options.winograd);
+    auto nhwc = std::make_unique<infer::PlanKernels>(
+        program, pass.shaped, precision, infer::ActivationLayout::channels_last, options.winograd);
     if (nhwc->reference_kernels() < pass.kernels->reference_kernels()) pass.kernels = std::move(nhwc);
   }
   const std::vector<infer::Lifetime> lives = infer::value_lifetimes(program);
@@ -115,7 +115,7 @@ InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const S
   infer::Program program = infer::lower_resnet(model);
   if (options.int8) infer::quantize_program(program, *options.int8);
   impl->program = std::make_shared<const infer::Program>(std::move(program));
-  impl->weights = onednn::make_plan_weights();
+  impl->weights = infer::make_plan_weights();
   impl->precision = precision;
   impl->options = options;
   InferencePlan plan(std::move(impl));
@@ -187,7 +187,7 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
   const int64_t per_image = x.numel() / x.dim(0);
   const int64_t classes = logits.dim(1);
   const infer::Program& program = *impl_->program;
-  onednn::PlanKernels::Observer step_observer;
+  infer::PlanKernels::Observer step_observer;
   if (observer) {
     step_observer = [&](int step, const Tensor& value) {
       observer(step < 0 ? std::string_view("input") : std::string_view(program.steps[size_t(step)].name),

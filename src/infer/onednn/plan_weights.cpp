@@ -1,9 +1,14 @@
-#include "dnnl/plan_weights.h"
+#include "infer/onednn/plan_weights.h"
 
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
+
+// The oneDNN helpers of src/dnnl/.
+using onednn::cpu_engine;
+using onednn::cpu_stream;
+using onednn::wrap;
 
 std::shared_ptr<PlanWeights> make_plan_weights() {
   return std::make_shared<PlanWeights>();
@@ -28,4 +33,4 @@ dnnl::memory PlanWeights::get(size_t step, const Tensor& plain, const dnnl::memo
   return out;
 }
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer

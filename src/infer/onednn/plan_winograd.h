@@ -13,21 +13,21 @@
 #include <string>
 #include <unordered_map>
 
-#include "dnnl/winograd_transforms.h"
+#include "infer/onednn/winograd_transforms.h"
 #include "infer/program.h"
 #include "resnet/tensor.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
 
 class WinogradConv {
  public:
   // Whether a conv step of this geometry can run as Winograd (3x3, stride 1, padding 1 on every side, no
   // dilation or groups, channels in whole nChw16c blocks) and gains by it (at least 8 output tiles in the
   // batch).
-  static bool applies(const infer::Step& step, const infer::StepGeometry& g);
+  static bool applies(const Step& step, const StepGeometry& g);
 
   // step.weight is the folded OIHW weight; step.bias the folded bias, read in place at run time.
-  WinogradConv(const infer::Step& step, const infer::StepGeometry& g);
+  WinogradConv(const Step& step, const StepGeometry& g);
 
   const dnnl::matmul::primitive_desc& matmul_pd() const { return pd_; }
   // U in plain [36, C, K] f32 (described by plain_weights_md()), to be reordered into matmul_pd()'s layout.
@@ -46,7 +46,7 @@ class WinogradConv {
   std::string describe() const;
 
  private:
-  const infer::Step& step_;
+  const Step& step_;
   winograd::Geometry group_;  // the images one matmul takes
   int64_t batch_ = 0;
   Tensor u_plain_;
@@ -56,4 +56,4 @@ class WinogradConv {
   std::unordered_map<int, dnnl::memory> args_;
 };
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer

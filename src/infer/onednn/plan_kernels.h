@@ -24,7 +24,7 @@
 #include "infer/program.h"
 #include "resnet/plan.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
 
 // Weights in the layouts primitives chose, shared by every plan compiled from one program: a plan for another
 // batch size reuses a reordered weight whenever its primitive picks the same layout. Thread-safe.
@@ -41,7 +41,7 @@ class PlanKernels {
   // Creates the primitives (no memory yet). program must outlive the kernels (its biases and weights are read
   // in place).
   // winograd: run the f32 3x3 stride-1 convolutions that allow it as Winograd F(4x4, 3x3) (plan_winograd.h).
-  PlanKernels(const infer::Program& program, const infer::ShapedProgram& shaped, Precision precision,
+  PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
               ActivationLayout layout, bool winograd);
   ~PlanKernels();
   PlanKernels(const PlanKernels&) = delete;
@@ -75,4 +75,4 @@ class PlanKernels {
   std::unique_ptr<Impl> impl_;
 };
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer

@@ -1,4 +1,4 @@
-#include "dnnl/plan_winograd.h"
+#include "infer/onednn/plan_winograd.h"
 
 #include <fmt/format.h>
 
@@ -7,7 +7,12 @@
 #include "dnnl/engine.h"
 #include "resnet/error.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
+
+// The oneDNN helpers of src/dnnl/.
+using onednn::cpu_engine;
+using onednn::default_attr;
+
 namespace {
 
 using dnnl::memory;
@@ -42,9 +47,9 @@ int64_t choose_group(const winograd::Geometry& image, int64_t batch) {
 
 }  // namespace
 
-bool WinogradConv::applies(const infer::Step& step, const infer::StepGeometry& g) {
-  const infer::Window& w = g.window;
-  const bool shape_fits = step.kind == infer::StepKind::conv && w.kernel_h == 3 && w.kernel_w == 3 &&
+bool WinogradConv::applies(const Step& step, const StepGeometry& g) {
+  const Window& w = g.window;
+  const bool shape_fits = step.kind == StepKind::conv && w.kernel_h == 3 && w.kernel_w == 3 &&
                           w.stride_h == 1 && w.stride_w == 1 && w.pad_h == 1 && w.pad_w == 1 &&
                           g.pad_bottom == 1 && g.pad_right == 1 && w.dilation_h == 1 && w.dilation_w == 1 &&
                           w.groups == 1 && g.src[3] % kBlock == 0 && g.dst[3] % kBlock == 0 &&
@@ -56,7 +61,7 @@ bool WinogradConv::applies(const infer::Step& step, const infer::StepGeometry& g
   return shape_fits && batch.tiles() >= kMinTiles;
 }
 
-WinogradConv::WinogradConv(const infer::Step& step, const infer::StepGeometry& g) : step_(step) {
+WinogradConv::WinogradConv(const Step& step, const StepGeometry& g) : step_(step) {
   if (!applies(step, g)) throw InternalError(fmt::format("{}: not a Winograd convolution", step.name));
   batch_ = g.src[0];
   const winograd::Geometry image{
@@ -107,4 +112,4 @@ std::string WinogradConv::describe() const {
                      group_.tiles(), group_.in_channels, group_.out_channels);
 }
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer

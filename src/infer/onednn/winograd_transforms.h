@@ -16,7 +16,7 @@
 
 #include <cstdint>
 
-namespace resnet::onednn::winograd {
+namespace resnet::infer::winograd {
 
 constexpr int64_t kTile = 4;       // output tile side
 constexpr int64_t kInputTile = 6;  // input tile side
@@ -42,4 +42,4 @@ void transform_input(const Geometry& g, const float* src, float* v);
 void transform_output(const Geometry& g, const float* m, const float* bias, bool accumulate, bool relu,
                       float* dst);
 
-}  // namespace resnet::onednn::winograd
+}  // namespace resnet::infer::winograd

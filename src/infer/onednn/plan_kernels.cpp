@@ -1,4 +1,4 @@
-#include "dnnl/plan_kernels.h"
+#include "infer/onednn/plan_kernels.h"
 
 #include <fmt/format.h>
 
@@ -12,20 +12,28 @@
 #include "core/aligned_bytes.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
-#include "dnnl/plan_weights.h"
-#include "dnnl/plan_winograd.h"
 #include "dnnl/primitive_cache.h"
+#include "infer/onednn/plan_weights.h"
+#include "infer/onednn/plan_winograd.h"
 #include "resnet/error.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
+
+// The oneDNN helpers of src/dnnl/.
+using onednn::cpu_engine;
+using onednn::cpu_stream;
+using onednn::data_type_of;
+using onednn::default_attr;
+using onednn::desc_of;
+using onednn::dims_key;
+using onednn::translate_errors;
+using onednn::wrap;
+
 namespace {
 
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-using infer::Step;
-using infer::StepGeometry;
-using infer::StepKind;
 
 constexpr int kUnbound = -1;
 
@@ -155,7 +163,7 @@ struct Kernel {
 }  // namespace
 
 struct PlanKernels::Impl {
-  const infer::Program& program;
+  const Program& program;
   dt act_type;  // activations and weights of f32/bf16 programs; int8 programs use the types of step.int8
   std::vector<memory::desc> value_md;
   std::vector<size_t> value_bytes;
@@ -172,7 +180,7 @@ struct PlanKernels::Impl {
   int64_t weight_reorders = 0;
   size_t weight_bytes = 0;
 
-  Impl(const infer::Program& p, Precision precision, ActivationLayout l, bool w)
+  Impl(const Program& p, Precision precision, ActivationLayout l, bool w)
       : program(p), act_type(precision == Precision::bf16 ? dt::bf16 : dt::f32), layout(l), winograd(w) {}
 
   dt input_type() const { return program.int8 ? dt::s8 : act_type; }
@@ -196,7 +204,7 @@ struct PlanKernels::Impl {
   }
   // int8 runtime scales of a conv: the source's and destination's (per tensor), the weights' (per channel).
   static void add_scales(Kernel& k, const Step& step) {
-    const infer::StepInt8& q = step.int8;
+    const StepInt8& q = step.int8;
     k.scale_values = {Tensor::full({1}, q.src_scale), q.weight_scales, Tensor::full({1}, q.dst_scale)};
     const int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
     for (size_t i = 0; i < 3; ++i)
@@ -238,7 +246,7 @@ struct PlanKernels::Impl {
 
   Kernel conv(size_t i, const Step& step, const StepGeometry& g) {
     if (use_winograd(step, g)) return winograd_conv(i, step, g);
-    const infer::Window& w = g.window;
+    const Window& w = g.window;
     const memory::desc dst = step.accumulate
                                  ? with_type(value_md[static_cast<size_t>(step.dst)], dst_type(step))
                                  : any_md(g.dst, dst_type(step));
@@ -265,7 +273,7 @@ struct PlanKernels::Impl {
   }
 
   Kernel pool(const Step& step, const StepGeometry& g) {
-    const infer::Window& w = g.window;
+    const Window& w = g.window;
     const bool max = step.kind == StepKind::max_pool;
     memory::desc src = value_md[static_cast<size_t>(step.src)];
     Kernel k{.name = step.name, .what = max ? "max_pool" : "avg_pool"};
@@ -315,8 +323,8 @@ struct PlanKernels::Impl {
   }
 };
 
-PlanKernels::PlanKernels(const infer::Program& program, const infer::ShapedProgram& shaped,
-                         Precision precision, ActivationLayout layout, bool winograd)
+PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
+                         ActivationLayout layout, bool winograd)
     : impl_(std::make_unique<Impl>(program, precision, layout, winograd)) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
@@ -529,4 +537,4 @@ std::string PlanKernels::describe_input() const {
                      k.pd.impl_info_str());
 }
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer

@@ -9,10 +9,10 @@
 #include <utility>
 #include <vector>
 
-#include "dnnl/plan_kernels.h"
+#include "infer/onednn/plan_kernels.h"
 #include "resnet/tensor.h"
 
-namespace resnet::onednn {
+namespace resnet::infer {
 
 class PlanWeights {
  public:
@@ -26,4 +26,4 @@ class PlanWeights {
   std::map<size_t, std::vector<std::pair<dnnl::memory::desc, dnnl::memory>>> stored_;
 };
 
-}  // namespace resnet::onednn
+}  // namespace resnet::infer
