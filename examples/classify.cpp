@@ -1,5 +1,6 @@
 // The smallest program a user copies: build resnet50, load torchvision weights, classify one tensor.
 //   classify resnet50.pth        (weights from torch.save(torchvision.models.resnet50(...).state_dict()))
+#include <resnet/load_state_dict.h>
 #include <resnet/model.h>
 #include <resnet/weights.h>
 #include <resnet/zoo.h>

@@ -1,9 +1,10 @@
 // Data for training and evaluation: datasets (IDX, CIFAR binary, image folders), torchvision-style transforms
 // and a threaded, prefetching, deterministic loader.
 //
-//   std::shared_ptr<const resnet::Dataset> train = resnet::open_dataset("fashion-mnist", "",
-//   resnet::Split::train); resnet::Loader loader(train, resnet::train_transform(train->info()), {.batch_size
-//   = 128, .seed = 1}); for (int64_t epoch = 0; epoch < epochs; ++epoch) {
+//   std::shared_ptr<const resnet::Dataset> train =
+//       resnet::open_dataset("fashion-mnist", "", resnet::Split::train);
+//   resnet::Loader loader(train, resnet::train_transform(train->info()), {.batch_size = 128, .seed = 1});
+//   for (int64_t epoch = 0; epoch < epochs; ++epoch) {
 //     loader.start_epoch(epoch);
 //     resnet::Batch batch;
 //     while (loader.next(batch)) { /* batch.images f32 [B,H,W,C], batch.labels [B] */ }
@@ -18,37 +19,10 @@
 #include <string>
 #include <vector>
 
+#include "resnet/image.h"
 #include "resnet/tensor.h"
 
 namespace resnet {
-
-// ---------------------------------------------------------------------------------------------------------------
-// Images
-
-// An 8-bit image, row-major [height, width, channels]; channels 1 (gray), 2 (gray + alpha), 3 (RGB), 4
-// (RGBA).
-struct Image {
-  int height = 0;
-  int width = 0;
-  int channels = 0;
-  std::vector<uint8_t> pixels;
-
-  Image() = default;
-  Image(int h, int w, int c) : height(h), width(w), channels(c), pixels(size_t(h) * size_t(w) * size_t(c)) {}
-  uint8_t* at(int y, int x) {
-    return pixels.data() + (size_t(y) * size_t(width) + size_t(x)) * size_t(channels);
-  }
-  const uint8_t* at(int y, int x) const {
-    return pixels.data() + (size_t(y) * size_t(width) + size_t(x)) * size_t(channels);
-  }
-};
-
-// Decodes a JPEG or PNG file (recognised by its first bytes, not its name). channels = 0 keeps the file's
-// channels; 1 or 3 converts as PIL's Image.convert("L" / "RGB") does (alpha dropped, gray replicated, ITU-R
-// 601 luma).
-Image read_image(const std::string& path, int channels = 0);
-// Channel conversion as PIL's convert("L") (channels = 1) and convert("RGB") (channels = 3).
-Image convert_channels(const Image& image, int channels);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Datasets
@@ -84,14 +58,6 @@ class Dataset {
   int num_classes() const { return info().num_classes(); }
   int channels() const { return info().channels; }
   const std::vector<std::string>& class_names() const { return info().class_names; }
-};
-
-// Decoded images held in memory, as the IDX and CIFAR readers produce them.
-struct ImageArray {
-  int64_t count = 0;
-  int height = 0, width = 0, channels = 0;
-  std::vector<uint8_t> pixels;  // [count, height, width, channels]
-  std::vector<int64_t> labels;  // [count]
 };
 
 std::unique_ptr<Dataset> make_memory_dataset(ImageArray images, DatasetInfo info);

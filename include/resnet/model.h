@@ -15,9 +15,8 @@ enum class BlockKind { basic, bottleneck };
 enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no max-pool
 // How a block's shortcut changes shape when stride != 1 or channels change:
 //   projection: downsample = 1x1 conv(stride) + BN (torchvision, "option B")
-//   zero_pad:   take every stride-th pixel and zero-pad the new channels, no parameters (He et al. 2015 §4.2
-//   CIFAR
-//               networks, "option A")
+//   zero_pad:   take every stride-th pixel and zero-pad the new channels, no parameters
+//               (He et al. 2015 §4.2, the CIFAR networks' "option A")
 enum class Shortcut { projection, zero_pad };
 
 struct ResNetConfig {

@@ -28,7 +28,7 @@ struct Int8Calibration;
 
 // f32: f32 everywhere. bf16: bf16 weights and activations with f32 accumulation (oneDNN), f32 bias and
 // logits. int8: s8 weights (per output channel) and u8/s8 activations (per tensor) from a calibration
-// (resnet/quantize.h), s32 accumulation, f32 bias; the global average pool and the classifier run in f32.
+// (resnet/calibration.h), s32 accumulation, f32 bias; the global average pool and the classifier run in f32.
 enum class Precision : uint8_t { f32, bf16, int8 };
 std::string_view precision_name(Precision precision);  // "f32", "bf16", "int8"
 // "f32" | "bf16" | "int8"; anything else throws InputError naming `flag`.

@@ -17,9 +17,9 @@
 #include "cli/common.h"
 #include "core/rng.h"
 #include "dnnl/ops.h"
+#include "resnet/calibration.h"
 #include "resnet/error.h"
 #include "resnet/plan.h"
-#include "resnet/quantize.h"
 
 namespace resnet::cli {
 namespace {

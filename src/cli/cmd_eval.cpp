@@ -9,8 +9,8 @@
 
 #include "cli/common.h"
 #include "resnet/error.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/train.h"
-#include "resnet/weights.h"
 
 namespace resnet::cli {
 namespace {

@@ -12,10 +12,10 @@
 #include <numeric>
 
 #include "cli/common.h"
+#include "resnet/calibration.h"
 #include "resnet/error.h"
 #include "resnet/npy.h"
 #include "resnet/plan.h"
-#include "resnet/quantize.h"
 
 namespace resnet::cli {
 namespace {

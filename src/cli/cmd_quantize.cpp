@@ -5,7 +5,7 @@
 // training split (evaluation transform, shuffled with a fixed seed), then measures the f32 and the int8 plan
 // on the held-out test split: top-1 of each and their top-1 agreement. With --calib-npy (images without
 // labels, e.g. for ImageNet weights) it calibrates on those images and reports the agreement on them. Writes
-// the model's weights plus the scales (resnet/quantize.h) atomically to --out.
+// the model's weights plus the scales (resnet/int8_weights.h) atomically to --out.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,13 +15,14 @@
 #include <optional>
 
 #include "cli/common.h"
+#include "resnet/calibration.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
+#include "resnet/int8_weights.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/npy.h"
 #include "resnet/plan.h"
-#include "resnet/quantize.h"
 #include "resnet/train.h"
-#include "resnet/weights.h"
 #include "resnet/zoo.h"
 
 namespace resnet::cli {

@@ -8,6 +8,8 @@
 
 #include "dnnl/ops.h"
 #include "resnet/error.h"
+#include "resnet/int8_weights.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
 

@@ -5,8 +5,8 @@
 #include <memory>
 #include <string>
 
+#include "resnet/calibration.h"
 #include "resnet/model.h"
-#include "resnet/quantize.h"
 
 namespace resnet::cli {
 

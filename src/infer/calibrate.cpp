@@ -5,12 +5,13 @@
 #include <cmath>
 #include <optional>
 
+#include "infer/abs_histogram.h"
 #include "infer/lower.h"
-#include "infer/quantize.h"
+#include "infer/quantize_program.h"
+#include "resnet/calibration.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 #include "resnet/plan.h"
-#include "resnet/quantize.h"
 
 namespace resnet {
 
@@ -24,56 +25,13 @@ CalibrationMethod parse_calibration_method(std::string_view text, std::string_vi
   throw InputError(fmt::format("{} {}: expected minmax or percentile", flag, text));
 }
 
-// ---- AbsHistogram ----
-
-void AbsHistogram::grow_to(double value) {
-  if (range_ == 0.0) {
-    range_ = value;
-    return;
-  }
-  while (range_ < value) {  // halve the resolution: bins 2i and 2i+1 become bin i
-    for (int i = 0; i < kBins / 2; ++i) bins_[size_t(i)] = bins_[size_t(2 * i)] + bins_[size_t(2 * i + 1)];
-    std::fill(bins_.begin() + kBins / 2, bins_.end(), 0);
-    range_ *= 2.0;
-  }
-}
-
-void AbsHistogram::add(const float* values, int64_t count) {
-  float batch_max = 0.0f;
-  for (int64_t i = 0; i < count; ++i) batch_max = std::max(batch_max, std::abs(values[i]));
-  if (!std::isfinite(batch_max)) throw InputError("calibration: an activation is not finite (NaN or inf)");
-  max_abs_ = std::max(max_abs_, double(batch_max));
-  count_ += count;
-  if (batch_max > 0.0f) grow_to(batch_max);
-  if (range_ == 0.0) {  // all zeros so far
-    bins_[0] += count;
-    return;
-  }
-  const double per_bin = kBins / range_;
-  for (int64_t i = 0; i < count; ++i) {
-    const auto bin = static_cast<int64_t>(std::abs(double(values[i])) * per_bin);
-    ++bins_[size_t(std::min<int64_t>(bin, kBins - 1))];
-  }
-}
-
-double AbsHistogram::percentile(double q) const {
-  if (count_ == 0 || q >= 100.0) return max_abs_;
-  const double wanted = q / 100.0 * double(count_);
-  int64_t seen = 0;
-  for (int i = 0; i < kBins; ++i) {
-    seen += bins_[size_t(i)];
-    if (double(seen) >= wanted) return std::min(max_abs_, range_ * (i + 1) / kBins);
-  }
-  return max_abs_;
-}
-
 // ---- Calibrator ----
 
 struct Calibrator::Impl {
   ResNet& model;
   CalibrationOptions options;
   std::map<std::string, DType> quantized;  // the tensors that get a scale, and their int8 type
-  std::map<std::string, AbsHistogram> histograms;
+  std::map<std::string, infer::AbsHistogram> histograms;
   std::optional<InferencePlan> plan;
   int64_t images = 0;
 };
@@ -117,7 +75,7 @@ Int8Calibration Calibrator::finish() const {
   out.percentile = m.options.method == CalibrationMethod::percentile ? m.options.percentile : 0.0;
   out.images = m.images;
   for (const auto& [name, type] : m.quantized) {
-    const AbsHistogram& h = m.histograms.at(name);
+    const infer::AbsHistogram& h = m.histograms.at(name);
     const double threshold =
         m.options.method == CalibrationMethod::minmax ? h.max_abs() : h.percentile(m.options.percentile);
     out.activation_scales[name] = infer::activation_scale(threshold, type);

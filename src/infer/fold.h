@@ -2,8 +2,9 @@
 //
 // bn(conv(x)) = gamma * (conv(x) + b - mean) / sqrt(var + eps) + beta = conv'(x) + b' with, per output
 // channel o,
-//   scale[o] = gamma[o] / sqrt(var[o] + eps),  w'[o] = w[o] * scale[o],  b'[o] = beta[o] + (b[o] - mean[o]) *
-//   scale[o]
+//   scale[o] = gamma[o] / sqrt(var[o] + eps)
+//   w'[o]    = w[o] * scale[o]
+//   b'[o]    = beta[o] + (b[o] - mean[o]) * scale[o]
 // (b = 0 for a convolution without bias). Computed in double, stored as f32.
 #pragma once
 

@@ -1,14 +1,14 @@
 // The .int8.safetensors file: the model's state_dict with every convolution weight stored as s8 with
-// per-output-channel scales, plus the quant.* calibration scales (see resnet/quantize.h).
+// per-output-channel scales, plus the quant.* calibration scales (see resnet/int8_weights.h).
 #include <fmt/format.h>
 
 #include <cmath>
 
 #include "infer/lower.h"
-#include "infer/quantize.h"
+#include "infer/quantize_program.h"
 #include "resnet/error.h"
+#include "resnet/int8_weights.h"
 #include "resnet/model.h"
-#include "resnet/quantize.h"
 #include "resnet/weights.h"
 
 namespace resnet {

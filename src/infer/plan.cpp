@@ -13,7 +13,7 @@
 #include "infer/lower.h"
 #include "infer/onednn/plan_kernels.h"
 #include "infer/program.h"
-#include "infer/quantize.h"
+#include "infer/quantize_program.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 

@@ -9,6 +9,7 @@
 
 #include "io/input_file.h"
 #include "resnet/error.h"
+#include "resnet/tensor.h"
 
 namespace resnet {
 namespace {

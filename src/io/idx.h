@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "resnet/data.h"
+#include "resnet/image.h"
 
 namespace resnet {
 

@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "resnet/data.h"
+#include "resnet/image.h"
 
 namespace resnet {
 

@@ -1,13 +1,14 @@
 // load_state_dict: copies a file's tensors into a model's parameters and buffers, matched by name.
 // Module::state_dict() hands out tensors that share storage with the model, so copying into them loads the
 // model.
+#include "resnet/load_state_dict.h"
+
 #include <fmt/format.h>
 
 #include <unordered_map>
 #include <unordered_set>
 
 #include "resnet/error.h"
-#include "resnet/weights.h"
 
 namespace resnet {
 namespace {

@@ -9,10 +9,10 @@
 #include <iostream>
 
 #include "dnnl/ops.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/loss.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
-#include "resnet/weights.h"
 #include "train/checkpoint.h"
 #include "train/progress.h"
 

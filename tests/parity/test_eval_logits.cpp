@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "parity/fixtures.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/model.h"
 #include "resnet/weights.h"
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "parity/fixtures.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/model.h"
 #include "resnet/plan.h"
 #include "resnet/weights.h"

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "parity/fixtures.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/model.h"
 #include "resnet/weights.h"
 

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "resnet/error.h"
-#include "resnet/weights.h"
+#include "resnet/load_state_dict.h"
 
 namespace resnet {
 namespace {

@@ -17,14 +17,17 @@
 #include <sstream>
 
 #include "dnnl/ops.h"
+#include "infer/abs_histogram.h"
 #include "infer/lower.h"
-#include "infer/quantize.h"
+#include "infer/quantize_program.h"
 #include "input_error.h"
+#include "resnet/calibration.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
+#include "resnet/int8_weights.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/npy.h"
 #include "resnet/plan.h"
-#include "resnet/quantize.h"
 #include "resnet/weights.h"
 #include "unit/op_test_util.h"
 #include "unit/plan_test_util.h"
@@ -78,7 +81,7 @@ TEST(ActivationScale, ReluOutputsUseAllOfU8AndOthersSymmetricS8) {
 TEST(AbsHistogram, PercentileIsWithinOneBinAboveTheExactOneAsTheRangeGrows) {
   std::mt19937 rng(3);
   std::vector<float> all;
-  AbsHistogram h;
+  infer::AbsHistogram h;
   for (float spread : {0.5f, 2.0f, 9.0f}) {  // each batch widens the range: bins merge
     std::normal_distribution<float> dist(0.0f, spread);
     std::vector<float> batch(20000);
@@ -92,7 +95,7 @@ TEST(AbsHistogram, PercentileIsWithinOneBinAboveTheExactOneAsTheRangeGrows) {
   EXPECT_EQ(h.count(), int64_t(all.size()));
   EXPECT_DOUBLE_EQ(h.max_abs(), abs_values.back());
   EXPECT_DOUBLE_EQ(h.percentile(100.0), abs_values.back());
-  const double bin = h.max_abs() * 2 / AbsHistogram::kBins;  // the range is below twice the max
+  const double bin = h.max_abs() * 2 / infer::AbsHistogram::kBins;  // the range is below twice the max
   for (double q : {50.0, 99.0, 99.9, 99.99}) {
     const double exact = abs_values[size_t(std::ceil(q / 100.0 * double(abs_values.size()))) - 1];
     EXPECT_GE(h.percentile(q), exact - 1e-9) << q;

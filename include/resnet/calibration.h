@@ -1,4 +1,5 @@
-// int8 post-training quantization of the InferencePlan.
+// int8 post-training quantization of the InferencePlan: calibration of the activation scales.
+// The .int8.safetensors file that keeps them: resnet/int8_weights.h.
 //
 // Weights: symmetric, per output channel, from the BN-folded f32 weights: scale[o] = max|w'[o]| / 127,
 // q = round(w' / scale[o]) in [-127, 127] (computed when the plan is compiled; the file keeps a copy).
@@ -16,12 +17,9 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
-#include <vector>
 
-#include "resnet/module.h"
 #include "resnet/tensor.h"
 
 namespace resnet {
@@ -70,48 +68,5 @@ class Calibrator {
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
-
-// A running histogram of |x| for percentile thresholds: 2048 bins over [0, range); when a value beyond the
-// range arrives, the range doubles (pairs of bins merge, exactly) until it fits. The percentile is read at
-// the upper edge of its bin, so it errs by at most range/2048 upwards.
-class AbsHistogram {
- public:
-  static constexpr int kBins = 2048;
-  void add(const float* values, int64_t count);
-  double max_abs() const { return max_abs_; }
-  int64_t count() const { return count_; }
-  // The smallest threshold t with at least q% of the values |x| <= t (q in (0, 100]); max_abs() at 100.
-  double percentile(double q) const;
-
- private:
-  void grow_to(double value);
-  std::vector<int64_t> bins_ = std::vector<int64_t>(kBins, 0);
-  double range_ = 0.0;
-  double max_abs_ = 0.0;
-  int64_t count_ = 0;
-};
-
-// ---- the .int8.safetensors file ----
-// The model's state_dict (torchvision names, f32) except that each convolution weight "<conv>.weight" is
-// stored as s8 (resnet50: 32% of the f32 file; the classifier stays f32):
-//   quant.int8_weight.<conv path>          s8 [O,I,KH,KW]  round(weight / scale), per output channel
-//   quant.int8_weight_scale.<conv path>    f32 [O]  max |weight[o]| / 127
-//   quant.activation_scale.<input | conv>  f32 [1]  calibrated activation scales
-//   quant.weight_scale.<conv path>         f32 [O]  per-output-channel scales of the folded weights
-// and the metadata format = "resnet.cpp int8", arch, method, percentile, calibration_images, and anything in
-// `extra_metadata` (dataset, stem, ...). Written atomically. Loaded, the s8 weights become f32
-// "<conv>.weight" = s8 * scale, so the file still loads as an f32 model (with those rounded weights). Folding
-// a batch norm only scales each output channel, so the int8 plan re-quantizes them to the same s8 values,
-// but for ties at .5 that float rounding breaks (36 of 23.5 million resnet50 weights differ by 1).
-void save_int8_weights(ResNet& model, const Int8Calibration& calibration, const std::string& path,
-                       const std::map<std::string, std::string>& extra_metadata = {});
-
-// Removes the quant.* entries from `tensors` (as read from `source`, with its safetensors `metadata`), puts
-// the f32 convolution weights rebuilt from the s8 ones in their place, and returns the calibration; nullopt
-// when there are no quant.* entries (a plain weights file). Throws InputError naming `source` and the entry
-// for malformed ones (wrong dtype or shape, a weight without its scales, a non-positive scale).
-std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
-                                                     const std::map<std::string, std::string>& metadata,
-                                                     const std::string& source);
 
 }  // namespace resnet

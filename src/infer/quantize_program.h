@@ -1,9 +1,9 @@
 // int8 quantization of an inference Program (no oneDNN here): per-output-channel symmetric weight scales,
-// the u8/s8 choice per activation, and the scales every step reads and writes (see resnet/quantize.h).
+// the u8/s8 choice per activation, and the scales every step reads and writes (see resnet/calibration.h).
 #pragma once
 
 #include "infer/program.h"
-#include "resnet/quantize.h"
+#include "resnet/calibration.h"
 
 namespace resnet::infer {
 

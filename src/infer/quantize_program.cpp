@@ -1,4 +1,4 @@
-#include "infer/quantize.h"
+#include "infer/quantize_program.h"
 
 #include <fmt/format.h>
 
