@@ -66,8 +66,10 @@ class Lowering {
         x = residual_block(*block, x);
       } else if (dynamic_cast<Sequential*>(&m) != nullptr) {
         x = sequence(m.children(), x);
-      } else if (dynamic_cast<Dropout*>(&m) == nullptr) {
+      } else if (dynamic_cast<ReLU*>(&m) != nullptr) {
         unsupported(m, "not supported by the inference plan (a ReLU must follow a convolution)");
+      } else if (dynamic_cast<Dropout*>(&m) == nullptr) {
+        unsupported(m, "not supported by the inference plan");
       }
     }
     return x;
@@ -119,36 +121,53 @@ class Lowering {
                 .bias = Tensor::zeros({z.out_channels()})});
   }
 
-  // out = relu(branch(x) + shortcut(x)); the shortcut is computed first and the branch's last conv adds into
-  // it.
+  // A block from its structure: out = relu(branch(x) + shortcut(x)). The shortcut is computed first and the
+  // branch's last conv adds into it, then applies the output ReLU (the sum post-op, then the ReLU); dropout
+  // is the identity in eval mode.
   int residual_block(ResidualBlock& block, int x) {
-    std::vector<std::pair<Conv2d*, BatchNorm2d*>> branch;
-    int shortcut = x;
+    const BlockStructure& s = block.structure();
     for (Module* child : block.children()) {
-      if (auto* conv = dynamic_cast<Conv2d*>(child)) {
-        branch.emplace_back(conv, nullptr);
-      } else if (auto* bn = dynamic_cast<BatchNorm2d*>(child)) {
-        if (branch.empty() || branch.back().second != nullptr)
-          unsupported(*child, "a batch norm without a conv");
-        branch.back().second = bn;
-      } else if (auto* z = dynamic_cast<ZeroPadShortcut*>(child)) {
-        shortcut = zero_pad_shortcut(*z, x);
-      } else if (child->local_name() == "downsample") {
-        shortcut = sequence(child->children(), x);
-      } else if (dynamic_cast<ReLU*>(child) == nullptr && dynamic_cast<Dropout*>(child) == nullptr) {
-        unsupported(*child, "not expected in a residual block");
+      if (!s.describes(*child)) {
+        unsupported(*child, fmt::format("a child of {} ({}) that its block structure does not describe",
+                                        block.path(), block.type_name()));
       }
     }
-    if (branch.empty()) unsupported(block, "a residual block without convolutions");
+    if (s.branch.empty()) unsupported(block, "a residual block without convolutions");
+    if (s.branch.back().relu) unsupported(block, "a ReLU before the residual join is not planned");
+    const int shortcut = shortcut_value(s, x);
     int y = x;
-    for (size_t i = 0; i + 1 < branch.size(); ++i) y = conv_step(*branch[i].first, branch[i].second, y, true);
-    return conv_step(*branch.back().first, branch.back().second, y, true, shortcut);
+    for (size_t i = 0; i + 1 < s.branch.size(); ++i) {
+      const BranchStage& stage = s.branch[i];
+      y = conv_step(*stage.conv, stage.bn, y, stage.relu != nullptr);
+    }
+    const BranchStage& last = s.branch.back();
+    return conv_step(*last.conv, last.bn, y, s.output_relu != nullptr, shortcut);
+  }
+
+  // The shortcut's value: the block input, the downsample Sequential (conv + BN), or the zero-padding conv.
+  int shortcut_value(const BlockStructure& s, int x) {
+    switch (s.shortcut) {
+      case ShortcutKind::identity:
+        return x;
+      case ShortcutKind::projection:
+        return sequence({s.downsample}, x);
+      case ShortcutKind::zero_pad:
+        return zero_pad_shortcut(*s.zero_pad, x);
+    }
+    return x;
   }
 
   Program& p_;
 };
 
 }  // namespace
+
+Program lower_module(Module& module, int64_t in_channels) {
+  Program program;
+  program.in_channels = in_channels;
+  program.output = Lowering(program).sequence({&module}, program.input);
+  return program;
+}
 
 Program lower_resnet(ResNet& model) {
   Program program;

@@ -1,8 +1,10 @@
 // Lowering a ResNet (any module tree of the supported layers) to an inference Program: BN folded into the
-// convolution before it, ReLUs fused into the step before them, and each residual block as
+// convolution before it, ReLUs fused into the step before them, and each residual block, walked through its
+// BlockStructure, as
 //   shortcut (block input, or downsample conv+BN, or the zero-padding shortcut as a fixed 0/1 1x1 conv)
-//   branch convs with ReLU, the last one accumulating into the shortcut, then ReLU.
-// Dropout is the identity (eval).
+//   branch convs with their ReLUs, the last one accumulating into the shortcut, then the output ReLU.
+// Dropout is the identity (eval). Any other module, or a block child its structure does not describe, is an
+// InputError naming the module's path and type.
 #pragma once
 
 #include "infer/program.h"
@@ -12,5 +14,9 @@ namespace resnet::infer {
 
 // Throws InputError naming the module the plan cannot take (an unsupported layer or arrangement).
 Program lower_resnet(ResNet& model);
+
+// Any module tree (a Sequential, a block, a layer) on an input of `in_channels` channels; the program's
+// output is the tree's output (num_classes stays 0). Throws as lower_resnet.
+Program lower_module(Module& module, int64_t in_channels);
 
 }  // namespace resnet::infer

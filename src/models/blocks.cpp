@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include "dnnl/ops.h"
-#include "models/zero_pad_shortcut.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -23,6 +22,20 @@ Conv2dOptions conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
   return {.in_channels = in, .out_channels = out, .kernel = 1, .stride = stride};
 }
 
+// conv [-> bn] [-> relu]; `activation` receives the ReLU's output in train mode (undefined otherwise).
+Tensor stage_forward(const BranchStage& stage, const Tensor& x, Tensor& activation) {
+  Tensor y = stage.conv->forward(x);
+  if (stage.bn) y = stage.bn->forward(y);
+  if (!stage.relu) return y;
+  return stage.relu->forward(y, activation);
+}
+
+Tensor stage_backward(const BranchStage& stage, const Tensor& dy, Tensor activation) {
+  Tensor d = stage.relu ? stage.relu->backward(dy, std::move(activation)) : dy;
+  if (stage.bn) d = stage.bn->backward(d);
+  return stage.conv->backward(d);
+}
+
 }  // namespace
 
 void ResidualBlock::add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels) {
@@ -30,32 +43,52 @@ void ResidualBlock::add_shortcut_and_dropout(const BlockOptions& o, int64_t out_
     auto& downsample = add_child<Sequential>("downsample");
     downsample.append<Conv2d>(conv1x1(o.inplanes, out_channels, o.stride));
     downsample.append<BatchNorm2d>(out_channels);
-    shortcut_ = &downsample;
+    structure_.shortcut = ShortcutKind::projection;
+    structure_.downsample = &downsample;
   }
   if (o.reshape_shortcut && o.shortcut == Shortcut::zero_pad) {
-    shortcut_ = &add_child<ZeroPadShortcut>("shortcut", o.inplanes, out_channels, o.stride);
+    structure_.shortcut = ShortcutKind::zero_pad;
+    structure_.zero_pad = &add_child<ZeroPadShortcut>("shortcut", o.inplanes, out_channels, o.stride);
   }
-  if (o.dropout > 0.0f) dropout_ = &add_child<Dropout>("dropout", o.dropout, true, o.seed);
+  if (o.dropout > 0.0f) structure_.dropout = &add_child<Dropout>("dropout", o.dropout, true, o.seed);
 }
 
 Tensor ResidualBlock::forward(const Tensor& x) {
-  Tensor out = branch_forward(x);
-  if (dropout_) out = dropout_->forward(out);
-  Tensor identity = shortcut_ ? shortcut_->forward(x) : x;
+  const BlockStructure& s = structure_;
+  stage_activations_.assign(s.branch.size(), Tensor());
+  Tensor out = x;
+  for (size_t i = 0; i < s.branch.size(); ++i) out = stage_forward(s.branch[i], out, stage_activations_[i]);
+  if (s.dropout) out = s.dropout->forward(out);
+  Module* shortcut = s.shortcut_module();
+  Tensor identity = shortcut ? shortcut->forward(x) : x;
   if (identity.shape() != out.shape()) {
     throw InputError(fmt::format("{}: residual branch gives {} but the shortcut gives {}", path(),
                                  shape_str(out.shape()), shape_str(identity.shape())));
   }
-  return relu_->forward(ops::add(out, identity));
+  Tensor sum = ops::add(out, identity);
+  return s.output_relu ? s.output_relu->forward(sum) : sum;
 }
 
 // The residual join out = relu(branch(x) + shortcut(x)) sends relu's gradient down both paths, and x's
 // gradient is the sum of the two.
 Tensor ResidualBlock::backward(const Tensor& dy) {
-  const Tensor d = relu_->backward(dy);
-  Tensor dx = branch_backward(dropout_ ? dropout_->backward(d) : d);
-  ops::add_to(dx, shortcut_ ? shortcut_->backward(d) : d);
+  const BlockStructure& s = structure_;
+  const Tensor d = s.output_relu ? s.output_relu->backward(dy) : dy;
+  Tensor dx = s.dropout ? s.dropout->backward(d) : d;
+  stage_activations_.resize(s.branch.size());  // without a train-mode forward: a ReLU finds nothing saved
+  for (size_t i = s.branch.size(); i-- > 0;) {
+    dx = stage_backward(s.branch[i], dx, std::move(stage_activations_[i]));
+  }
+  Module* shortcut = s.shortcut_module();
+  ops::add_to(dx, shortcut ? shortcut->backward(d) : d);
   return dx;
+}
+
+BatchNorm2d& ResidualBlock::last_bn() {
+  if (structure_.branch.empty() || structure_.branch.back().bn == nullptr) {
+    throw InternalError(fmt::format("{}: the residual branch does not end with a batch norm", path()));
+  }
+  return *structure_.branch.back().bn;
 }
 
 BasicBlock::BasicBlock(std::string path, const BlockOptions& o)
@@ -65,53 +98,29 @@ BasicBlock::BasicBlock(std::string path, const BlockOptions& o)
   }
   if (o.dilation > 1)
     throw InputError(fmt::format("{}: dilation > 1 not supported in BasicBlock", this->path()));
-  conv1_ = &add_child<Conv2d>("conv1", conv3x3(o.inplanes, o.planes, o.stride));
-  bn1_ = &add_child<BatchNorm2d>("bn1", o.planes);
-  relu_ = &add_child<ReLU>("relu");
-  conv2_ = &add_child<Conv2d>("conv2", conv3x3(o.planes, o.planes));
-  bn2_ = &add_child<BatchNorm2d>("bn2", o.planes);
+  auto& conv1 = add_child<Conv2d>("conv1", conv3x3(o.inplanes, o.planes, o.stride));
+  auto& bn1 = add_child<BatchNorm2d>("bn1", o.planes);
+  auto& relu = add_child<ReLU>("relu");
+  auto& conv2 = add_child<Conv2d>("conv2", conv3x3(o.planes, o.planes));
+  auto& bn2 = add_child<BatchNorm2d>("bn2", o.planes);
   add_shortcut_and_dropout(o, o.planes * kExpansion);
-  relu1_ = std::make_unique<ReLU>(relu_->path());
-}
-
-Tensor BasicBlock::branch_forward(const Tensor& x) {
-  relu1_->set_training(is_training());
-  Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
-  return bn2_->forward(conv2_->forward(out));
-}
-
-Tensor BasicBlock::branch_backward(const Tensor& dy) {
-  Tensor d = conv2_->backward(bn2_->backward(dy));
-  return conv1_->backward(bn1_->backward(relu1_->backward(d)));
+  structure_.branch = {{&conv1, &bn1, &relu}, {&conv2, &bn2, nullptr}};
+  structure_.output_relu = &relu;
 }
 
 Bottleneck::Bottleneck(std::string path, const BlockOptions& o)
     : ResidualBlock(std::move(path), "Bottleneck") {
   const int64_t width = static_cast<int64_t>(o.planes * (o.base_width / 64.0)) * o.groups;
-  conv1_ = &add_child<Conv2d>("conv1", conv1x1(o.inplanes, width));
-  bn1_ = &add_child<BatchNorm2d>("bn1", width);
-  conv2_ = &add_child<Conv2d>("conv2", conv3x3(width, width, o.stride, o.groups, o.dilation));
-  bn2_ = &add_child<BatchNorm2d>("bn2", width);
-  conv3_ = &add_child<Conv2d>("conv3", conv1x1(width, o.planes * kExpansion));
-  bn3_ = &add_child<BatchNorm2d>("bn3", o.planes * kExpansion);
-  relu_ = &add_child<ReLU>("relu");
+  auto& conv1 = add_child<Conv2d>("conv1", conv1x1(o.inplanes, width));
+  auto& bn1 = add_child<BatchNorm2d>("bn1", width);
+  auto& conv2 = add_child<Conv2d>("conv2", conv3x3(width, width, o.stride, o.groups, o.dilation));
+  auto& bn2 = add_child<BatchNorm2d>("bn2", width);
+  auto& conv3 = add_child<Conv2d>("conv3", conv1x1(width, o.planes * kExpansion));
+  auto& bn3 = add_child<BatchNorm2d>("bn3", o.planes * kExpansion);
+  auto& relu = add_child<ReLU>("relu");
   add_shortcut_and_dropout(o, o.planes * kExpansion);
-  relu1_ = std::make_unique<ReLU>(relu_->path());
-  relu2_ = std::make_unique<ReLU>(relu_->path());
-}
-
-Tensor Bottleneck::branch_forward(const Tensor& x) {
-  relu1_->set_training(is_training());
-  relu2_->set_training(is_training());
-  Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
-  out = relu2_->forward(bn2_->forward(conv2_->forward(out)));
-  return bn3_->forward(conv3_->forward(out));
-}
-
-Tensor Bottleneck::branch_backward(const Tensor& dy) {
-  Tensor d = conv3_->backward(bn3_->backward(dy));
-  d = conv2_->backward(bn2_->backward(relu2_->backward(d)));
-  return conv1_->backward(bn1_->backward(relu1_->backward(d)));
+  structure_.branch = {{&conv1, &bn1, &relu}, {&conv2, &bn2, &relu}, {&conv3, &bn3, nullptr}};
+  structure_.output_relu = &relu;
 }
 
 }  // namespace resnet

@@ -8,15 +8,14 @@
 //                              torchvision v1.5)
 // The shortcut is a projection (downsample = 1x1 conv(stride) + BN) exactly when stride != 1 or channels
 // change.
+//
+// A block kind's constructor only registers its modules and describes them in a BlockStructure; forward,
+// backward and the inference plan's lowering all walk that one description.
 #pragma once
 
-#include <memory>
+#include <vector>
 
-#include "nn/activation.h"
-#include "nn/batchnorm2d.h"
-#include "nn/conv2d.h"
-#include "nn/dropout.h"
-#include "nn/sequential.h"
+#include "models/block_structure.h"
 #include "resnet/model.h"
 
 namespace resnet {
@@ -34,63 +33,41 @@ struct BlockOptions {
   uint64_t seed = 0;     // for the dropout masks
 };
 
-// Shared by both blocks: the optional projection shortcut, dropout, the residual add and the final ReLU.
+// Runs any block described by a BlockStructure.
 class ResidualBlock : public Module {
  public:
-  // x [N,H,W,inplanes] -> [N,H/stride,W/stride,planes*expansion]
+  // x [N,H,W,inplanes] -> [N,H/stride,W/stride,planes*expansion]: the branch's stages, dropout, the shortcut,
+  // the add and the output ReLU. Train mode keeps each stage ReLU's output for backward.
   Tensor forward(const Tensor& x) override;
   // dy -> dx: through the output ReLU, then the branch (and dropout) and the shortcut, whose gradients sum.
   Tensor backward(const Tensor& dy) override;
 
+  const BlockStructure& structure() const { return structure_; }
   // The last BN of the residual branch (zero_init_residual zeroes its weight).
-  virtual BatchNorm2d& last_bn() = 0;
+  BatchNorm2d& last_bn();
 
  protected:
   ResidualBlock(std::string path, std::string type_name) : Module(std::move(path), std::move(type_name)) {}
-  // The residual branch up to (and including) its last BN.
-  virtual Tensor branch_forward(const Tensor& x) = 0;
-  virtual Tensor branch_backward(const Tensor& dy) = 0;
-  // Registered after the branch's own modules, in torchvision's order.
+  // Registers the shortcut (projection "downsample" or zero-padding "shortcut") and the dropout after the
+  // branch's own modules, in torchvision's order, and describes them.
   void add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels);
 
-  ReLU* relu_ = nullptr;        // "relu": the block's output ReLU
-  Module* shortcut_ = nullptr;  // "downsample" (projection) or "shortcut" (zero padding); null for identity
-  Dropout* dropout_ = nullptr;
+  BlockStructure structure_;  // filled by the block kind's constructor
+
+ private:
+  std::vector<Tensor> stage_activations_;  // train mode: the output of each stage's ReLU (or undefined)
 };
 
 class BasicBlock : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 1;
   BasicBlock(std::string path, const BlockOptions& options);
-  BatchNorm2d& last_bn() override { return *bn2_; }
-
- private:
-  Tensor branch_forward(const Tensor& x) override;
-  Tensor branch_backward(const Tensor& dy) override;
-  Conv2d* conv1_;
-  BatchNorm2d* bn1_;
-  Conv2d* conv2_;
-  BatchNorm2d* bn2_;
-  std::unique_ptr<ReLU>
-      relu1_;  // the same "relu" name as torchvision, a separate instance keeps its own state
 };
 
 class Bottleneck : public ResidualBlock {
  public:
   static constexpr int64_t kExpansion = 4;
   Bottleneck(std::string path, const BlockOptions& options);
-  BatchNorm2d& last_bn() override { return *bn3_; }
-
- private:
-  Tensor branch_forward(const Tensor& x) override;
-  Tensor branch_backward(const Tensor& dy) override;
-  Conv2d* conv1_;
-  BatchNorm2d* bn1_;
-  Conv2d* conv2_;
-  BatchNorm2d* bn2_;
-  Conv2d* conv3_;
-  BatchNorm2d* bn3_;
-  std::unique_ptr<ReLU> relu1_, relu2_;
 };
 
 }  // namespace resnet

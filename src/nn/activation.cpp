@@ -6,16 +6,23 @@
 namespace resnet {
 
 Tensor ReLU::forward(const Tensor& x) {
+  return forward(x, saved_output_);
+}
+
+Tensor ReLU::backward(const Tensor& dy) {
+  return backward(dy, std::move(saved_output_));
+}
+
+Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {
   Tensor y = ops::relu_forward(x);
-  saved_output_ = is_training() ? y : Tensor();
+  saved_output = is_training() ? y : Tensor();
   notify_forward(x, y);
   return y;
 }
 
-Tensor ReLU::backward(const Tensor& dy) {
-  require_saved(*this, saved_output_.defined());
-  const Tensor y = std::move(saved_output_);
-  return ops::relu_backward(dy, y);
+Tensor ReLU::backward(const Tensor& dy, Tensor saved_output) const {
+  require_saved(*this, saved_output.defined());
+  return ops::relu_backward(dy, saved_output);
 }
 
 }  // namespace resnet

@@ -14,6 +14,12 @@ class ReLU : public Module {
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override { return "inplace=True"; }
 
+  // The same pair for a caller that applies this one module more than once per pass (a residual block's
+  // single "relu", which torchvision calls after several stages): forward puts the output backward needs
+  // into `saved_output` (undefined in eval mode) instead of keeping it, and backward takes it back.
+  Tensor forward(const Tensor& x, Tensor& saved_output) const;
+  Tensor backward(const Tensor& dy, Tensor saved_output) const;
+
  private:
   Tensor saved_output_;
 };
