@@ -22,12 +22,10 @@ void conv(benchmark::State& state, int64_t h, int64_t c, int64_t o, int64_t k, i
           DType dtype = DType::f32) {
   Tensor x = ops::convert(filled({kBatch, h, h, c}, 0.1f), dtype);
   Tensor w = filled({o, c, k, k}, 0.01f);
-  ops::Conv2dSpec spec;
-  spec.stride_h = spec.stride_w = stride;
-  spec.pad_h = spec.pad_w = k / 2;
+  const Window window = Window::square(k, stride, k / 2);
   Tensor y;
   for (auto _ : state) {
-    y = ops::conv2d_forward(x, w, Tensor(), spec);
+    y = ops::conv2d_forward(x, w, Tensor(), window);
     benchmark::DoNotOptimize(y.data());
   }
   const double flops = 2.0 * static_cast<double>(y.numel()) * static_cast<double>(c * k * k);
@@ -79,7 +77,7 @@ void BM_BatchNormInference(benchmark::State& state) {
 
 void BM_MaxPoolStem(benchmark::State& state) {
   Tensor x = filled({kBatch, 112, 112, 64}, 0.1f);
-  for (auto _ : state) benchmark::DoNotOptimize(ops::maxpool2d_forward(x, 3, 2, 1));
+  for (auto _ : state) benchmark::DoNotOptimize(ops::maxpool2d_forward(x, Window::square(3, 2, 1)));
 }
 
 void BM_Relu(benchmark::State& state) {

@@ -6,8 +6,6 @@
 // converted to bf16 by that same reorder, oneDNN accumulates in f32, and weight/bias gradients come out f32.
 #include <fmt/format.h>
 
-#include <algorithm>
-
 #include "dnnl/accumulate.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
@@ -20,20 +18,6 @@ namespace {
 
 using dnnl::memory;
 using tag = memory::format_tag;
-
-// Floor division that is also right for a negative numerator.
-int64_t floor_div(int64_t a, int64_t b) {
-  return a >= 0 ? a / b : -((-a + b - 1) / b);
-}
-
-// oneDNN wants (in - kernel_extent + pad_l + pad_r) / stride + 1 == out exactly. pad_r = pad satisfies it,
-// but the tightest pad_r (the padding the last window really reaches into, never negative) avoids computing
-// on padding.
-int64_t right_padding(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation,
-                      int64_t out) {
-  int64_t extent = dilation * (kernel - 1) + 1;
-  return std::max<int64_t>(0, (out - 1) * stride + extent - in - pad);
-}
 
 void check_f32(const Tensor& t, int rank, const char* what, const char* layout) {
   if (t.rank() != rank || t.dtype() != DType::f32) {
@@ -50,22 +34,27 @@ void check_activation(const Tensor& t, const char* what, const std::string& layo
 }
 
 // x [N,H,W,C], w [O,C/g,KH,KW]: returns y's shape [N,OH,OW,O].
-Shape conv_output_shape(const Shape& x, const Shape& w, const Conv2dSpec& s) {
-  if (s.groups < 1 || s.stride_h < 1 || s.stride_w < 1 || s.dilation_h < 1 || s.dilation_w < 1 ||
-      s.pad_h < 0 || s.pad_w < 0) {
-    throw InputError(fmt::format("conv2d: invalid spec stride=({},{}) pad=({},{}) dilation=({},{}) groups={}",
-                                 s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h, s.dilation_w,
-                                 s.groups));
+Shape conv_output_shape(const Shape& x, const Shape& w, const Window& win) {
+  if (win.groups < 1 || win.stride_h < 1 || win.stride_w < 1 || win.dilation_h < 1 || win.dilation_w < 1 ||
+      win.pad_h < 0 || win.pad_w < 0) {
+    throw InputError(fmt::format(
+        "conv2d: invalid window stride=({},{}) pad=({},{}) dilation=({},{}) groups={}", win.stride_h,
+        win.stride_w, win.pad_h, win.pad_w, win.dilation_h, win.dilation_w, win.groups));
   }
-  if (x[3] != w[1] * s.groups || w[0] % s.groups != 0) {
+  if (w[2] != win.kernel_h || w[3] != win.kernel_w) {
+    throw InputError(fmt::format("conv2d: weight {} does not match the window's {}x{} kernel", shape_str(w),
+                                 win.kernel_h, win.kernel_w));
+  }
+  if (x[3] != w[1] * win.groups || w[0] % win.groups != 0) {
     throw InputError(fmt::format("conv2d: input {} does not match weight {} with groups={}", shape_str(x),
-                                 shape_str(w), s.groups));
+                                 shape_str(w), win.groups));
   }
-  const int64_t oh = conv_output_size(x[1], w[2], s.stride_h, s.pad_h, s.dilation_h);
-  const int64_t ow = conv_output_size(x[2], w[3], s.stride_w, s.pad_w, s.dilation_w);
+  const int64_t oh = win.output_h(x[1]);
+  const int64_t ow = win.output_w(x[2]);
   if (oh < 1 || ow < 1) {
     throw InputError(fmt::format("conv2d: input {} is too small for kernel {}x{} (pad {}x{}, dilation {}x{})",
-                                 shape_str(x), w[2], w[3], s.pad_h, s.pad_w, s.dilation_h, s.dilation_w));
+                                 shape_str(x), w[2], w[3], win.pad_h, win.pad_w, win.dilation_h,
+                                 win.dilation_w));
   }
   return {x[0], oh, ow, w[0]};
 }
@@ -77,7 +66,7 @@ void check_bias(const Tensor& bias, const Shape& w, const char* what) {
   }
 }
 
-// The descriptors of one convolution (shapes + spec + activation dtype), shared by its forward and backward
+// The descriptors of one convolution (shapes + window + activation dtype), shared by its forward and backward
 // primitives, and the cache key that determines them. w_any has the activations' dtype (what the forward and
 // backward-data primitives compute with); dw_any is f32 (the weight gradient, whatever the activations).
 struct ConvGeometry {
@@ -86,15 +75,15 @@ struct ConvGeometry {
   std::string key;
 };
 
-ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool bias, const Conv2dSpec& s,
+ConvGeometry conv_geometry(const Shape& x, const Shape& w, const Shape& y, bool bias, const Window& win,
                            DType dtype) {
   ConvGeometry g;
-  const int64_t groups = s.groups;
-  g.strides = {s.stride_h, s.stride_w};
-  g.dilates = {s.dilation_h - 1, s.dilation_w - 1};  // oneDNN: 0 = dense
-  g.pad_l = {s.pad_h, s.pad_w};
-  g.pad_r = {right_padding(x[1], w[2], s.stride_h, s.pad_h, s.dilation_h, y[1]),
-             right_padding(x[2], w[3], s.stride_w, s.pad_w, s.dilation_w, y[2])};
+  const int64_t groups = win.groups;
+  g.strides = {win.stride_h, win.stride_w};
+  g.dilates = {win.dilation_h - 1, win.dilation_w - 1};  // oneDNN: 0 = dense
+  g.pad_l = {win.pad_h, win.pad_w};
+  // The tightest far padding that gives y's size: no computing on padding no window reaches.
+  g.pad_r = {win.pad_bottom(x[1]), win.pad_right(x[2])};
   // Grouped weights are 5-D goihw [G, O/G, I/G, KH, KW] for oneDNN: the same bytes as OIHW.
   g.w_plain =
       groups > 1 ? memory::desc({groups, w[0] / groups, w[1], w[2], w[3]}, memory::data_type::f32, tag::goihw)
@@ -119,20 +108,16 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, dnnl
 
 }  // namespace
 
-int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation) {
-  return floor_div(in + 2 * pad - dilation * (kernel - 1) - 1, stride) + 1;
-}
-
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win) {
   check_activation(x, "input", "[N,H,W,C]");
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
   check_bias(bias, w.shape(), "bias");
-  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), s), x.dtype());
+  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), win), x.dtype());
   if (shape_only()) return y;
 
   return onednn::translate_errors("conv2d", [&] {
-    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), s, x.dtype());
+    const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), win, x.dtype());
     const std::string key = "conv2d|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(
         key, [&] { return forward_pd(g, dnnl::prop_kind::forward_inference); });
@@ -150,11 +135,11 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 }
 
 // dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dSpec& s) {
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win) {
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
   if (x_shape.size() != 4)
     throw InputError(fmt::format("conv2d: input shape {} is not [N,H,W,C]", shape_str(x_shape)));
-  const Shape y_shape = conv_output_shape(x_shape, w.shape(), s);
+  const Shape y_shape = conv_output_shape(x_shape, w.shape(), win);
   check_activation(dy, "output gradient", shape_str(y_shape));
   if (dy.shape() != y_shape) {
     throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
@@ -163,7 +148,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {
-    const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, s, dy.dtype());
+    const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, win, dy.dtype());
     const std::string key = "conv2d_bwd_data|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::convolution_backward_data::primitive_desc(
@@ -182,19 +167,19 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 }
 
 // x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
-void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec& s, Tensor& dw,
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& win, Tensor& dw,
                              Tensor* dbias) {
   check_activation(x, "input", "[N,H,W,C]");
   check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
   if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
-  const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), s);
+  const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), win);
   if (dy.shape() != y_shape || dy.dtype() != x.dtype()) {
     throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
   }
 
   onednn::translate_errors("conv2d backward weights", [&] {
-    const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, s, x.dtype());
+    const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, win, x.dtype());
     const std::string key = "conv2d_bwd_weights|" + g.key;
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::convolution_backward_weights::primitive_desc(

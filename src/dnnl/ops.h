@@ -11,6 +11,7 @@
 
 #include <cstdint>
 
+#include "core/window.h"
 #include "resnet/tensor.h"
 
 namespace resnet::ops {
@@ -34,22 +35,14 @@ class ShapeOnly {
 };
 bool shape_only();
 
-struct Conv2dSpec {
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;  // PyTorch convention: 1 = dense
-  int64_t groups = 1;
-};
-// Output spatial size of a convolution or pooling window, as PyTorch computes it (floor mode).
-int64_t conv_output_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation);
-
+// Convolution with `window` (core/window.h): its kernel must be the weight's KH x KW and its groups g.
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& spec);
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& window);
 // dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx of shape x_shape [N,H,W,C]
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Conv2dSpec& spec);
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& window);
 // x [N,H,W,C] (the forward's input), dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw, *dbias [O] += dL/dbias
 // (dbias null: no bias).
-void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Conv2dSpec& spec, Tensor& dw,
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& window, Tensor& dw,
                              Tensor* dbias);
 
 // Batch norm over the channel (last) axis.
@@ -69,15 +62,15 @@ Tensor relu_forward(const Tensor& x);
 // y: relu_forward's output (y > 0 exactly where x > 0). dx = dy where y > 0, else 0.
 Tensor relu_backward(const Tensor& dy, const Tensor& y);
 
-// Max pooling, PyTorch semantics (padding is -inf), floor mode. x [N,H,W,C] -> [N,OH,OW,C]
-Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad);
+// Max pooling, PyTorch semantics (padding is -inf), floor mode; the window is dense (dilation 1, groups 1)
+// with padding at most half its kernel. x [N,H,W,C] -> [N,OH,OW,C]
+Tensor maxpool2d_forward(const Tensor& x, const Window& window);
 // The same, and the positions of the maxima in `workspace` (opaque bytes) for maxpool2d_backward.
-Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad,
-                                  Tensor& workspace);
+Tensor maxpool2d_forward_training(const Tensor& x, const Window& window, Tensor& workspace);
 // dy [N,OH,OW,C] -> dx of shape x_shape: each dy goes to its window's maximum (ties: the first in the
 // window, as PyTorch); overlapping windows add.
-Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, int64_t kernel,
-                          int64_t stride, int64_t pad);
+Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape,
+                          const Window& window);
 
 // AdaptiveAvgPool2d: output bin (i, j) averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.
 // x [N,H,W,C] -> [N,OH,OW,C]

@@ -16,10 +16,6 @@ namespace {
 
 using dnnl::memory;
 
-struct Window {
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-};
-
 void check_activation(const Tensor& x, const char* op) {
   if (x.rank() != 4 || !onednn::is_activation_dtype(x.dtype())) {
     throw InputError(fmt::format("{}: input must be f32 or bf16 [N,H,W,C], got {} {}", op,
@@ -34,7 +30,8 @@ struct PoolGeometry {
   std::string key;
 };
 
-// x [N,H,W,C] pooled into y [N,OH,OW,C] (y's shape decides OH, OW).
+// x [N,H,W,C] pooled into y [N,OH,OW,C], the window's floor-mode output size. The windows here are dense
+// (dilation 1: maxpool_output_shape checks it; the adaptive pool's bins are).
 PoolGeometry pool_geometry(const Shape& x, const Shape& y, DType dtype, dnnl::algorithm algorithm,
                            const Window& win) {
   PoolGeometry g;
@@ -43,9 +40,8 @@ PoolGeometry pool_geometry(const Shape& x, const Shape& y, DType dtype, dnnl::al
   g.kernel = {win.kernel_h, win.kernel_w};
   g.strides = {win.stride_h, win.stride_w};
   g.pad_l = {win.pad_h, win.pad_w};
-  // The tightest right padding that gives PyTorch's floor-mode output size (oneDNN wants the sizes to agree).
-  g.pad_r = {std::max<int64_t>(0, (y[1] - 1) * win.stride_h + win.kernel_h - x[1] - win.pad_h),
-             std::max<int64_t>(0, (y[2] - 1) * win.stride_w + win.kernel_w - x[2] - win.pad_w)};
+  // The tightest far padding that gives PyTorch's floor-mode output size (oneDNN wants the sizes to agree).
+  g.pad_r = {win.pad_bottom(x[1]), win.pad_right(x[2])};
   g.key = fmt::format("alg={}|{}|src={}|dst={}|k={}|s={}|pl={}|pr={}", static_cast<int>(algorithm),
                       dtype_name(dtype), onednn::dims_key(g.x_md.get_dims()),
                       onednn::dims_key(g.y_md.get_dims()), onednn::dims_key(g.kernel),
@@ -118,6 +114,11 @@ int64_t bin_end(int64_t i, int64_t in, int64_t out) {
   return ((i + 1) * in + out - 1) / out;
 }
 
+// The window of an adaptive pool whose bins are equal and do not overlap: kh x kw, stride kh x kw.
+Window equal_bins(int64_t kh, int64_t kw) {
+  return {.kernel_h = kh, .kernel_w = kw, .stride_h = kh, .stride_w = kw};
+}
+
 // Adaptive average pooling with overlapping, unequal bins: one output pixel (all C channels) per iteration.
 void adaptive_avgpool_loop(const Tensor& x, Tensor& y) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
@@ -169,18 +170,26 @@ void adaptive_avgpool_backward_loop(const Tensor& dy, Tensor& dx) {
 }
 
 // x [N,H,W,C] -> [N,OH,OW,C] for a max pooling window, validated.
-Shape maxpool_output_shape(const Shape& x, int64_t kernel, int64_t stride, int64_t pad) {
-  if (kernel < 1 || stride < 1 || pad < 0 || 2 * pad > kernel) {
+Shape maxpool_output_shape(const Shape& x, const Window& win) {
+  const std::string kernel = int_or_pair(win.kernel_h, win.kernel_w);
+  const std::string padding = int_or_pair(win.pad_h, win.pad_w);
+  if (win.kernel_h < 1 || win.kernel_w < 1 || win.stride_h < 1 || win.stride_w < 1 || win.pad_h < 0 ||
+      win.pad_w < 0 || 2 * win.pad_h > win.kernel_h || 2 * win.pad_w > win.kernel_w) {
     throw InputError(
         fmt::format("maxpool2d: invalid kernel={} stride={} padding={} (padding must be at most half "
                     "the kernel)",
-                    kernel, stride, pad));
+                    kernel, int_or_pair(win.stride_h, win.stride_w), padding));
   }
-  const int64_t oh = conv_output_size(x[1], kernel, stride, pad, 1);
-  const int64_t ow = conv_output_size(x[2], kernel, stride, pad, 1);
+  if (win.dilation_h != 1 || win.dilation_w != 1 || win.groups != 1) {
+    throw InputError(
+        fmt::format("maxpool2d: dilation={} groups={}: only dilation 1 and groups 1 are supported",
+                    int_or_pair(win.dilation_h, win.dilation_w), win.groups));
+  }
+  const int64_t oh = win.output_h(x[1]);
+  const int64_t ow = win.output_w(x[2]);
   if (oh < 1 || ow < 1) {
     throw InputError(fmt::format("maxpool2d: input {} is too small for kernel {} with padding {}",
-                                 shape_str(x), kernel, pad));
+                                 shape_str(x), kernel, padding));
   }
   return {x[0], oh, ow, x[3]};
 }
@@ -196,31 +205,28 @@ void check_pool_gradient(const Tensor& dy, const Shape& x_shape, const Shape& y_
 }  // namespace
 
 // x [N,H,W,C] -> [N,OH,OW,C]
-Tensor maxpool2d_forward(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad) {
+Tensor maxpool2d_forward(const Tensor& x, const Window& window) {
   check_activation(x, "maxpool2d");
-  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad), x.dtype());
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), window), x.dtype());
   if (shape_only()) return y;
-  pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d");
+  pool(x, y, dnnl::algorithm::pooling_max, window, "maxpool2d");
   return y;
 }
 
 // x [N,H,W,C] -> [N,OH,OW,C]; workspace: where the maxima are, for maxpool2d_backward.
-Tensor maxpool2d_forward_training(const Tensor& x, int64_t kernel, int64_t stride, int64_t pad,
-                                  Tensor& workspace) {
+Tensor maxpool2d_forward_training(const Tensor& x, const Window& window, Tensor& workspace) {
   check_activation(x, "maxpool2d");
-  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), kernel, stride, pad), x.dtype());
-  pool(x, y, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad}, "maxpool2d",
-       &workspace);
+  Tensor y = Tensor::empty(maxpool_output_shape(x.shape(), window), x.dtype());
+  pool(x, y, dnnl::algorithm::pooling_max, window, "maxpool2d", &workspace);
   return y;
 }
 
 // dy [N,OH,OW,C] -> dx [N,H,W,C] (x_shape)
-Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape, int64_t kernel,
-                          int64_t stride, int64_t pad) {
-  check_pool_gradient(dy, x_shape, maxpool_output_shape(x_shape, kernel, stride, pad), "maxpool2d");
+Tensor maxpool2d_backward(const Tensor& dy, const Tensor& workspace, const Shape& x_shape,
+                          const Window& window) {
+  check_pool_gradient(dy, x_shape, maxpool_output_shape(x_shape, window), "maxpool2d");
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
-  pool_backward(dy, dx, dnnl::algorithm::pooling_max, {kernel, kernel, stride, stride, pad, pad},
-                "maxpool2d backward", &workspace);
+  pool_backward(dy, dx, dnnl::algorithm::pooling_max, window, "maxpool2d backward", &workspace);
   return dx;
 }
 
@@ -236,7 +242,7 @@ Tensor adaptive_avgpool2d_forward(const Tensor& x, int64_t out_h, int64_t out_w)
   if (h % out_h == 0 && w % out_w == 0) {
     // Equal, non-overlapping bins: a plain average pooling.
     const int64_t kh = h / out_h, kw = w / out_w;
-    pool(x, y, dnnl::algorithm::pooling_avg_exclude_padding, {kh, kw, kh, kw, 0, 0}, "adaptive_avgpool2d");
+    pool(x, y, dnnl::algorithm::pooling_avg_exclude_padding, equal_bins(kh, kw), "adaptive_avgpool2d");
   } else if (x.dtype() == DType::f32) {
     adaptive_avgpool_loop(x, y);
   } else {
@@ -258,7 +264,7 @@ Tensor adaptive_avgpool2d_backward(const Tensor& dy, const Shape& x_shape) {
   if (h % out_h == 0 && w % out_w == 0) {
     const int64_t kh = h / out_h, kw = w / out_w;
     Tensor dx = Tensor::empty(x_shape, dy.dtype());
-    pool_backward(dy, dx, dnnl::algorithm::pooling_avg_exclude_padding, {kh, kw, kh, kw, 0, 0},
+    pool_backward(dy, dx, dnnl::algorithm::pooling_avg_exclude_padding, equal_bins(kh, kw),
                   "adaptive_avgpool2d backward");
     return dx;
   }

@@ -13,15 +13,7 @@ namespace resnet::infer {
 namespace {
 
 Window conv_window(const Conv2dOptions& o) {
-  return {.kernel_h = o.kernel,
-          .kernel_w = o.kernel,
-          .stride_h = o.stride,
-          .stride_w = o.stride,
-          .pad_h = o.padding,
-          .pad_w = o.padding,
-          .dilation_h = o.dilation,
-          .dilation_w = o.dilation,
-          .groups = o.groups};
+  return o.window;
 }
 
 [[noreturn]] void unsupported(const Module& m, const std::string& why) {
@@ -44,12 +36,7 @@ class Lowering {
         x = conv_step(*conv, bn, x, relu);
       } else if (auto* pool = dynamic_cast<MaxPool2d*>(&m)) {
         Step s{.kind = StepKind::max_pool, .name = m.path(), .src = x, .dst = new_value()};
-        s.window = {.kernel_h = pool->kernel(),
-                    .kernel_w = pool->kernel(),
-                    .stride_h = pool->stride(),
-                    .stride_w = pool->stride(),
-                    .pad_h = pool->padding(),
-                    .pad_w = pool->padding()};
+        s.window = pool->window();
         x = add(std::move(s));
       } else if (auto* avg = dynamic_cast<AdaptiveAvgPool2d*>(&m)) {
         if (avg->out_h() != 1 || avg->out_w() != 1)

@@ -2,26 +2,16 @@
 
 #include <fmt/format.h>
 
-#include <algorithm>
-
-#include "dnnl/ops.h"
 #include "resnet/error.h"
 
 namespace resnet::infer {
 namespace {
 
-// The padding on the far side that gives PyTorch's floor-mode output size `out` (oneDNN wants
-// (in + pad_before + pad_after - extent) / stride + 1 == out exactly), never negative.
-int64_t far_padding(int64_t in, int64_t kernel, int64_t stride, int64_t pad, int64_t dilation, int64_t out) {
-  const int64_t extent = dilation * (kernel - 1) + 1;
-  return std::max<int64_t>(0, (out - 1) * stride + extent - in - pad);
-}
-
 // A windowed step (conv, max_pool) over src [N,H,W,C]: the output's spatial size and the far padding.
 StepGeometry windowed(const Step& step, const Shape& src, int64_t out_channels) {
   const Window& w = step.window;
-  const int64_t oh = ops::conv_output_size(src[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h);
-  const int64_t ow = ops::conv_output_size(src[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w);
+  const int64_t oh = w.output_h(src[1]);
+  const int64_t ow = w.output_w(src[2]);
   if (oh < 1 || ow < 1) {
     throw InputError(
         fmt::format("{}: input {} is too small for a {}x{} window (padding {}x{}, dilation {}x{})", step.name,
@@ -31,8 +21,8 @@ StepGeometry windowed(const Step& step, const Shape& src, int64_t out_channels) 
   g.src = src;
   g.dst = {src[0], oh, ow, out_channels};
   g.window = w;
-  g.pad_bottom = far_padding(src[1], w.kernel_h, w.stride_h, w.pad_h, w.dilation_h, oh);
-  g.pad_right = far_padding(src[2], w.kernel_w, w.stride_w, w.pad_w, w.dilation_w, ow);
+  g.pad_bottom = w.pad_bottom(src[1]);
+  g.pad_right = w.pad_right(src[2]);
   return g;
 }
 

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/window.h"
 #include "resnet/tensor.h"
 
 namespace resnet::infer {
@@ -22,14 +23,6 @@ enum class StepKind {
   linear,    // fully connected on [N,1,1,C] (as [N,C]) -> [N,O], weight [O,C], bias [O]
 };
 std::string_view step_kind_name(StepKind kind);
-
-struct Window {
-  int64_t kernel_h = 1, kernel_w = 1;
-  int64_t stride_h = 1, stride_w = 1;
-  int64_t pad_h = 0, pad_w = 0;            // top/left padding
-  int64_t dilation_h = 1, dilation_w = 1;  // PyTorch convention: 1 = dense
-  int64_t groups = 1;
-};
 
 // How an int8 plan (quantize_program) runs a step. Scales are the real value of one integer step.
 struct StepInt8 {
@@ -49,7 +42,7 @@ struct Step {
   int dst = -1;
   bool accumulate = false;
   bool relu = false;
-  Window window;  // conv and max_pool
+  Window window;  // conv and max_pool (core/window.h)
   Tensor weight;  // conv: f32 OIHW, folded; linear: f32 [O, C]
   Tensor bias;    // f32 [O] (conv: folded BN shift; may be all zero), linear: [O] or undefined
   StepInt8 int8;  // int8 programs only
@@ -68,7 +61,8 @@ struct Program {
 };
 
 // Geometry of one step at one input shape: NHWC shapes and the padding oneDNN needs on the bottom/right so
-// that its output size is PyTorch's floor-mode size (never negative: the tightest that gives that size).
+// that its output size is PyTorch's floor-mode size (Window::pad_bottom/pad_right: the tightest, never
+// negative).
 struct StepGeometry {
   Shape src, dst;
   Window window;  // for avg_pool: the whole input as one window

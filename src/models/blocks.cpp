@@ -11,15 +11,11 @@ namespace {
 Conv2dOptions conv3x3(int64_t in, int64_t out, int64_t stride = 1, int64_t groups = 1, int64_t dilation = 1) {
   return {.in_channels = in,
           .out_channels = out,
-          .kernel = 3,
-          .stride = stride,
-          .padding = dilation,
-          .dilation = dilation,
-          .groups = groups};
+          .window = Window::square(3, stride, /*padding=*/dilation, dilation, groups)};
 }
 
 Conv2dOptions conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
-  return {.in_channels = in, .out_channels = out, .kernel = 1, .stride = stride};
+  return {.in_channels = in, .out_channels = out, .window = Window::square(1, stride)};
 }
 
 // conv [-> bn] [-> relu]; `activation` receives the ReLU's output in train mode (undefined otherwise).

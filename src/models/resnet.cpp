@@ -79,13 +79,11 @@ ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init) : Module(""
 
   Conv2dOptions stem_conv{.in_channels = config.in_channels,
                           .out_channels = inplanes,
-                          .kernel = imagenet_stem ? 7 : 3,
-                          .stride = imagenet_stem ? 2 : 1,
-                          .padding = imagenet_stem ? 3 : 1};
+                          .window = imagenet_stem ? Window::square(7, 2, 3) : Window::square(3, 1, 1)};
   sequence_.push_back(&add_child<Conv2d>("conv1", stem_conv));
   sequence_.push_back(&add_child<BatchNorm2d>("bn1", inplanes));
   sequence_.push_back(&add_child<ReLU>("relu"));
-  if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", 3, 2, 1));
+  if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", Window::square(3, 2, 1)));
 
   for (size_t stage = 0; stage < config.layers.size(); ++stage) {
     auto& layer = add_child<Sequential>(fmt::format("layer{}", stage + 1));

@@ -23,7 +23,8 @@ ZeroPadShortcut::ZeroPadShortcut(std::string path, int64_t in_channels, int64_t 
 
 Tensor ZeroPadShortcut::forward(const Tensor& x) {
   const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
-  const int64_t oh = (h + stride_ - 1) / stride_, ow = (w + stride_ - 1) / stride_;
+  // ceil(h / stride) x ceil(w / stride) kept pixels.
+  const int64_t oh = window().output_h(h), ow = window().output_w(w);
   Tensor y({n, oh, ow, out_channels_}, x.dtype());  // zeros: the padded channels stay zero
   // Byte-wise, so f32 and bf16 activations alike.
   const size_t element = dtype_size(x.dtype());

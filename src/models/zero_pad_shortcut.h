@@ -3,6 +3,7 @@
 // F.pad(x[:, :, ::2, ::2], (0, 0, 0, 0, planes // 4, planes // 4))).
 #pragma once
 
+#include "core/window.h"
 #include "resnet/module.h"
 
 namespace resnet {
@@ -20,6 +21,8 @@ class ZeroPadShortcut : public Module {
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
   int64_t stride() const { return stride_; }
+  // The pixels kept are those a 1x1 window of this stride visits.
+  Window window() const { return Window::square(1, stride_); }
   int64_t pad_before() const { return pad_before_; }  // output channel of input channel 0
 
  private:

@@ -1,14 +1,14 @@
 // Conv2d as torch.nn.Conv2d: weight [out, in/groups, KH, KW] (OIHW), optional bias [out].
 #pragma once
 
-#include "dnnl/ops.h"
+#include "core/window.h"
 #include "resnet/module.h"
 
 namespace resnet {
 
 struct Conv2dOptions {
   int64_t in_channels = 0, out_channels = 0;
-  int64_t kernel = 1, stride = 1, padding = 0, dilation = 1, groups = 1;
+  Window window;  // kernel, stride, padding, dilation, groups (Window::square for torch's int arguments)
   bool bias = false;
 };
 
@@ -24,7 +24,6 @@ class Conv2d : public Module {
   int64_t macs(const Shape& in, const Shape& out) const override;
 
   const Conv2dOptions& options() const { return options_; }
-  ops::Conv2dSpec spec() const;
   Parameter& weight() { return *weight_; }
   Parameter* bias() { return bias_; }
 

@@ -16,22 +16,21 @@ void check_nhwc(const Module& m, const Tensor& x) {
 
 }  // namespace
 
-MaxPool2d::MaxPool2d(std::string path, int64_t kernel, int64_t stride, int64_t padding)
-    : Module(std::move(path), "MaxPool2d"), kernel_(kernel), stride_(stride), padding_(padding) {}
+MaxPool2d::MaxPool2d(std::string path, const Window& window)
+    : Module(std::move(path), "MaxPool2d"), window_(window) {}
 
 Tensor MaxPool2d::forward(const Tensor& x) {
   check_nhwc(*this, x);
-  if (ops::conv_output_size(x.dim(1), kernel_, stride_, padding_, 1) < 1 ||
-      ops::conv_output_size(x.dim(2), kernel_, stride_, padding_, 1) < 1) {
+  if (window_.output_h(x.dim(1)) < 1 || window_.output_w(x.dim(2)) < 1) {
     throw InputError(fmt::format("{}: input {} is too small for a {}x{} window", path(), shape_str(x.shape()),
-                                 kernel_, kernel_));
+                                 window_.kernel_h, window_.kernel_w));
   }
   Tensor y;
   if (is_training()) {
-    y = ops::maxpool2d_forward_training(x, kernel_, stride_, padding_, saved_workspace_);
+    y = ops::maxpool2d_forward_training(x, window_, saved_workspace_);
     saved_input_shape_ = x.shape();
   } else {
-    y = ops::maxpool2d_forward(x, kernel_, stride_, padding_);
+    y = ops::maxpool2d_forward(x, window_);
     saved_workspace_ = Tensor();
   }
   notify_forward(x, y);
@@ -42,12 +41,15 @@ Tensor MaxPool2d::forward(const Tensor& x) {
 Tensor MaxPool2d::backward(const Tensor& dy) {
   require_saved(*this, saved_workspace_.defined());
   const Tensor workspace = std::move(saved_workspace_);
-  return ops::maxpool2d_backward(dy, workspace, saved_input_shape_, kernel_, stride_, padding_);
+  return ops::maxpool2d_backward(dy, workspace, saved_input_shape_, window_);
 }
 
+// PyTorch's MaxPool2d.extra_repr: each argument as given (an int when both axes agree).
 std::string MaxPool2d::extra_repr() const {
-  return fmt::format("kernel_size={}, stride={}, padding={}, dilation=1, ceil_mode=False", kernel_, stride_,
-                     padding_);
+  const Window& w = window_;
+  return fmt::format("kernel_size={}, stride={}, padding={}, dilation={}, ceil_mode=False",
+                     int_or_pair(w.kernel_h, w.kernel_w), int_or_pair(w.stride_h, w.stride_w),
+                     int_or_pair(w.pad_h, w.pad_w), int_or_pair(w.dilation_h, w.dilation_w));
 }
 
 AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::string path, int64_t out_h, int64_t out_w)

@@ -1,24 +1,25 @@
 // MaxPool2d (floor mode, -inf padding) and AdaptiveAvgPool2d, as torch.nn.
 #pragma once
 
+#include "core/window.h"
 #include "resnet/module.h"
 
 namespace resnet {
 
 class MaxPool2d : public Module {
  public:
-  MaxPool2d(std::string path, int64_t kernel, int64_t stride, int64_t padding);
+  // torch.nn.MaxPool2d(kernel_size, stride, padding) is MaxPool2d(path, Window::square(kernel, stride,
+  // padding)); the window is dense (dilation 1, groups 1).
+  MaxPool2d(std::string path, const Window& window);
   // x [N,H,W,C] -> [N,OH,OW,C]; in train mode keeps where the maxima were (oneDNN's workspace).
   Tensor forward(const Tensor& x) override;
   // dy [N,OH,OW,C] -> dx [N,H,W,C]: each gradient goes to its window's maximum.
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
-  int64_t kernel() const { return kernel_; }
-  int64_t stride() const { return stride_; }
-  int64_t padding() const { return padding_; }
+  const Window& window() const { return window_; }
 
  private:
-  int64_t kernel_, stride_, padding_;
+  Window window_;
   Tensor saved_workspace_;
   Shape saved_input_shape_;
 };

@@ -1,5 +1,5 @@
-// Helpers shared by the kernel tests (test_ops.cpp, test_backward_ops.cpp): seeded inputs, an element-wise
-// comparison, and a convolution spec from PyTorch-style arguments.
+// Helpers shared by the kernel tests (test_ops.cpp, test_backward_ops.cpp): seeded inputs and an element-wise
+// comparison. (Windows from PyTorch-style arguments: Window::square, core/window.h.)
 #pragma once
 
 #include <gtest/gtest.h>
@@ -33,15 +33,6 @@ inline void expect_close(const Tensor& actual, const Tensor& expected, double to
       ADD_FAILURE() << "element " << i << ": got " << a[i] << ", expected " << e[i];
     }
   }
-}
-
-inline ops::Conv2dSpec conv_spec(int64_t stride, int64_t pad, int64_t dilation = 1, int64_t groups = 1) {
-  ops::Conv2dSpec s;
-  s.stride_h = s.stride_w = stride;
-  s.pad_h = s.pad_w = pad;
-  s.dilation_h = s.dilation_w = dilation;
-  s.groups = groups;
-  return s;
 }
 
 }  // namespace resnet::test

@@ -21,8 +21,6 @@
 namespace resnet {
 namespace {
 
-using ops::Conv2dSpec;
-using test::conv_spec;
 using test::expect_close;
 using test::random_tensor;
 
@@ -46,7 +44,7 @@ struct ConvGrads {
 
 // The gradients of y = conv(x, w) + bias, by the forward loop run backwards: every product x*w that fed
 // y[b,i,j,oc] sends dy[b,i,j,oc]*w to dx and dy*x to dw.
-ConvGrads naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Conv2dSpec& s) {
+ConvGrads naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy, const Window& s) {
   const int64_t n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
   const int64_t o = w.dim(0), icg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
   const int64_t ocg = o / s.groups, oh = dy.dim(1), ow = dy.dim(2);
@@ -75,8 +73,7 @@ ConvGrads naive_conv_backward(const Tensor& x, const Tensor& w, const Tensor& dy
   return {from_doubles(x.shape(), dx), from_doubles(w.shape(), dw), from_doubles({o}, db)};
 }
 
-void expect_conv_backward_matches_naive(Shape x_shape, Shape w_shape, bool with_bias,
-                                        const Conv2dSpec& spec) {
+void expect_conv_backward_matches_naive(Shape x_shape, Shape w_shape, bool with_bias, const Window& spec) {
   const Tensor x = random_tensor(x_shape, 1), w = random_tensor(w_shape, 2);
   const Tensor y = ops::conv2d_forward(x, w, Tensor(), spec);
   const Tensor dy = random_tensor(y.shape(), 3);
@@ -90,39 +87,39 @@ void expect_conv_backward_matches_naive(Shape x_shape, Shape w_shape, bool with_
 }
 
 TEST(BackwardOps, ConvMatchesNaiveFor3x3Stride1Padding1) {
-  expect_conv_backward_matches_naive({2, 9, 7, 16}, {24, 16, 3, 3}, false, conv_spec(1, 1));
+  expect_conv_backward_matches_naive({2, 9, 7, 16}, {24, 16, 3, 3}, false, Window::square(3, 1, 1));
 }
 
 TEST(BackwardOps, ConvMatchesNaiveFor3x3Stride2Padding1OnOddAndEvenSizes) {
-  expect_conv_backward_matches_naive({2, 13, 11, 8}, {16, 8, 3, 3}, true, conv_spec(2, 1));
-  expect_conv_backward_matches_naive({2, 14, 12, 8}, {16, 8, 3, 3}, false, conv_spec(2, 1));
+  expect_conv_backward_matches_naive({2, 13, 11, 8}, {16, 8, 3, 3}, true, Window::square(3, 2, 1));
+  expect_conv_backward_matches_naive({2, 14, 12, 8}, {16, 8, 3, 3}, false, Window::square(3, 2, 1));
 }
 
 TEST(BackwardOps, ConvMatchesNaiveForStemKernel7Stride2Padding3WithBias) {
-  expect_conv_backward_matches_naive({2, 13, 11, 3}, {8, 3, 7, 7}, true, conv_spec(2, 3));
+  expect_conv_backward_matches_naive({2, 13, 11, 3}, {8, 3, 7, 7}, true, Window::square(7, 2, 3));
 }
 
 // The last row/column of an odd input is never read by a 1x1 stride-2 conv: its gradient must be zero.
 TEST(BackwardOps, ConvMatchesNaiveForStridedPointwiseOnOddSizes) {
-  expect_conv_backward_matches_naive({2, 13, 11, 16}, {24, 16, 1, 1}, false, conv_spec(2, 0));
+  expect_conv_backward_matches_naive({2, 13, 11, 16}, {24, 16, 1, 1}, false, Window::square(1, 2, 0));
 }
 
 TEST(BackwardOps, ConvMatchesNaiveWithGroupsAndDilation) {
-  expect_conv_backward_matches_naive({2, 11, 9, 64}, {64, 2, 3, 3}, false, conv_spec(1, 2, 2, 32));
+  expect_conv_backward_matches_naive({2, 11, 9, 64}, {64, 2, 3, 3}, false, Window::square(3, 1, 2, 2, 32));
 }
 
 TEST(BackwardOps, ConvMatchesNaiveWithGroupsStride2AndBias) {
-  expect_conv_backward_matches_naive({1, 13, 11, 32}, {64, 4, 3, 3}, true, conv_spec(2, 1, 1, 8));
+  expect_conv_backward_matches_naive({1, 13, 11, 32}, {64, 4, 3, 3}, true, Window::square(3, 2, 1, 1, 8));
 }
 
 TEST(BackwardOps, ConvMatchesNaiveWithDilation2AndNoPadding) {
-  expect_conv_backward_matches_naive({1, 13, 11, 8}, {8, 8, 3, 3}, true, conv_spec(1, 0, 2));
+  expect_conv_backward_matches_naive({1, 13, 11, 8}, {8, 8, 3, 3}, true, Window::square(3, 1, 0, 2));
 }
 
 // torch adds every backward's gradient into .grad; so do the kernels.
 TEST(BackwardOps, ConvWeightGradientsAccumulateIntoExistingValues) {
   const Tensor x = random_tensor({2, 8, 8, 16}, 4), w = random_tensor({32, 16, 3, 3}, 5);
-  const Conv2dSpec spec = conv_spec(1, 1);
+  const Window spec = Window::square(3, 1, 1);
   const Tensor dy = random_tensor({2, 8, 8, 32}, 6);
   const ConvGrads once = naive_conv_backward(x, w, dy, spec);
   Tensor dw = Tensor::full(w.shape(), 0.25f), dbias = Tensor::full({32}, -1.0f);
@@ -137,11 +134,12 @@ TEST(BackwardOps, ConvWeightGradientsAccumulateIntoExistingValues) {
 
 TEST(BackwardOps, ConvBackwardRejectsGradientOfTheWrongShape) {
   const Tensor w = random_tensor({8, 4, 3, 3}, 7);
-  EXPECT_THROW(ops::conv2d_backward_data(Tensor({1, 5, 5, 8}), w, {1, 6, 6, 4}, conv_spec(1, 1)), InputError);
+  EXPECT_THROW(ops::conv2d_backward_data(Tensor({1, 5, 5, 8}), w, {1, 6, 6, 4}, Window::square(3, 1, 1)),
+               InputError);
   Tensor dw = Tensor::zeros(w.shape());
-  EXPECT_THROW(
-      ops::conv2d_backward_weights(Tensor({1, 6, 6, 4}), Tensor({1, 6, 6, 7}), conv_spec(1, 1), dw, nullptr),
-      InputError);
+  EXPECT_THROW(ops::conv2d_backward_weights(Tensor({1, 6, 6, 4}), Tensor({1, 6, 6, 7}),
+                                            Window::square(3, 1, 1), dw, nullptr),
+               InputError);
 }
 
 // Batch norm in train mode, in double: y = (x - mean) / sqrt(var + eps) * weight + bias over the batch
@@ -278,10 +276,11 @@ Tensor naive_maxpool_backward(const Tensor& x, const Tensor& dy, int64_t k, int6
 
 void expect_maxpool_backward_matches_naive(const Tensor& x, int64_t k, int64_t s, int64_t p) {
   Tensor workspace;
-  const Tensor y = ops::maxpool2d_forward_training(x, k, s, p, workspace);
-  expect_close(y, ops::maxpool2d_forward(x, k, s, p), 0.0);
+  const Window window = Window::square(k, s, p);
+  const Tensor y = ops::maxpool2d_forward_training(x, window, workspace);
+  expect_close(y, ops::maxpool2d_forward(x, window), 0.0);
   const Tensor dy = random_tensor(y.shape(), 40);
-  expect_close(ops::maxpool2d_backward(dy, workspace, x.shape(), k, s, p),
+  expect_close(ops::maxpool2d_backward(dy, workspace, x.shape(), window),
                naive_maxpool_backward(x, dy, k, s, p), 1e-6);
 }
 
@@ -299,9 +298,10 @@ TEST(BackwardOps, MaxPoolGivesTiesToTheFirstMaximumAsPyTorch) {
 
 TEST(BackwardOps, MaxPoolBackwardRejectsAWorkspaceOfAnotherShape) {
   Tensor workspace;
-  ops::maxpool2d_forward_training(random_tensor({1, 8, 8, 4}, 46), 3, 2, 1, workspace);
-  EXPECT_THROW(ops::maxpool2d_backward(Tensor({1, 8, 8, 4}), workspace, {1, 16, 16, 4}, 3, 2, 1),
-               InternalError);
+  ops::maxpool2d_forward_training(random_tensor({1, 8, 8, 4}, 46), Window::square(3, 2, 1), workspace);
+  EXPECT_THROW(
+      ops::maxpool2d_backward(Tensor({1, 8, 8, 4}), workspace, {1, 16, 16, 4}, Window::square(3, 2, 1)),
+      InternalError);
 }
 
 // Bin (i, j) averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns: each dy spreads evenly.
@@ -389,13 +389,12 @@ TEST(BackwardOps, AddToAddsInPlace) {
 // run without such a forward.
 
 TEST(BackwardLayers, Conv2dAccumulatesWeightAndBiasGradientsOverTwoBackwards) {
-  Conv2d conv("conv",
-              {.in_channels = 4, .out_channels = 6, .kernel = 3, .stride = 2, .padding = 1, .bias = true});
+  Conv2d conv("conv", {.in_channels = 4, .out_channels = 6, .window = Window::square(3, 2, 1), .bias = true});
   conv.weight().value.copy_from(random_tensor({6, 4, 3, 3}, 80));
   conv.bias()->value.copy_from(random_tensor({6}, 81));
   const Tensor x = random_tensor({2, 7, 7, 4}, 82);
   const Tensor dy = random_tensor({2, 4, 4, 6}, 83);
-  const ConvGrads once = naive_conv_backward(x, conv.weight().value, dy, conv.spec());
+  const ConvGrads once = naive_conv_backward(x, conv.weight().value, dy, conv.options().window);
   for (int step = 0; step < 2; ++step) {
     conv.forward(x);
     expect_close(conv.backward(dy), once.dx);
@@ -410,10 +409,10 @@ TEST(BackwardLayers, Conv2dAccumulatesWeightAndBiasGradientsOverTwoBackwards) {
 }
 
 TEST(BackwardLayers, BackwardAfterAnEvalForwardIsAnInternalError) {
-  Conv2d conv("layer1.0.conv1", {.in_channels = 4, .out_channels = 4, .kernel = 3, .padding = 1});
+  Conv2d conv("layer1.0.conv1", {.in_channels = 4, .out_channels = 4, .window = Window::square(3, 1, 1)});
   BatchNorm2d bn("layer1.0.bn1", 4);
   ReLU relu("layer1.0.relu");
-  MaxPool2d pool("maxpool", 3, 2, 1);
+  MaxPool2d pool("maxpool", Window::square(3, 2, 1));
   AdaptiveAvgPool2d avgpool("avgpool", 1, 1);
   Linear fc("fc", 4, 3);
   const Tensor x = random_tensor({2, 5, 5, 4}, 90);
@@ -443,7 +442,7 @@ TEST(BackwardLayers, SecondBackwardWithoutForwardIsAnInternalError) {
 }
 
 TEST(BackwardLayers, MaxPool2dTrainForwardEqualsEvalForwardAndBackpropagatesToMaxima) {
-  MaxPool2d pool("maxpool", 3, 2, 1);
+  MaxPool2d pool("maxpool", Window::square(3, 2, 1));
   const Tensor x = random_tensor({2, 9, 9, 8}, 93);
   pool.set_training(false);
   const Tensor eval_y = pool.forward(x);

@@ -21,7 +21,6 @@ namespace resnet {
 namespace {
 
 namespace fs = std::filesystem;
-using test::conv_spec;
 using test::random_tensor;
 
 // ||a - b|| / ||b|| over all elements (both read as f32).
@@ -63,7 +62,7 @@ TEST(Bf16Kernels, ConvertRoundsToNearestEvenAndBack) {
 }
 
 TEST(Bf16Kernels, ConvForwardAndBackwardTrackF32OnTheSameRoundedData) {
-  const ops::Conv2dSpec spec = conv_spec(2, 1);
+  const Window spec = Window::square(3, 2, 1);
   // Inputs rounded to bf16 first, so both paths see the same values; weights stay f32 (master copy).
   const Tensor x = ops::convert(bf16(random_tensor({2, 9, 11, 16}, 1)), DType::f32);
   const Tensor w = random_tensor({24, 16, 3, 3}, 2, -0.2f, 0.2f);
@@ -116,12 +115,12 @@ TEST(Bf16Kernels, BatchNormReluPoolAndAddTrackF32) {
             0.0);
 
   Tensor ws32, ws16;
-  const Tensor p32 = ops::maxpool2d_forward_training(x, 3, 2, 1, ws32);
-  const Tensor p16 = ops::maxpool2d_forward_training(bf16(x), 3, 2, 1, ws16);
+  const Tensor p32 = ops::maxpool2d_forward_training(x, Window::square(3, 2, 1), ws32);
+  const Tensor p16 = ops::maxpool2d_forward_training(bf16(x), Window::square(3, 2, 1), ws16);
   EXPECT_EQ(relative_l2(p16, p32), 0.0);
   const Tensor dp = ops::convert(bf16(random_tensor(p32.shape(), 9)), DType::f32);
-  EXPECT_LT(relative_l2(ops::maxpool2d_backward(bf16(dp), ws16, x.shape(), 3, 2, 1),
-                        ops::maxpool2d_backward(dp, ws32, x.shape(), 3, 2, 1)),
+  EXPECT_LT(relative_l2(ops::maxpool2d_backward(bf16(dp), ws16, x.shape(), Window::square(3, 2, 1)),
+                        ops::maxpool2d_backward(dp, ws32, x.shape(), Window::square(3, 2, 1))),
             kKernelTolerance);
 
   for (int64_t out : {1, 4}) {  // equal bins (oneDNN) and overlapping bins (the f32 loop at the edges)

@@ -15,13 +15,11 @@
 namespace resnet {
 namespace {
 
-using ops::Conv2dSpec;
-using test::conv_spec;
 using test::expect_close;
 using test::random_tensor;
 
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> [N,OH,OW,O], accumulated in double.
-Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dSpec& s) {
+Tensor naive_conv(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& s) {
   const int64_t n = x.dim(0), h = x.dim(1), wd = x.dim(2), c = x.dim(3);
   const int64_t o = w.dim(0), icg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
   const int64_t ocg = o / s.groups;
@@ -99,7 +97,7 @@ Tensor naive_adaptive_avgpool(const Tensor& x, int64_t oh, int64_t ow) {
   return y;
 }
 
-void expect_conv_matches_naive(Shape x_shape, Shape w_shape, bool with_bias, const Conv2dSpec& spec) {
+void expect_conv_matches_naive(Shape x_shape, Shape w_shape, bool with_bias, const Window& spec) {
   Tensor x = random_tensor(x_shape, 1);
   Tensor w = random_tensor(w_shape, 2);
   Tensor bias = with_bias ? random_tensor({w_shape[0]}, 3) : Tensor();
@@ -107,50 +105,50 @@ void expect_conv_matches_naive(Shape x_shape, Shape w_shape, bool with_bias, con
 }
 
 TEST(Ops, ConvOutputSizeFollowsPyTorchFloorFormula) {
-  EXPECT_EQ(ops::conv_output_size(224, 7, 2, 3, 1), 112);
-  EXPECT_EQ(ops::conv_output_size(13, 3, 2, 1, 1), 7);
-  EXPECT_EQ(ops::conv_output_size(14, 1, 2, 0, 1), 7);
-  EXPECT_EQ(ops::conv_output_size(11, 3, 1, 2, 2), 11);
+  EXPECT_EQ(window_output_size(224, 7, 2, 3, 1), 112);
+  EXPECT_EQ(window_output_size(13, 3, 2, 1, 1), 7);
+  EXPECT_EQ(window_output_size(14, 1, 2, 0, 1), 7);
+  EXPECT_EQ(window_output_size(11, 3, 1, 2, 2), 11);
   // Too small an input: floor(-2 / 2) + 1 = 0, where truncating division would claim one output row.
-  EXPECT_EQ(ops::conv_output_size(3, 5, 2, 0, 1), 0);
+  EXPECT_EQ(window_output_size(3, 5, 2, 0, 1), 0);
 }
 
 TEST(Ops, ConvMatchesNaiveForStemKernel7Stride2Padding3WithBias) {
-  expect_conv_matches_naive({2, 13, 11, 3}, {8, 3, 7, 7}, true, conv_spec(2, 3));
+  expect_conv_matches_naive({2, 13, 11, 3}, {8, 3, 7, 7}, true, Window::square(7, 2, 3));
 }
 
 TEST(Ops, ConvMatchesNaiveForStemKernel7Stride2Padding3WithoutBias) {
-  expect_conv_matches_naive({1, 14, 14, 3}, {16, 3, 7, 7}, false, conv_spec(2, 3));
+  expect_conv_matches_naive({1, 14, 14, 3}, {16, 3, 7, 7}, false, Window::square(7, 2, 3));
 }
 
 TEST(Ops, ConvMatchesNaiveWithGroupsAndDilation) {
-  expect_conv_matches_naive({2, 13, 11, 64}, {64, 2, 3, 3}, false, conv_spec(1, 2, 2, 32));
+  expect_conv_matches_naive({2, 13, 11, 64}, {64, 2, 3, 3}, false, Window::square(3, 1, 2, 2, 32));
 }
 
 TEST(Ops, ConvMatchesNaiveWithGroupsStride2AndBias) {
-  expect_conv_matches_naive({1, 13, 11, 64}, {128, 2, 3, 3}, true, conv_spec(2, 1, 1, 32));
+  expect_conv_matches_naive({1, 13, 11, 64}, {128, 2, 3, 3}, true, Window::square(3, 2, 1, 1, 32));
 }
 
 // 1x1 stride 2 on odd and even sizes: the last row/column of the input is unused, so no right padding at all.
 TEST(Ops, ConvMatchesNaiveForStridedPointwiseOnOddSizes) {
-  expect_conv_matches_naive({2, 13, 11, 16}, {24, 16, 1, 1}, false, conv_spec(2, 0));
-  expect_conv_matches_naive({2, 14, 12, 16}, {24, 16, 1, 1}, true, conv_spec(2, 0));
+  expect_conv_matches_naive({2, 13, 11, 16}, {24, 16, 1, 1}, false, Window::square(1, 2, 0));
+  expect_conv_matches_naive({2, 14, 12, 16}, {24, 16, 1, 1}, true, Window::square(1, 2, 0));
 }
 
 TEST(Ops, ConvMatchesNaiveFor3x3Stride2Padding1OnOddSizes) {
-  expect_conv_matches_naive({2, 13, 11, 32}, {32, 32, 3, 3}, true, conv_spec(2, 1));
-  expect_conv_matches_naive({2, 14, 14, 32}, {32, 32, 3, 3}, false, conv_spec(2, 1));
+  expect_conv_matches_naive({2, 13, 11, 32}, {32, 32, 3, 3}, true, Window::square(3, 2, 1));
+  expect_conv_matches_naive({2, 14, 14, 32}, {32, 32, 3, 3}, false, Window::square(3, 2, 1));
 }
 
 TEST(Ops, ConvMatchesNaiveWithDilation2AndNoPadding) {
-  expect_conv_matches_naive({1, 13, 11, 8}, {8, 8, 3, 3}, true, conv_spec(1, 0, 2));
+  expect_conv_matches_naive({1, 13, 11, 8}, {8, 8, 3, 3}, true, Window::square(3, 1, 0, 2));
 }
 
 // Weights change between steps in training; the result must follow them although the primitive is cached.
 TEST(Ops, ConvUsesCurrentWeightsOnEveryCall) {
   Tensor x = random_tensor({1, 9, 9, 16}, 4);
   Tensor w = random_tensor({32, 16, 3, 3}, 5);
-  const Conv2dSpec spec = conv_spec(1, 1);
+  const Window spec = Window::square(3, 1, 1);
   expect_close(ops::conv2d_forward(x, w, Tensor(), spec), naive_conv(x, w, Tensor(), spec));
   for (int64_t i = 0; i < w.numel(); ++i) w.f32()[i] *= -0.5f;
   expect_close(ops::conv2d_forward(x, w, Tensor(), spec), naive_conv(x, w, Tensor(), spec));
@@ -159,7 +157,7 @@ TEST(Ops, ConvUsesCurrentWeightsOnEveryCall) {
 TEST(Ops, ConvFromTwoThreadsAtOnceMatchesNaive) {
   Tensor x = random_tensor({2, 15, 15, 32}, 6);
   Tensor w = random_tensor({64, 32, 3, 3}, 7);
-  const Conv2dSpec spec = conv_spec(1, 1);
+  const Window spec = Window::square(3, 1, 1);
   const Tensor expected = naive_conv(x, w, Tensor(), spec);
   Tensor results[2];
   std::thread t0([&] { results[0] = ops::conv2d_forward(x, w, Tensor(), spec); });
@@ -171,9 +169,21 @@ TEST(Ops, ConvFromTwoThreadsAtOnceMatchesNaive) {
 }
 
 TEST(Ops, ConvRejectsInputWhoseChannelsDoNotMatchWeight) {
-  EXPECT_THROW(ops::conv2d_forward(Tensor({1, 8, 8, 3}), Tensor({8, 4, 3, 3}), Tensor(), conv_spec(1, 1)),
-               InputError);
-  EXPECT_THROW(ops::conv2d_forward(Tensor({1, 2, 2, 3}), Tensor({8, 3, 7, 7}), Tensor(), conv_spec(1, 0)),
+  EXPECT_THROW(
+      ops::conv2d_forward(Tensor({1, 8, 8, 3}), Tensor({8, 4, 3, 3}), Tensor(), Window::square(3, 1, 1)),
+      InputError);
+  EXPECT_THROW(
+      ops::conv2d_forward(Tensor({1, 2, 2, 3}), Tensor({8, 3, 7, 7}), Tensor(), Window::square(7, 1, 0)),
+      InputError);
+}
+
+// The window's kernel and the weight's KH x KW describe the same thing twice: they must agree.
+TEST(Ops, ConvRejectsAWindowWhoseKernelIsNotTheWeights) {
+  EXPECT_THROW(
+      ops::conv2d_forward(Tensor({1, 8, 8, 3}), Tensor({8, 3, 3, 3}), Tensor(), Window::square(1, 1, 1)),
+      InputError);
+  const Window five_by_three{.kernel_h = 5, .kernel_w = 3};
+  EXPECT_THROW(ops::conv2d_forward(Tensor({1, 8, 8, 3}), Tensor({8, 3, 3, 5}), Tensor(), five_by_three),
                InputError);
 }
 
@@ -213,8 +223,14 @@ TEST(Ops, BatchNormTrainingReturnsBatchMeanAndBiasedVariance) {
 TEST(Ops, MaxPoolMatchesNaiveOnOddSizesWithMinusInfinityPadding) {
   for (Shape shape : {Shape{2, 13, 11, 8}, Shape{1, 14, 14, 64}, Shape{1, 7, 9, 3}}) {
     Tensor x = random_tensor(shape, 16, -5.0f, -1.0f);
-    expect_close(ops::maxpool2d_forward(x, 3, 2, 1), naive_maxpool(x, 3, 2, 1), 0.0);
+    expect_close(ops::maxpool2d_forward(x, Window::square(3, 2, 1)), naive_maxpool(x, 3, 2, 1), 0.0);
   }
+}
+
+TEST(Ops, MaxPoolRejectsDilatedOrGroupedWindows) {
+  const Tensor x = random_tensor({1, 9, 9, 4}, 19);
+  EXPECT_THROW(ops::maxpool2d_forward(x, Window::square(3, 2, 1, /*dilation=*/2)), InputError);
+  EXPECT_THROW(ops::maxpool2d_forward(x, Window::square(3, 2, 1, 1, /*groups=*/2)), InputError);
 }
 
 TEST(Ops, AdaptiveAvgPoolTo1x1IsTheSpatialMean) {

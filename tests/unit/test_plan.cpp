@@ -40,10 +40,7 @@ TEST(FoldBatchnorm, ConvThenFoldedBatchnormEqualsFoldedConv) {
   const Tensor b = random_tensor({8}, 3);
   const infer::BatchNormParams bn{random_tensor({8}, 4, 0.5f, 2.0f), random_tensor({8}, 5),
                                   random_tensor({8}, 6), random_tensor({8}, 7, 0.1f, 3.0f), 1e-3f};
-  ops::Conv2dSpec spec;
-  spec.stride_h = spec.stride_w = 2;
-  spec.pad_h = spec.pad_w = 1;
-  spec.groups = 2;
+  const Window spec = Window::square(3, /*stride=*/2, /*padding=*/1, /*dilation=*/1, /*groups=*/2);
   const Tensor expected = ops::batchnorm_forward_inference(ops::conv2d_forward(x, w, b, spec), bn.gamma,
                                                            bn.beta, bn.mean, bn.var, bn.eps);
   const infer::FoldedConv folded = infer::fold_batchnorm(w, b, bn);
