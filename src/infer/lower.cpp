@@ -12,10 +12,6 @@
 namespace resnet::infer {
 namespace {
 
-Window conv_window(const Conv2dOptions& o) {
-  return o.window;
-}
-
 [[noreturn]] void unsupported(const Module& m, const std::string& why) {
   throw InputError(fmt::format("{} ({}): {}", m.path().empty() ? "model" : m.path(), m.type_name(), why));
 }
@@ -78,7 +74,7 @@ class Lowering {
            .dst = into >= 0 ? into : new_value(),
            .accumulate = into >= 0,
            .relu = relu,
-           .window = conv_window(conv.options())};
+           .window = conv.options().window};
     const Tensor bias = conv.bias() ? conv.bias()->value : Tensor();
     if (bn) {
       FoldedConv folded = fold_batchnorm(
@@ -103,7 +99,7 @@ class Lowering {
                 .name = z.path(),
                 .src = x,
                 .dst = new_value(),
-                .window = {.stride_h = z.stride(), .stride_w = z.stride()},
+                .window = z.window(),
                 .weight = std::move(weight),
                 .bias = Tensor::zeros({z.out_channels()})});
   }
