@@ -1,6 +1,6 @@
 // InferencePlan: lower the model once (BN folded), then per input shape: shape the program, let oneDNN pick
-// primitives and layouts (src/dnnl/plan_kernels), lay the activations out in one arena by their lifetimes,
-// and bind.
+// primitives and layouts (src/infer/onednn/plan_kernels), lay the activations out in one arena by their
+// lifetimes, and bind.
 #include "resnet/plan.h"
 
 #include <fmt/format.h>

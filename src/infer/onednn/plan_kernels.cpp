@@ -1,18 +1,22 @@
+// PlanKernels: the kernel builder, which chooses every value's layout while it creates the kernels in program
+// order (the rules are in plan_kernels.h), and the public methods, which bind and run what it built.
 #include "infer/onednn/plan_kernels.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
-#include <numeric>
-#include <string_view>
-#include <unordered_map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "core/aligned_bytes.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
-#include "dnnl/primitive_cache.h"
+#include "infer/onednn/kernel.h"
+#include "infer/onednn/kernel_kinds.h"
 #include "infer/onednn/plan_weights.h"
 #include "infer/onednn/plan_winograd.h"
 #include "resnet/error.h"
@@ -25,7 +29,6 @@ using onednn::cpu_stream;
 using onednn::data_type_of;
 using onednn::default_attr;
 using onednn::desc_of;
-using onednn::dims_key;
 using onednn::translate_errors;
 using onednn::wrap;
 
@@ -34,43 +37,6 @@ namespace {
 using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
-
-constexpr int kUnbound = -1;
-
-// oneDNN's name of a blocked layout: logical dims a, b, c, ... outermost first, upper case when blocked, then
-// the inner blocks ("acdb" is NHWC, "aBcd16b" is nChw16c).
-std::string layout_str(const memory::desc& md) {
-  if (md.get_format_kind() != memory::format_kind::blocked) return "opaque";
-  const memory::dims strides = md.get_strides();
-  const memory::dims blocks = md.get_inner_blks();
-  const memory::dims block_dims = md.get_inner_idxs();
-  std::vector<int> order(static_cast<size_t>(md.get_ndims()));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return strides[a] > strides[b]; });
-  std::string out;
-  for (int d : order) {
-    const bool blocked = std::find(block_dims.begin(), block_dims.end(), d) != block_dims.end();
-    const char letter = static_cast<char>('a' + d);
-    out += blocked ? static_cast<char>(std::toupper(letter)) : letter;
-  }
-  for (size_t i = 0; i < blocks.size(); ++i) out += fmt::format("{}{}", blocks[i], char('a' + block_dims[i]));
-  return out;
-}
-
-std::string_view type_str(dt type) {
-  switch (type) {
-    case dt::f32:
-      return "f32";
-    case dt::bf16:
-      return "bf16";
-    case dt::s8:
-      return "s8";
-    case dt::u8:
-      return "u8";
-    default:
-      return "?";
-  }
-}
 
 // md with another data type of the same size, same layout (an accumulating int8 conv writes u8 over the s8
 // shortcut). oneDNN has no call for it: find the format tag that gives md.
@@ -83,11 +49,6 @@ memory::desc with_type(const memory::desc& md, dt type) {
     if (memory::desc(md.get_dims(), md.get_data_type(), t) == md) return memory::desc(md.get_dims(), type, t);
   }
   throw InternalError("inference plan: cannot retype an activation layout it does not know");
-}
-
-std::string md_str(const memory::desc& md) {
-  const std::string_view type = type_str(md.get_data_type());
-  return fmt::format("{}:{}:{}", dims_key(md.get_dims()), type, layout_str(md));
 }
 
 // NHWC shape -> oneDNN logical dims {N, C, H, W}; [N, K] stays.
@@ -132,332 +93,188 @@ dnnl::primitive_attr step_attr(const Step& step, bool int8) {
   return attr;
 }
 
-// A runtime scale argument: f32 [n] wrapping `values`.
-memory scale_memory(const Tensor& values) {
-  return wrap(values, memory::desc({values.numel()}, dt::f32, tag::x));
+// int8 runtime scales of a conv: the source's and destination's (per tensor), the weights' (per channel).
+RuntimeScales conv_scales(const StepInt8& q) {
+  RuntimeScales scales;
+  scales.add(DNNL_ARG_SRC, Tensor::full({1}, q.src_scale));
+  scales.add(DNNL_ARG_WEIGHTS, q.weight_scales);
+  scales.add(DNNL_ARG_DST, Tensor::full({1}, q.dst_scale));
+  return scales;
 }
 
-// One primitive and everything it runs with.
-struct Kernel {
-  std::string name;
-  std::string what;  // kind and post-ops, for describe
-  dnnl::primitive_desc_base pd;
-  dnnl::primitive primitive;
-  int src = kUnbound, dst = kUnbound;
-  size_t step = 0;
-  const Tensor* weight = nullptr;  // the program's f32 weight, described by weight_plain
-  memory::desc weight_plain;
-  memory weights, bias;                    // weights: in pd.weights_desc(), set by bind()
-  std::vector<Tensor> scale_values;        // int8: what the scale memories wrap
-  std::unordered_map<int, memory> scales;  // int8: DNNL_ARG_ATTR_SCALES | arg -> scale memory
-  std::unordered_map<int, memory> args;    // filled by bind()
-  // int8 average pool: a reorder from the integer input (dequantize_from) to f32 `dequantized`, run first.
-  memory::desc dequantize_from;
-  dnnl::primitive dequantize;
-  memory dequantized;
-  std::unordered_map<int, memory> dequantize_args;  // filled by bind()
-  // A Winograd convolution: pd is its matmul's, weight its transformed U; src and dst are nChw16c.
-  std::shared_ptr<WinogradConv> winograd;
-};
+// "layer1.0.conv1 conv +sum +relu"
+KernelLabel label(const Step& step, std::string op) {
+  std::string post_ops;
+  if (step.accumulate) post_ops += " +sum";
+  if (step.relu) post_ops += " +relu";
+  return {.name = step.name, .op = std::move(op), .post_ops = std::move(post_ops)};
+}
 
-}  // namespace
+// Creates the kernels step by step in program order, choosing each value's layout on the way: the first
+// kernel that touches a value decides its layout and the others read it in that layout (an int8 residual join
+// only retypes it, s8 to u8, the same bytes).
+class KernelBuilder {
+ public:
+  KernelBuilder(const Program& program, const ShapedProgram& shaped, Precision precision,
+                ActivationLayout layout, bool winograd)
+      : program_(program),
+        shaped_(shaped),
+        act_type_(precision == Precision::bf16 ? dt::bf16 : dt::f32),
+        layout_(layout),
+        winograd_(winograd),
+        value_md_(static_cast<size_t>(program.num_values)) {}
 
-struct PlanKernels::Impl {
-  const Program& program;
-  dt act_type;  // activations and weights of f32/bf16 programs; int8 programs use the types of step.int8
-  std::vector<memory::desc> value_md;
-  std::vector<size_t> value_bytes;
-  Kernel input_reorder;
-  std::vector<Kernel> kernels;
-  memory user_input, user_logits;  // wrap the caller's tensors; handles set per run
-  AlignedBytes scratchpad{nullptr, &std::free};
-  size_t scratchpad_bytes = 0;
-  // V and M of the Winograd convolutions, one buffer shared by all (they run one after another).
-  AlignedBytes winograd_buffer{nullptr, &std::free};
-  size_t winograd_buffer_bytes = 0;
-  ActivationLayout layout;
-  bool winograd;
-  int64_t weight_reorders = 0;
-  size_t weight_bytes = 0;
+  // Step i's kernel; steps are built in order.
+  std::unique_ptr<Kernel> step(size_t i) {
+    const Step& step = program_.steps[i];
+    const StepGeometry& g = shaped_.steps[i];
+    if (step.dst == program_.output && step.kind != StepKind::linear) {
+      throw InternalError(fmt::format("{}: the plan's output must come from a linear step", step.name));
+    }
+    if (step.kind != StepKind::conv && !decided(step.src)) {
+      decide(step.src, memory::desc(logical(g.src), input_type(), g.src.size() == 4 ? tag::nhwc : tag::nc));
+    }
+    switch (step.kind) {
+      case StepKind::conv:
+        if (use_winograd(step, g)) return winograd_conv(i, step, g);
+        return conv(i, step, g);
+      case StepKind::max_pool:
+      case StepKind::avg_pool:
+        return pool(step, g);
+      case StepKind::linear:
+        return linear(i, step, g);
+    }
+    throw InternalError(fmt::format("{}: a step of unknown kind", step.name));
+  }
 
-  Impl(const Program& p, Precision precision, ActivationLayout l, bool w)
-      : program(p), act_type(precision == Precision::bf16 ? dt::bf16 : dt::f32), layout(l), winograd(w) {}
+  // The edge after the steps: the caller's NHWC f32 images into the layout the first step chose.
+  std::unique_ptr<InputReorderKernel> input_reorder() const {
+    const Shape& images = shaped_.value_shapes[static_cast<size_t>(program_.input)];
+    std::optional<float> quantize_scale;
+    if (program_.int8) quantize_scale = program_.input_scale;
+    return std::make_unique<InputReorderKernel>(desc_of(images, DType::f32, tag::nhwc), program_.input,
+                                                value_md(program_.input), quantize_scale);
+  }
 
-  dt input_type() const { return program.int8 ? dt::s8 : act_type; }
+  // The layout chosen for value v.
+  const memory::desc& value_md(int v) const { return value_md_[static_cast<size_t>(v)]; }
+  int64_t winograd_steps() const { return winograd_steps_; }
+  // V and M of the largest Winograd convolution: one buffer serves them all (they run one after another).
+  size_t winograd_buffer_bytes() const { return winograd_buffer_bytes_; }
+
+ private:
+  dt input_type() const { return program_.int8 ? dt::s8 : act_type_; }
   // The type step writes.
   dt dst_type(const Step& step) const {
-    if (program.int8) return data_type_of(step.int8.dst_type);
-    return step.kind == StepKind::linear ? dt::f32 : act_type;
+    if (program_.int8) return data_type_of(step.int8.dst_type);
+    return step.kind == StepKind::linear ? dt::f32 : act_type_;
   }
   dt weight_type(const Step& step) const {
-    if (program.int8) return step.kind == StepKind::conv ? dt::s8 : dt::f32;
-    return act_type;
+    if (program_.int8) return step.kind == StepKind::conv ? dt::s8 : dt::f32;
+    return act_type_;
   }
+
+  bool decided(int v) const { return value_md(v).get_ndims() > 0; }
+  void decide(int v, const memory::desc& md) { value_md_[static_cast<size_t>(v)] = md; }
   // What a primitive may pick for a new activation: anything, or NHWC under the channels_last policy.
   memory::desc any_md(const Shape& nhwc, dt type) const {
-    return memory::desc(logical(nhwc), type, layout == ActivationLayout::chosen ? tag::any : tag::acdb);
+    return memory::desc(logical(nhwc), type, layout_ == ActivationLayout::chosen ? tag::any : tag::acdb);
   }
   // The layout value v already has, or `any` when nothing decided it yet (only the input can be undecided).
   memory::desc value_or_any(int v, const Shape& nhwc) const {
-    const memory::desc& md = value_md[static_cast<size_t>(v)];
-    return md.get_ndims() > 0 ? md : any_md(nhwc, input_type());
-  }
-  // int8 runtime scales of a conv: the source's and destination's (per tensor), the weights' (per channel).
-  static void add_scales(Kernel& k, const Step& step) {
-    const StepInt8& q = step.int8;
-    k.scale_values = {Tensor::full({1}, q.src_scale), q.weight_scales, Tensor::full({1}, q.dst_scale)};
-    const int args[] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
-    for (size_t i = 0; i < 3; ++i)
-      k.scales.emplace(DNNL_ARG_ATTR_SCALES | args[i], scale_memory(k.scale_values[i]));
-  }
-  void decide(int v, const memory::desc& md) { value_md[static_cast<size_t>(v)] = md; }
-
-  // The f32 nChw16c layout of an NHWC-shaped activation: what Winograd steps read and write.
-  static memory::desc f32_nchw16c(const Shape& nhwc) {
-    return memory::desc(logical(nhwc), dt::f32, tag::nChw16c);
+    return decided(v) ? value_md(v) : any_md(nhwc, input_type());
   }
 
   // Whether step runs as Winograd: f32 plans with the chosen (nChw16c) layouts, where its source (and, when
   // it accumulates, its destination) is nChw16c or not decided yet.
   bool use_winograd(const Step& step, const StepGeometry& g) const {
-    if (!winograd || program.int8 || act_type != dt::f32 || layout != ActivationLayout::chosen) return false;
+    if (!winograd_ || program_.int8 || act_type_ != dt::f32 || layout_ != ActivationLayout::chosen)
+      return false;
     if (!WinogradConv::applies(step, g)) return false;
     auto blocked16 = [&](int v, const Shape& nhwc) {
-      const memory::desc& md = value_md[static_cast<size_t>(v)];
-      return md.get_ndims() == 0 || md == f32_nchw16c(nhwc);
+      return !decided(v) || value_md(v) == WinogradKernel::activation_desc(nhwc);
     };
     return blocked16(step.src, g.src) && (!step.accumulate || blocked16(step.dst, g.dst));
   }
 
-  Kernel winograd_conv(size_t i, const Step& step, const StepGeometry& g) {
-    auto conv = std::make_shared<WinogradConv>(step, g);
-    Kernel k{.name = step.name,
-             .what = "conv",
-             .pd = conv->matmul_pd(),
-             .step = i,
-             .weight = &conv->plain_weights(),
-             .weight_plain = conv->plain_weights_md(),
-             .winograd = conv};
-    decide(step.src, f32_nchw16c(g.src));
-    decide(step.dst, f32_nchw16c(g.dst));
-    winograd_buffer_bytes = std::max(winograd_buffer_bytes, conv->buffer_bytes());
+  std::unique_ptr<Kernel> winograd_conv(size_t i, const Step& step, const StepGeometry& g) {
+    auto k = std::make_unique<WinogradKernel>(label(step, "conv"), i, step, g);
+    decide(step.src, k->src_desc());
+    decide(step.dst, k->dst_desc());
+    winograd_buffer_bytes_ = std::max(winograd_buffer_bytes_, k->buffer_bytes());
+    ++winograd_steps_;
     return k;
   }
 
-  Kernel conv(size_t i, const Step& step, const StepGeometry& g) {
-    if (use_winograd(step, g)) return winograd_conv(i, step, g);
+  std::unique_ptr<Kernel> conv(size_t i, const Step& step, const StepGeometry& g) {
     const Window& w = g.window;
-    const memory::desc dst = step.accumulate
-                                 ? with_type(value_md[static_cast<size_t>(step.dst)], dst_type(step))
-                                 : any_md(g.dst, dst_type(step));
+    const memory::desc dst =
+        step.accumulate ? with_type(value_md(step.dst), dst_type(step)) : any_md(g.dst, dst_type(step));
     const memory::desc bias = memory::desc({g.dst[3]}, dt::f32, tag::x);
     auto pd = dnnl::convolution_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
         value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, weight_type(step), true), bias,
         dst, {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1}, {w.pad_h, w.pad_w},
-        {g.pad_bottom, g.pad_right}, step_attr(step, program.int8));
-    // int8: the s8 per-channel quantized weight is what gets reordered; f32/bf16: the folded f32 weight.
-    const Tensor& plain = program.int8 ? step.int8.weight : step.weight;
-    Kernel k{.name = step.name,
-             .what = "conv",
-             .pd = pd,
-             .primitive = dnnl::convolution_forward(pd),
-             .step = i,
-             .weight = &plain,
-             .weight_plain = conv_weight_md(plain, w.groups, data_type_of(plain.dtype()), false)};
-    k.bias = wrap(step.bias, bias);
-    if (program.int8) add_scales(k, step);
+        {g.pad_bottom, g.pad_right}, step_attr(step, program_.int8));
     decide(step.src, pd.src_desc());
     decide(step.dst, pd.dst_desc());
-    return k;
+    // int8: the s8 per-channel quantized weight is what gets reordered; f32/bf16: the folded f32 weight.
+    const Tensor& plain = program_.int8 ? step.int8.weight : step.weight;
+    const PrimitiveKernel::Weight weight{
+        .step = i,
+        .plain = &plain,
+        .plain_md = conv_weight_md(plain, w.groups, data_type_of(plain.dtype()), false)};
+    return std::make_unique<PrimitiveKernel>(label(step, "conv"), pd, step.src, step.dst, weight,
+                                             wrap(step.bias, bias),
+                                             program_.int8 ? conv_scales(step.int8) : RuntimeScales());
   }
 
-  Kernel pool(const Step& step, const StepGeometry& g) {
+  std::unique_ptr<Kernel> pool(const Step& step, const StepGeometry& g) {
     const Window& w = g.window;
     const bool max = step.kind == StepKind::max_pool;
-    memory::desc src = value_md[static_cast<size_t>(step.src)];
-    Kernel k{.name = step.name, .what = max ? "max_pool" : "avg_pool"};
+    const memory::desc src = value_md(step.src);
     const dt out = dst_type(step);
-    if (src.get_data_type() != out) {
-      // oneDNN pools integers only into the same type: an int8 average pool (f32 out) first dequantizes its
-      // input into a buffer of its own (f32 = integer * scale; [N, C, 7, 7] for ResNet-50 at 224).
-      k.dequantize_from = src;
-      src = with_type(src, out);
-      dnnl::primitive_attr attr = default_attr();
-      attr.set_scales_mask(DNNL_ARG_SRC, 0);
-      k.dequantize = dnnl::reorder(
-          dnnl::reorder::primitive_desc(cpu_engine(), k.dequantize_from, cpu_engine(), src, attr));
-      k.dequantized = memory(src, cpu_engine());
-      k.scale_values = {Tensor::full({1}, step.int8.src_scale)};
-      k.what += " +dequantize";
-    }
+    // oneDNN pools integers only into the same type: an int8 average pool (f32 out) reads a dequantized copy.
+    const bool dequantize = src.get_data_type() != out;
     auto pd = dnnl::pooling_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference,
-        max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding, src,
-        any_md(g.dst, out), {w.stride_h, w.stride_w}, {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w},
-        {g.pad_bottom, g.pad_right}, step_attr(step, program.int8));
-    k.pd = pd;
-    k.primitive = dnnl::pooling_forward(pd);
+        max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding,
+        dequantize ? with_type(src, out) : src, any_md(g.dst, out), {w.stride_h, w.stride_w},
+        {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w}, {g.pad_bottom, g.pad_right},
+        step_attr(step, program_.int8));
     decide(step.dst, pd.dst_desc());
-    return k;
+    KernelLabel name = label(step, max ? "max_pool" : "avg_pool");
+    if (dequantize) {
+      return std::make_unique<DequantizingPoolKernel>(std::move(name), pd, step.src, src, step.int8.src_scale,
+                                                      step.dst);
+    }
+    return std::make_unique<PrimitiveKernel>(std::move(name), pd, step.src, step.dst);
   }
 
   // The classifier writes f32 logits [N, classes] straight into the caller's tensor.
-  Kernel linear(size_t i, const Step& step, const StepGeometry& g) {
+  std::unique_ptr<Kernel> linear(size_t i, const Step& step, const StepGeometry& g) {
     const int64_t out = step.weight.dim(0);
     const memory::desc bias = step.bias.defined() ? memory::desc({out}, dt::f32, tag::x) : memory::desc();
     const memory::desc dst({g.dst[0], out}, dt::f32, tag::nc);
     auto pd = dnnl::inner_product_forward::primitive_desc(
-        cpu_engine(), dnnl::prop_kind::forward_inference, value_md[static_cast<size_t>(step.src)],
-        linear_weight_md(step.weight, weight_type(step), true), bias, dst, step_attr(step, program.int8));
-    Kernel k{.name = step.name,
-             .what = "linear",
-             .pd = pd,
-             .primitive = dnnl::inner_product_forward(pd),
-             .step = i,
-             .weight = &step.weight,
-             .weight_plain = linear_weight_md(step.weight, dt::f32, false)};
-    if (step.bias.defined()) k.bias = wrap(step.bias, bias);
+        cpu_engine(), dnnl::prop_kind::forward_inference, value_md(step.src),
+        linear_weight_md(step.weight, weight_type(step), true), bias, dst, step_attr(step, program_.int8));
     decide(step.dst, pd.dst_desc());
-    return k;
+    const PrimitiveKernel::Weight weight{
+        .step = i, .plain = &step.weight, .plain_md = linear_weight_md(step.weight, dt::f32, false)};
+    return std::make_unique<PrimitiveKernel>(label(step, "linear"), pd, step.src, step.dst, weight,
+                                             step.bias.defined() ? wrap(step.bias, bias) : memory());
   }
+
+  const Program& program_;
+  const ShapedProgram& shaped_;
+  dt act_type_;  // activations and weights of f32/bf16 programs; int8 programs use the types of step.int8
+  ActivationLayout layout_;
+  bool winograd_;
+  std::vector<memory::desc> value_md_;  // empty (0 dims) until decided
+  int64_t winograd_steps_ = 0;
+  size_t winograd_buffer_bytes_ = 0;
 };
-
-PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
-                         ActivationLayout layout, bool winograd)
-    : impl_(std::make_unique<Impl>(program, precision, layout, winograd)) {
-  translate_errors("inference plan", [&] {
-    Impl& m = *impl_;
-    m.value_md.assign(static_cast<size_t>(program.num_values), memory::desc());
-    for (size_t i = 0; i < program.steps.size(); ++i) {
-      const Step& step = program.steps[i];
-      const StepGeometry& g = shaped.steps[i];
-      if (step.dst == program.output && step.kind != StepKind::linear) {
-        throw InternalError(fmt::format("{}: the plan's output must come from a linear step", step.name));
-      }
-      if (step.kind != StepKind::conv && m.value_md[static_cast<size_t>(step.src)].get_ndims() == 0) {
-        m.decide(step.src,
-                 memory::desc(logical(g.src), m.input_type(), g.src.size() == 4 ? tag::nhwc : tag::nc));
-      }
-      Kernel k;
-      switch (step.kind) {
-        case StepKind::conv:
-          k = m.conv(i, step, g);
-          break;
-        case StepKind::max_pool:
-        case StepKind::avg_pool:
-          k = m.pool(step, g);
-          break;
-        case StepKind::linear:
-          k = m.linear(i, step, g);
-          break;
-      }
-      k.src = step.src;
-      k.dst = step.dst;
-      if (step.accumulate) k.what += " +sum";
-      if (step.relu) k.what += " +relu";
-      m.kernels.push_back(std::move(k));
-    }
-
-    // The edges: the caller's NHWC f32 images into the first step's layout; logits are written in place.
-    const Shape& input = shaped.value_shapes[static_cast<size_t>(program.input)];
-    const memory::desc user_md = desc_of(input, DType::f32, tag::nhwc);
-    const memory::desc input_md = m.value_md[static_cast<size_t>(program.input)];
-    dnnl::primitive_attr input_attr = default_attr();
-    if (program.int8) input_attr.set_scales_mask(DNNL_ARG_DST, 0);  // s8 = x / input_scale
-    auto reorder_pd =
-        dnnl::reorder::primitive_desc(cpu_engine(), user_md, cpu_engine(), input_md, input_attr);
-    m.input_reorder = {
-        .name = "input", .what = "reorder", .pd = reorder_pd, .primitive = dnnl::reorder(reorder_pd)};
-    if (program.int8) {
-      m.input_reorder.scale_values = {Tensor::full({1}, program.input_scale)};
-      m.input_reorder.scales.emplace(DNNL_ARG_ATTR_SCALES | DNNL_ARG_DST,
-                                     scale_memory(m.input_reorder.scale_values[0]));
-    }
-    m.input_reorder.dst = program.input;
-    m.user_input = memory(user_md, cpu_engine(), nullptr);
-    m.user_logits = memory(m.value_md[static_cast<size_t>(program.output)], cpu_engine(), nullptr);
-
-    m.value_bytes.assign(m.value_md.size(), 0);
-    for (size_t v = 0; v < m.value_md.size(); ++v) {
-      if (static_cast<int>(v) != program.output) m.value_bytes[v] = m.value_md[v].get_size();
-    }
-    m.scratchpad_bytes = m.input_reorder.pd.scratchpad_desc().get_size();
-    for (const Kernel& k : m.kernels)
-      m.scratchpad_bytes = std::max(m.scratchpad_bytes, k.pd.scratchpad_desc().get_size());
-  });
-}
-
-PlanKernels::~PlanKernels() = default;
-
-const std::vector<size_t>& PlanKernels::value_bytes() const {
-  return impl_->value_bytes;
-}
-
-int64_t PlanKernels::reference_kernels() const {
-  return std::count_if(impl_->kernels.begin(), impl_->kernels.end(), [](const Kernel& k) {
-    return std::string_view(k.pd.impl_info_str()).starts_with("ref");
-  });
-}
-
-void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights) {
-  translate_errors("inference plan", [&] {
-    Impl& m = *impl_;
-    m.weight_reorders = 0;
-    m.weight_bytes = 0;
-    for (Kernel& k : m.kernels) {
-      if (k.weight == nullptr) continue;
-      bool reordered = false;
-      k.weights = weights.get(k.step, *k.weight, k.weight_plain, k.pd.weights_desc(), &reordered);
-      m.weight_reorders += reordered ? 1 : 0;
-      m.weight_bytes += k.pd.weights_desc().get_size();
-    }
-    if (m.scratchpad_bytes > 0 && m.scratchpad == nullptr)
-      m.scratchpad = allocate_aligned_bytes(m.scratchpad_bytes);
-    if (m.winograd_buffer_bytes > 0 && m.winograd_buffer == nullptr)
-      m.winograd_buffer = allocate_aligned_bytes(m.winograd_buffer_bytes);
-    // A value as a primitive sees it (in int8 an accumulated value is s8 to its shortcut's writer and u8 to
-    // the rest: the same bytes, two descriptions).
-    auto value = [&](int v, const memory::desc& md) {
-      return v == m.program.output ? m.user_logits
-                                   : memory(md, cpu_engine(), arena + offsets[static_cast<size_t>(v)]);
-    };
-    auto bind_kernel = [&](Kernel& k, int src_arg, memory src) {
-      k.args.clear();
-      if (k.dequantize) {
-        k.dequantize_args = {{DNNL_ARG_FROM, value(k.src, k.dequantize_from)},
-                             {DNNL_ARG_TO, k.dequantized},
-                             {DNNL_ARG_ATTR_SCALES | DNNL_ARG_SRC, scale_memory(k.scale_values[0])}};
-        src = k.dequantized;
-      }
-      k.args.emplace(src_arg, std::move(src));
-      k.args.emplace(k.what == "reorder" ? DNNL_ARG_TO : DNNL_ARG_DST, value(k.dst, k.pd.dst_desc()));
-      if (k.weights) k.args.emplace(DNNL_ARG_WEIGHTS, k.weights);
-      if (k.bias) k.args.emplace(DNNL_ARG_BIAS, k.bias);
-      for (const auto& [arg, scale] : k.scales) k.args.emplace(arg, scale);
-      const memory::desc scratch = k.pd.scratchpad_desc();
-      if (scratch.get_size() > 0)
-        k.args.emplace(DNNL_ARG_SCRATCHPAD, memory(scratch, cpu_engine(), m.scratchpad.get()));
-    };
-    // A Winograd convolution keeps its matmul's arguments; its own are the nChw16c values (and U).
-    auto bind_winograd = [&](Kernel& k) {
-      k.winograd->bind(m.winograd_buffer.get(), k.weights, m.scratchpad.get());
-      k.args = {{DNNL_ARG_SRC, value(k.src, m.value_md[static_cast<size_t>(k.src)])},
-                {DNNL_ARG_DST, value(k.dst, m.value_md[static_cast<size_t>(k.dst)])},
-                {DNNL_ARG_WEIGHTS, k.weights}};
-    };
-    bind_kernel(m.input_reorder, DNNL_ARG_FROM, m.user_input);
-    for (Kernel& k : m.kernels) {
-      if (k.winograd) {
-        bind_winograd(k);
-      } else {
-        bind_kernel(k, DNNL_ARG_SRC, value(k.src, k.pd.src_desc()));
-      }
-    }
-  });
-}
-
-namespace {
 
 // The memory `m` (of shape [N,C,H,W] or [N,K] in any layout and type) as a new f32 NHWC / NC tensor.
 Tensor plain_f32_copy(const memory& m) {
@@ -473,27 +290,87 @@ Tensor plain_f32_copy(const memory& m) {
 
 }  // namespace
 
+struct PlanKernels::Impl {
+  int output = 0;  // the value written into the caller's logits
+  std::unique_ptr<InputReorderKernel> input;
+  std::vector<std::unique_ptr<Kernel>> steps;
+  memory logits;  // the caller's tensor; its handle is set per run
+  std::vector<size_t> value_bytes;
+  AlignedBytes scratchpad{nullptr, &std::free};
+  size_t scratchpad_bytes = 0;
+  AlignedBytes winograd_buffer{nullptr, &std::free};
+  size_t winograd_buffer_bytes = 0;
+  int64_t winograd_steps = 0;
+  int64_t weight_reorders = 0;
+  size_t weight_bytes = 0;
+  bool bound = false;
+};
+
+PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
+                         ActivationLayout layout, bool winograd)
+    : impl_(std::make_unique<Impl>()) {
+  translate_errors("inference plan", [&] {
+    Impl& m = *impl_;
+    KernelBuilder builder(program, shaped, precision, layout, winograd);
+    for (size_t i = 0; i < program.steps.size(); ++i) m.steps.push_back(builder.step(i));
+    m.input = builder.input_reorder();
+    m.output = program.output;
+    m.logits = memory(builder.value_md(program.output), cpu_engine(), nullptr);
+
+    m.value_bytes.assign(static_cast<size_t>(program.num_values), 0);
+    for (int v = 0; v < program.num_values; ++v) {
+      if (v != program.output) m.value_bytes[static_cast<size_t>(v)] = builder.value_md(v).get_size();
+    }
+    m.scratchpad_bytes = m.input->scratchpad_bytes();
+    for (const auto& k : m.steps) m.scratchpad_bytes = std::max(m.scratchpad_bytes, k->scratchpad_bytes());
+    m.winograd_buffer_bytes = builder.winograd_buffer_bytes();
+    m.winograd_steps = builder.winograd_steps();
+  });
+}
+
+PlanKernels::~PlanKernels() = default;
+
+const std::vector<size_t>& PlanKernels::value_bytes() const {
+  return impl_->value_bytes;
+}
+
+int64_t PlanKernels::reference_kernels() const {
+  return std::count_if(impl_->steps.begin(), impl_->steps.end(),
+                       [](const auto& k) { return k->reference(); });
+}
+
+void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights) {
+  translate_errors("inference plan", [&] {
+    Impl& m = *impl_;
+    if (m.scratchpad_bytes > 0 && m.scratchpad == nullptr)
+      m.scratchpad = allocate_aligned_bytes(m.scratchpad_bytes);
+    if (m.winograd_buffer_bytes > 0 && m.winograd_buffer == nullptr)
+      m.winograd_buffer = allocate_aligned_bytes(m.winograd_buffer_bytes);
+    KernelBinding binding(arena, offsets, m.output, m.logits, weights, m.scratchpad.get(),
+                          m.winograd_buffer.get());
+    m.input->bind(binding);
+    for (const auto& k : m.steps) k->bind(binding);
+    m.weight_reorders = binding.weight_reorders();
+    m.weight_bytes = binding.weight_bytes();
+    m.bound = true;
+  });
+}
+
 void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
-    if (m.input_reorder.args.empty()) throw InternalError("inference plan: run before bind");
-    m.user_input.set_data_handle(const_cast<float*>(x));
-    m.user_logits.set_data_handle(logits);
+    if (!m.bound) throw InternalError("inference plan: run before bind");
+    m.input->set_images(x);
+    m.logits.set_data_handle(logits);
     dnnl::stream& stream = cpu_stream();
-    m.input_reorder.primitive.execute(stream, m.input_reorder.args);
-    if (observer) observer(-1, plain_f32_copy(m.user_input));
-    for (size_t i = 0; i < m.kernels.size(); ++i) {
-      const Kernel& k = m.kernels[i];
-      if (k.dequantize) k.dequantize.execute(stream, k.dequantize_args);
-      if (k.winograd) {
-        k.winograd->execute(stream, static_cast<const float*>(k.args.at(DNNL_ARG_SRC).get_data_handle()),
-                            static_cast<float*>(k.args.at(DNNL_ARG_DST).get_data_handle()));
-      } else {
-        k.primitive.execute(stream, k.args);
-      }
+    m.input->run(stream);
+    if (observer) observer(-1, plain_f32_copy(m.input->images()));
+    for (size_t i = 0; i < m.steps.size(); ++i) {
+      const Kernel& k = *m.steps[i];
+      k.run(stream);
       if (observer) {
         stream.wait();
-        observer(static_cast<int>(i), plain_f32_copy(k.args.at(DNNL_ARG_DST)));
+        observer(static_cast<int>(i), plain_f32_copy(k.output()));
       }
     }
     stream.wait();
@@ -501,11 +378,10 @@ void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
 }
 
 int64_t PlanKernels::primitives() const {
-  return static_cast<int64_t>(impl_->kernels.size()) + 1;
+  return static_cast<int64_t>(impl_->steps.size()) + 1;
 }
 int64_t PlanKernels::winograd_steps() const {
-  return std::count_if(impl_->kernels.begin(), impl_->kernels.end(),
-                       [](const Kernel& k) { return k.winograd != nullptr; });
+  return impl_->winograd_steps;
 }
 int64_t PlanKernels::weight_reorders() const {
   return impl_->weight_reorders;
@@ -518,23 +394,11 @@ size_t PlanKernels::scratchpad_bytes() const {
 }
 
 std::string PlanKernels::describe_step(size_t i) const {
-  const Kernel& k = impl_->kernels.at(i);
-  if (k.winograd) {
-    return fmt::format("{} {}: {} -> {} w {} [{}; matmul {}]", k.name, k.what,
-                       md_str(impl_->value_md[static_cast<size_t>(k.src)]),
-                       md_str(impl_->value_md[static_cast<size_t>(k.dst)]), md_str(k.pd.weights_desc()),
-                       k.winograd->describe(), k.pd.impl_info_str());
-  }
-  std::string text =
-      fmt::format("{} {}: {} -> {}", k.name, k.what, md_str(k.pd.src_desc()), md_str(k.pd.dst_desc()));
-  if (k.weights) text += fmt::format(" w {}", md_str(k.pd.weights_desc()));
-  return text + fmt::format(" [{}]", k.pd.impl_info_str());
+  return impl_->steps.at(i)->describe();
 }
 
 std::string PlanKernels::describe_input() const {
-  const Kernel& k = impl_->input_reorder;
-  return fmt::format("input reorder: {} -> {} [{}]", md_str(k.pd.src_desc()), md_str(k.pd.dst_desc()),
-                     k.pd.impl_info_str());
+  return impl_->input->describe();
 }
 
 }  // namespace resnet::infer

@@ -12,6 +12,10 @@
 // residual join is a sum post-op whose scale (and type: an s8 downsample shortcut under a u8 block output)
 // is the shortcut's; the input reorder quantizes the images to s8; the average pool dequantizes to f32 with a
 // linear post-op, and the classifier runs in f32.
+//
+// Inside (plan_kernels.cpp): a builder makes one kernel per step (kernel.h) of the kind the step needs
+// (kernel_kinds.h: a oneDNN primitive, an int8 average pool that dequantizes first, a Winograd convolution)
+// plus the input reorder, choosing the layouts as above; run() calls each kernel in turn.
 #pragma once
 
 #include <cstddef>

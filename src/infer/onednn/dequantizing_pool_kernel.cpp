@@ -1,0 +1,62 @@
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "dnnl/engine.h"
+#include "infer/onednn/desc_text.h"
+#include "infer/onednn/kernel_kinds.h"
+
+namespace resnet::infer {
+
+namespace {
+
+// integer -> f32 `to`, times a runtime scale.
+dnnl::reorder::primitive_desc dequantize_pd(const dnnl::memory::desc& integer, const dnnl::memory::desc& to) {
+  dnnl::primitive_attr attr = onednn::default_attr();
+  attr.set_scales_mask(DNNL_ARG_SRC, 0);
+  return dnnl::reorder::primitive_desc(onednn::cpu_engine(), integer, onednn::cpu_engine(), to, attr);
+}
+
+}  // namespace
+
+DequantizingPoolKernel::DequantizingPoolKernel(KernelLabel label,
+                                               const dnnl::pooling_forward::primitive_desc& pool, int src,
+                                               const dnnl::memory::desc& integer, float scale, int dst)
+    : label_(std::move(label)),
+      src_(src),
+      dst_value_(dst),
+      integer_(integer),
+      dequantize_pd_(dequantize_pd(integer, pool.src_desc())),
+      dequantize_(dequantize_pd_),
+      dequantized_(pool.src_desc(), onednn::cpu_engine()),
+      pool_pd_(pool),
+      pool_(pool) {
+  label_.post_ops.insert(0, " +dequantize");
+  scale_.add(DNNL_ARG_SRC, Tensor::full({1}, scale));
+}
+
+void DequantizingPoolKernel::bind(KernelBinding& binding) {
+  dequantize_args_ = {{DNNL_ARG_FROM, binding.value(src_, integer_)}, {DNNL_ARG_TO, dequantized_}};
+  scale_.add_to(dequantize_args_);
+  binding.add_scratchpad(dequantize_args_, dequantize_pd_.scratchpad_desc());
+  dst_ = binding.value(dst_value_, pool_pd_.dst_desc());
+  pool_args_ = {{DNNL_ARG_SRC, dequantized_}, {DNNL_ARG_DST, dst_}};
+  binding.add_scratchpad(pool_args_, pool_pd_.scratchpad_desc());
+}
+
+void DequantizingPoolKernel::run(dnnl::stream& stream) const {
+  dequantize_.execute(stream, dequantize_args_);
+  pool_.execute(stream, pool_args_);
+}
+
+std::string DequantizingPoolKernel::describe() const {
+  return fmt::format("{}: {} -> {} [{}]", label_.text(), desc_text(pool_pd_.src_desc()),
+                     desc_text(pool_pd_.dst_desc()), pool_pd_.impl_info_str());
+}
+
+size_t DequantizingPoolKernel::scratchpad_bytes() const {
+  return std::max(dequantize_pd_.scratchpad_desc().get_size(), pool_pd_.scratchpad_desc().get_size());
+}
+
+}  // namespace resnet::infer

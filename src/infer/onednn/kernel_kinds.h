@@ -1,0 +1,145 @@
+// The kinds of plan kernel (kernel.h). plan_kernels.cpp decides which kind each step is and with which
+// layouts; a kind only binds, runs and describes what it was given.
+#pragma once
+
+#include <cstddef>
+#include <dnnl.hpp>
+#include <optional>
+#include <string>
+
+#include "infer/onednn/kernel.h"
+#include "infer/onednn/plan_winograd.h"
+#include "infer/program.h"
+#include "resnet/tensor.h"
+
+namespace resnet::infer {
+
+// A step that is one oneDNN primitive with its post-ops: a direct convolution, a pooling, or the
+// classifier's inner product. An int8 convolution is one too, with runtime scales.
+class PrimitiveKernel final : public Kernel {
+ public:
+  // The program's weight of step `step` (PlanWeights' key), described by plain_md, read in place and
+  // reordered into pd.weights_desc() by bind().
+  struct Weight {
+    size_t step = 0;
+    const Tensor* plain = nullptr;
+    dnnl::memory::desc plain_md;
+  };
+
+  // pd reads value src and writes value dst in its own src_desc() and dst_desc(). bias: f32 [out] memory
+  // (empty: none).
+  PrimitiveKernel(KernelLabel label, const dnnl::primitive_desc_base& pd, int src, int dst,
+                  std::optional<Weight> weight = std::nullopt, dnnl::memory bias = {},
+                  RuntimeScales scales = {});
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override { primitive_.execute(stream, args_); }
+  const dnnl::memory& output() const override { return dst_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  bool reference() const override { return is_reference(pd_); }
+
+ private:
+  KernelLabel label_;
+  dnnl::primitive_desc_base pd_;
+  dnnl::primitive primitive_;
+  int src_, dst_value_;
+  std::optional<Weight> weight_;
+  dnnl::memory bias_;
+  RuntimeScales scales_;
+  dnnl::memory dst_;
+  ExecArgs args_;  // filled by bind()
+};
+
+// An int8 average pool, which writes f32: oneDNN pools integers only into the same type, so a reorder first
+// dequantizes the input into a buffer of the kernel's own (f32 = integer * scale; [N, C, 7, 7] for
+// ResNet-50 at 224), and the pool reads that.
+class DequantizingPoolKernel final : public Kernel {
+ public:
+  // src: the integer value, described by `integer`, of scale `scale`; pool reads its f32 copy (in
+  // pool.src_desc(), the same layout) and writes value dst.
+  DequantizingPoolKernel(KernelLabel label, const dnnl::pooling_forward::primitive_desc& pool, int src,
+                         const dnnl::memory::desc& integer, float scale, int dst);
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override;
+  const dnnl::memory& output() const override { return dst_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override;
+  bool reference() const override { return is_reference(pool_pd_); }
+
+ private:
+  KernelLabel label_;
+  int src_, dst_value_;
+  dnnl::memory::desc integer_;
+  RuntimeScales scale_;
+  dnnl::reorder::primitive_desc dequantize_pd_;
+  dnnl::reorder dequantize_;
+  dnnl::memory dequantized_;  // f32, the pool's source
+  dnnl::pooling_forward::primitive_desc pool_pd_;
+  dnnl::pooling_forward pool_;
+  dnnl::memory dst_;
+  ExecArgs dequantize_args_, pool_args_;  // filled by bind()
+};
+
+// A convolution run as Winograd F(4x4, 3x3) (plan_winograd.h), from and to f32 nChw16c values. Its weight is
+// the transformed U, shared through PlanWeights like any other.
+class WinogradKernel final : public Kernel {
+ public:
+  // The layout a Winograd convolution reads and writes: f32 nChw16c of an NHWC-shaped activation.
+  static dnnl::memory::desc activation_desc(const Shape& nhwc);
+
+  // step (number `index` of the program, read in place at run time) must satisfy WinogradConv::applies.
+  WinogradKernel(KernelLabel label, size_t index, const Step& step, const StepGeometry& g);
+
+  const dnnl::memory::desc& src_desc() const { return src_md_; }
+  const dnnl::memory::desc& dst_desc() const { return dst_md_; }
+  // Of the Winograd buffer (V and M), shared by all Winograd kernels.
+  size_t buffer_bytes() const { return conv_.buffer_bytes(); }
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override;
+  const dnnl::memory& output() const override { return dst_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override { return conv_.matmul_pd().scratchpad_desc().get_size(); }
+  bool reference() const override { return is_reference(conv_.matmul_pd()); }
+
+ private:
+  KernelLabel label_;
+  size_t index_;
+  int src_value_, dst_value_;
+  dnnl::memory::desc src_md_, dst_md_;
+  WinogradConv conv_;
+  dnnl::memory src_, dst_, weights_;  // set by bind()
+};
+
+// The plan's input: the caller's f32 NHWC images reordered into the layout the first step reads; an int8
+// plan quantizes them to s8 on the way (s8 = x / scale).
+class InputReorderKernel final : public Kernel {
+ public:
+  // images: f32 NHWC of the compiled shape; input (value `value`): the first step's layout.
+  InputReorderKernel(const dnnl::memory::desc& images, int value, const dnnl::memory::desc& input,
+                     std::optional<float> quantize_scale);
+
+  // x: the images of the next run().
+  void set_images(const float* x);
+  const dnnl::memory& images() const { return images_; }
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override { reorder_.execute(stream, args_); }
+  const dnnl::memory& output() const override { return dst_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  bool reference() const override { return is_reference(pd_); }
+
+ private:
+  int value_;
+  RuntimeScales scales_;
+  dnnl::reorder::primitive_desc pd_;
+  dnnl::reorder reorder_;
+  dnnl::memory images_;  // its handle is set per run
+  dnnl::memory dst_;
+  ExecArgs args_;  // filled by bind()
+};
+
+}  // namespace resnet::infer
