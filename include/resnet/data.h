@@ -76,6 +76,11 @@ struct DatasetOptions {
 // data_dir/cifar-100-binary). An empty data_dir means default_data_dir(name).
 std::unique_ptr<Dataset> open_dataset(const std::string& name, const std::string& data_dir, Split split,
                                       const DatasetOptions& options = {});
+// The samples of `classes` only (indices into dataset's class names), relabelled 0..k-1 in the order given
+// and with their names kept; per_class > 0 keeps only the first per_class samples of each class, in the
+// dataset's order. Throws InputError for an unknown or repeated class.
+std::unique_ptr<Dataset> select_classes(std::shared_ptr<const Dataset> dataset,
+                                        const std::vector<int>& classes, int64_t per_class = 0);
 // "/usr/share/datasets/fashion-mnist" for fashion-mnist (Debian's dataset-fashion-mnist); "" for the others.
 std::string default_data_dir(const std::string& name);
 // The names open_dataset accepts.

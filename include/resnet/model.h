@@ -56,11 +56,22 @@ class ResNet : public Module {
   void set_compute_dtype(DType dtype);
   DType compute_dtype() const { return compute_dtype_; }
 
+  // Transfer learning: freezes everything up to and including `part` — "stem" (conv1, bn1, relu, maxpool),
+  // "layer1" .. "layer4" (the stem and the stages up to that one), "backbone" (all but the classifier fc);
+  // "" freezes nothing. A frozen part runs in eval mode even while the model trains (batch norm uses its
+  // running statistics and does not update them, as model.eval() on those modules), its parameters get no
+  // gradients (so no optimizer changes them), and backward stops above it: no gradient is computed for it or
+  // below it, and backward returns an undefined tensor. Throws InputError for an unknown part.
+  void freeze(const std::string& part);
+  const std::string& frozen_part() const { return frozen_part_; }
+
  private:
   ResNetConfig config_;
   DType compute_dtype_ = DType::f32;
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
-  Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
+  size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
+  std::string frozen_part_;
+  Shape pooled_shape_;  // [N,1,1,C] before flatten, for backward
 };
 
 }  // namespace resnet

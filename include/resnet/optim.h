@@ -41,6 +41,10 @@ class Optimizer {
 
   double lr() const { return lr_; }
   void set_lr(double lr);  // a schedule calls this before every step
+  // Parameter i is updated with lr() * factor (torch: a param group whose lr is factor x the base lr, which
+  // a schedule scales alike; discriminative fine-tuning gives the backbone its own rate). Default 1.
+  void set_lr_factor(size_t i, double factor);
+  double lr_of(size_t i) const { return lr_ * lr_factors_[i]; }
   // SGD: momentum; AdamW: beta1. What torch's OneCycleLR(cycle_momentum=True) changes every step.
   virtual void set_momentum(double momentum) = 0;
   int64_t steps() const { return steps_; }  // step() calls so far (restored by load_state_dict)
@@ -77,6 +81,7 @@ class Optimizer {
  private:
   std::vector<Parameter*> params_;
   double lr_;
+  std::vector<double> lr_factors_;  // [param]
   std::vector<std::string> slot_names_;
   bool per_param_steps_;
   std::vector<std::vector<Tensor>> slots_;  // [param][slot]

@@ -40,14 +40,24 @@ namespace resnet {
 
 struct TrainConfig {
   // The model and the data.
-  std::string arch;         // a zoo name (resnet18 ... wide_resnet101_2, resnet20 ... resnet1202)
-  std::string dataset;      // fashion-mnist | mnist | cifar10 | cifar100 | folder
-  std::string data_dir;     // "" = default_data_dir(dataset)
-  std::string stem;         // "" = the architecture's own; "imagenet" | "cifar"
-  int image_size = 0;       // 0 = the dataset's own (folders: 224)
-  bool augment = true;      // the dataset's training transform (random crop, flip); false = eval transform
-  int64_t subset = 0;       // > 0: train on the first `subset` training images only
-  int64_t test_subset = 0;  // > 0: evaluate on the first `test_subset` test images only
+  std::string arch;          // a zoo name (resnet18 ... wide_resnet101_2, resnet20 ... resnet1202)
+  std::string dataset;       // fashion-mnist | mnist | cifar10 | cifar100 | folder
+  std::string data_dir;      // "" = default_data_dir(dataset)
+  std::string stem;          // "" = the architecture's own; "imagenet" | "cifar"
+  int image_size = 0;        // 0 = the dataset's own (folders: 224)
+  bool augment = true;       // the dataset's training transform (random crop, flip); false = eval transform
+  int64_t subset = 0;        // > 0: train on the first `subset` training images only
+  int64_t test_subset = 0;   // > 0: evaluate on the first `test_subset` test images only
+  std::vector<int> classes;  // non-empty: only these classes (both splits), relabelled 0..k-1 in this order
+  int64_t per_class = 0;     // > 0: the first per_class training images of each class only
+
+  // Transfer learning (resnet/pretrained.h).
+  std::string init_weights;           // "" = from scratch; else the weights the model starts from
+  bool non_strict = false;            // skip and report the init tensors that do not fit instead of failing
+  std::string freeze;                 // "" | stem | layer1 .. layer4 | backbone (ResNet::freeze)
+  std::optional<double> lr_backbone;  // the lr of every parameter but the classifier's; default: lr
+  float dropout = 0.0f;               // Dropout2d on each block's residual branch (ResNetConfig::dropout)
+  std::string init_report;  // what --init-weights loaded (PretrainedReport::describe), for the record
 
   // The optimisation.
   int64_t epochs = 30;
@@ -154,5 +164,14 @@ void write_confusion_png(const EvalResult& result, const std::string& path, cons
 // Loss and accuracy per epoch (train and test), two panels with labelled axes and a legend; a PNG.
 void write_curves_png(const std::vector<EpochMetrics>& history, const std::string& path,
                       const std::string& title);
+
+// Several runs side by side: test accuracy and training loss per epoch, one line per run; a PNG.
+struct NamedHistory {
+  std::string name;
+  std::vector<EpochMetrics> history;
+};
+void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path, const std::string& title);
+// A run's metrics.csv read back. Throws InputError naming the file and line.
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
 
 }  // namespace resnet

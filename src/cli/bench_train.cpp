@@ -74,6 +74,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
   apply_threads(c.threads);
 
   ResNet model(config, c.model.seed);
+  model.freeze(f.freeze);
   model.set_compute_dtype(dtype);
   model.set_training(true);
   std::vector<Parameter*> params = model.parameters();
@@ -126,6 +127,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
                                 {"in_channels", config.in_channels},
                                 {"num_classes", config.num_classes},
                                 {"precision", f.precision},
+                                {"freeze", f.freeze},
                                 {"threads", ops::num_threads()},
                                 {"warmup", c.warmup},
                                 {"iters", c.iters},
@@ -155,13 +157,16 @@ std::shared_ptr<TrainBenchFlags> add_train_bench_flags(CLI::App& cmd) {
                "time training steps (forward, cross-entropy, backward, SGD momentum) instead of inference");
   cmd.add_option("--stem", f->stem, "with --train: imagenet | cifar (default: the architecture's own)");
   cmd.add_option("--precision", f->precision, "with --train: f32 | bf16")->capture_default_str();
+  cmd.add_option(
+      "--freeze", f->freeze,
+      "with --train: freeze up to and including stem | layer1..layer4 | backbone (as resnet train)");
   return f;
 }
 
 bool run_train_bench_if_asked(const CLI::App& cmd, const TrainBenchFlags& flags,
                               const TrainBenchCommon& common) {
   if (!flags.train) {
-    for (const char* name : {"--stem", "--precision"}) {
+    for (const char* name : {"--stem", "--precision", "--freeze"}) {
       if (cmd.count(name) > 0)
         throw InputError(fmt::format("{} is a --train flag (inference uses --dtype)", name));
     }

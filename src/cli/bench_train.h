@@ -19,6 +19,7 @@ struct TrainBenchFlags {
   bool train = false;
   std::string stem;               // "" = the architecture's own; imagenet | cifar
   std::string precision = "f32";  // f32 | bf16 (ResNet::set_compute_dtype)
+  std::string freeze;             // "" | stem | layer1..layer4 | backbone (ResNet::freeze)
 };
 std::shared_ptr<TrainBenchFlags> add_train_bench_flags(CLI::App& cmd);
 

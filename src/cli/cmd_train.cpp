@@ -17,7 +17,7 @@ namespace {
 
 struct TrainFlags {
   TrainConfig config;
-  double lr = 0.0, wd = 0.0;  // used when given
+  double lr = 0.0, wd = 0.0, lr_backbone = 0.0;  // used when given
   bool no_augment = false, no_bn_weight_decay = false, quiet = false;
 };
 
@@ -52,6 +52,7 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
   TrainConfig c = f.config;
   if (cmd.count("--lr") > 0) c.lr = f.lr;
   if (cmd.count("--wd") > 0) c.weight_decay = f.wd;
+  if (cmd.count("--lr-backbone") > 0) c.lr_backbone = f.lr_backbone;
   c.augment = !f.no_augment;
   c.decay_bn_and_bias = !f.no_bn_weight_decay;
   if (c.resume) c = merge_with_run(cmd, c);
@@ -116,6 +117,24 @@ void register_train(CLI::App& app) {
   cmd->add_option("--subset", c.subset, "train on the first N training images only (0 = all)")
       ->capture_default_str();
   cmd->add_option("--test-subset", c.test_subset, "evaluate on the first N test images only (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--classes", c.classes,
+                  "keep only these classes, e.g. 5,6,7 (both splits), relabelled 0..k-1 in this order")
+      ->delimiter(',');
+  cmd->add_option("--per-class", c.per_class,
+                  "train on the first N training images of each (kept) class only (0 = all)")
+      ->capture_default_str();
+  cmd->add_option("--init-weights", c.init_weights,
+                  "start from these weights (.pth, .safetensors, or a run's state.safetensors / folder); a "
+                  "classifier of another class count keeps its fresh init, a 3-channel conv1 is adapted");
+  cmd->add_flag("--non-strict", c.non_strict,
+                "with --init-weights: skip and report tensors that do not fit instead of failing");
+  cmd->add_option(
+      "--freeze", c.freeze,
+      "freeze up to and including: stem | layer1 | layer2 | layer3 | layer4 | backbone (all but fc)");
+  cmd->add_option("--lr-backbone", f->lr_backbone,
+                  "learning rate of every parameter but fc's (default: --lr)");
+  cmd->add_option("--dropout", c.dropout, "Dropout2d probability on each block's residual branch")
       ->capture_default_str();
   cmd->add_option("--max-steps-per-epoch", c.max_steps_per_epoch,
                   "stop each epoch after N steps (0 = a full pass)")

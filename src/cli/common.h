@@ -47,6 +47,7 @@ void register_bench(CLI::App& app);
 void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_quantize(CLI::App& app);
+void register_plot(CLI::App& app);
 
 }  // namespace resnet::cli
 

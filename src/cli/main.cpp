@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   resnet::cli::register_train(app);
   resnet::cli::register_eval(app);
   resnet::cli::register_quantize(app);
+  resnet::cli::register_plot(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

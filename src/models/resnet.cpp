@@ -127,13 +127,34 @@ void ResNet::set_compute_dtype(DType dtype) {
   compute_dtype_ = dtype;
 }
 
+void ResNet::freeze(const std::string& part) {
+  const size_t stages = config_.layers.size();
+  const size_t stem = sequence_.size() - stages - 1;  // the modules before layer1 (avgpool is last)
+  size_t frozen = 0;
+  if (part == "stem") {
+    frozen = stem;
+  } else if (part == "backbone") {
+    frozen = sequence_.size();
+  } else if (part.starts_with("layer") && part.size() == 6 && part[5] >= '1' &&
+             size_t(part[5] - '0') <= stages) {
+    frozen = stem + size_t(part[5] - '0');
+  } else if (!part.empty()) {
+    throw InputError(fmt::format("--freeze {}: expected stem, layer1..layer{} or backbone", part, stages));
+  }
+  frozen_ = frozen;
+  frozen_part_ = part;
+}
+
 Tensor ResNet::forward(const Tensor& x) {
   if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
     throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
                                  config_.in_channels, shape_str(x.shape())));
   }
   Tensor y = ops::convert(x, compute_dtype_);
-  for (Module* m : sequence_) y = m->forward(y);
+  for (size_t i = 0; i < sequence_.size(); ++i) {
+    if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
+    y = sequence_[i]->forward(y);
+  }
   pooled_shape_ = y.shape();  // [N,1,1,C]
   // The classifier and the logits in f32: [N,C] is tiny, and the loss wants f32.
   Tensor flat = ops::convert(y, DType::f32).reshaped({y.dim(0), y.dim(1) * y.dim(2) * y.dim(3)});  // [N,C]
@@ -142,9 +163,10 @@ Tensor ResNet::forward(const Tensor& x) {
 
 Tensor ResNet::backward(const Tensor& dlogits) {
   Tensor d = children().back()->backward(dlogits);
+  if (frozen_ == sequence_.size()) return Tensor();  // the backbone is frozen: the classifier alone learns
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
-  for (auto it = sequence_.rbegin(); it != sequence_.rend(); ++it) d = (*it)->backward(d);
-  return ops::convert(d, DType::f32);
+  for (size_t i = sequence_.size(); i-- > frozen_;) d = sequence_[i]->backward(d);
+  return frozen_ > 0 ? Tensor() : ops::convert(d, DType::f32);
 }
 
 }  // namespace resnet

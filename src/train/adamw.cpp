@@ -71,10 +71,10 @@ void AdamW::set_momentum(double beta1) {
 
 void AdamW::step() {
   const std::vector<Parameter*>& params = parameters();
-  const double lr = this->lr();
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     if (!p.grad.defined()) continue;
+    const double lr = lr_of(i);
     const double t = double(begin_update(i));
     const double wd = weight_decay_for(p, options_.weight_decay, options_.decay_bn_and_bias);
     const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);

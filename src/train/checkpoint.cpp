@@ -4,7 +4,10 @@
 #include <fmt/format.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cinttypes>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -127,6 +130,22 @@ std::string metrics_csv(const std::vector<EpochMetrics>& history) {
   return out;
 }
 
+std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw InputError(fmt::format("{}: cannot open", path));
+  std::vector<EpochMetrics> history;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (number == 1 || line.empty()) continue;  // the header
+    EpochMetrics m;
+    const int fields = std::sscanf(line.c_str(), "%" SCNd64 ",%lf,%lf,%lf,%lf,%lf,%lf", &m.epoch,
+                                   &m.train_loss, &m.train_acc, &m.test_loss, &m.test_acc, &m.lr, &m.seconds);
+    if (fields != 7) throw InputError(fmt::format("{}:{}: expected 7 numbers, got '{}'", path, number, line));
+    history.push_back(m);
+  }
+  return history;
+}
+
 void write_run_config(const RunFiles& files, const TrainConfig& config) {
   write_file_atomic(files.config_json(), train_config_to_json(config) + "\n");
 }
@@ -153,6 +172,19 @@ void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Mod
   // best.safetensors of an earlier epoch was written after that epoch's commit and never touched since; only
   // the committed epoch's own best file may be missing.
   write_derived(files, config, model, p, true, p.best_epoch == p.epochs_done);
+}
+
+bool is_run_state(const StateDict& tensors) {
+  return std::any_of(tensors.begin(), tensors.end(), [](const NamedTensor& t) { return t.name == kRunKey; });
+}
+
+StateDict model_of_run_state(const StateDict& tensors) {
+  StateDict model;
+  for (const NamedTensor& t : tensors) {
+    if (t.name.starts_with(kModelPrefix))
+      model.push_back({t.name.substr(std::strlen(kModelPrefix)), t.tensor});
+  }
+  return model;
 }
 
 RunState load_run_state(const RunFiles& files) {

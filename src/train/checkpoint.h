@@ -58,6 +58,9 @@ void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model,
                 const RunProgress& progress);
 // Reads state.safetensors. Throws InputError naming the file if it is missing, corrupt or not a run state.
 RunState load_run_state(const RunFiles& files);
+// Whether `tensors` (a safetensors file's) are a training state, and the model's state_dict within them.
+bool is_run_state(const StateDict& tensors);
+StateDict model_of_run_state(const StateDict& tensors);
 // Rewrites the files derived from a committed state (after a kill they may lag it by an epoch).
 void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Module& model,
                            const RunProgress& progress);

@@ -26,6 +26,7 @@ Optimizer::Optimizer(std::vector<Parameter*> params, double lr, std::vector<std:
                      bool per_param_steps)
     : params_(std::move(params)),
       lr_(0.0),
+      lr_factors_(params_.size(), 1.0),
       slot_names_(std::move(slot_names)),
       per_param_steps_(per_param_steps),
       slots_(params_.size(), std::vector<Tensor>(slot_names_.size())),
@@ -46,6 +47,11 @@ Optimizer::Optimizer(std::vector<Parameter*> params, double lr, std::vector<std:
 }
 
 Optimizer::~Optimizer() = default;
+
+void Optimizer::set_lr_factor(size_t i, double factor) {
+  if (!(factor >= 0.0)) throw InputError(fmt::format("optimizer: invalid lr factor {}", factor));
+  lr_factors_.at(i) = factor;
+}
 
 void Optimizer::set_lr(double lr) {
   if (!(lr >= 0.0)) throw InputError(fmt::format("optimizer: invalid learning rate {}", lr));

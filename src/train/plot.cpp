@@ -232,6 +232,27 @@ std::pair<double, double> value_range(const std::vector<Series>& series) {
   return {lo, hi};
 }
 
+// The epochs first..last on the x axis, with a little room on each side.
+std::pair<double, double> epoch_range(double first, double last) {
+  return last > first ? std::pair{first - 0.03 * (last - first), last + 0.03 * (last - first)}
+                      : std::pair{first - 0.5, last + 0.5};
+}
+
+// Accuracies (%) lo..hi with room, within [0, 100] (a little above 100 when the curves reach it).
+std::pair<double, double> accuracy_range(double lo, double hi) {
+  auto range = padded_range(lo, hi);
+  range.first = std::max(range.first, 0.0);
+  range.second = std::min(range.second, 100.0 + (hi >= 99.5 ? 1.0 : 0.0));
+  return range;
+}
+
+// Losses 0..hi with room (below 0 only if a loss is).
+std::pair<double, double> loss_range(double lo, double hi) {
+  auto range = padded_range(std::min(0.0, lo), hi);
+  range.first = std::max(range.first, std::min(0.0, lo));
+  return range;
+}
+
 }  // namespace
 
 void write_curves_png(const std::vector<EpochMetrics>& history, const std::string& path,
@@ -248,17 +269,9 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
   }
   const double first = history.empty() ? 1.0 : double(history.front().epoch);
   const double last = history.empty() ? 1.0 : double(history.back().epoch);
-  const std::pair<double, double> x_range =
-      last > first ? std::pair{first - 0.03 * (last - first), last + 0.03 * (last - first)}
-                   : std::pair{first - 0.5, last + 0.5};
-
-  auto [loss_lo, loss_hi] = value_range({train_loss, test_loss});
-  auto loss_range = padded_range(std::min(0.0, loss_lo), loss_hi);
-  loss_range.first = std::max(loss_range.first, std::min(0.0, loss_lo));
-  auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
-  auto acc_range = padded_range(acc_lo, acc_hi);
-  acc_range.first = std::max(acc_range.first, 0.0);
-  acc_range.second = std::min(acc_range.second, 100.0 + (acc_hi >= 99.5 ? 1.0 : 0.0));
+  const std::pair<double, double> x_range = epoch_range(first, last);
+  const auto [loss_lo, loss_hi] = value_range({train_loss, test_loss});
+  const auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
 
   const int width = 1280, height = 560;
   Surface s(width, height);
@@ -268,10 +281,49 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
   draw_text(cr, title, width / 2.0, 14, 0.5, 0.0);
   const Rect left{10, 52, width / 2.0 - 10, height - 62.0};
   const Rect right{width / 2.0, 52, width / 2.0 - 10, height - 62.0};
-  draw_panel(cr, left, "Loss", "epoch", "cross-entropy loss", {train_loss, test_loss}, x_range, loss_range,
-             true);
-  draw_panel(cr, right, "Accuracy", "epoch", "top-1 accuracy (%)", {train_acc, test_acc}, x_range, acc_range,
-             false);
+  draw_panel(cr, left, "Loss", "epoch", "cross-entropy loss", {train_loss, test_loss}, x_range,
+             loss_range(loss_lo, loss_hi), true);
+  draw_panel(cr, right, "Accuracy", "epoch", "top-1 accuracy (%)", {train_acc, test_acc}, x_range,
+             accuracy_range(acc_lo, acc_hi), false);
+  s.save(path);
+}
+
+void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path,
+                    const std::string& title) {
+  static constexpr Color kPalette[] = {kTrainColor,           kTestColor,
+                                       {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
+                                       {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}};
+  std::vector<Series> test_acc, train_loss;
+  double first = std::numeric_limits<double>::infinity(), last = -first;
+  for (size_t r = 0; r < runs.size(); ++r) {
+    const Color color = kPalette[r % std::size(kPalette)];
+    test_acc.push_back({runs[r].name, color, {}, {}});
+    train_loss.push_back({runs[r].name, color, {}, {}});
+    for (const EpochMetrics& m : runs[r].history) {
+      first = std::min(first, double(m.epoch));
+      last = std::max(last, double(m.epoch));
+      test_acc.back().x.push_back(double(m.epoch));
+      test_acc.back().y.push_back(100.0 * m.test_acc);
+      train_loss.back().x.push_back(double(m.epoch));
+      train_loss.back().y.push_back(m.train_loss);
+    }
+  }
+  if (!std::isfinite(first)) first = last = 1.0;
+  const auto [acc_lo, acc_hi] = value_range(test_acc);
+  const auto [loss_lo, loss_hi] = value_range(train_loss);
+
+  const int width = 1280, height = 560;
+  Surface s(width, height);
+  cairo_t* cr = s.cr.get();
+  set_font(cr, 20, true);
+  set_color(cr, kInk);
+  draw_text(cr, title, width / 2.0, 14, 0.5, 0.0);
+  const Rect left{10, 52, width / 2.0 - 10, height - 62.0};
+  const Rect right{width / 2.0, 52, width / 2.0 - 10, height - 62.0};
+  draw_panel(cr, left, "Test accuracy", "epoch", "top-1 accuracy (%)", test_acc, epoch_range(first, last),
+             accuracy_range(acc_lo, acc_hi), false);
+  draw_panel(cr, right, "Training loss", "epoch", "cross-entropy loss", train_loss, epoch_range(first, last),
+             loss_range(loss_lo, loss_hi), true);
   s.save(path);
 }
 

@@ -84,7 +84,7 @@ void Sgd::step() {
   for (size_t i = 0; i < params.size(); ++i) {
     Parameter& p = *params[i];
     if (!p.grad.defined()) continue;
-    const SgdCoefficients c{float(lr()),
+    const SgdCoefficients c{float(lr_of(i)),
                             float(weight_decay_for(p, options_.weight_decay, options_.decay_bn_and_bias)),
                             float(options_.momentum), float(1.0 - options_.dampening), options_.nesterov};
     const bool first = !has_state(i);

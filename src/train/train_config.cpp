@@ -39,6 +39,14 @@ json to_json(const TrainConfig& c) {
           {"augment", c.augment},
           {"subset", c.subset},
           {"test_subset", c.test_subset},
+          {"classes", c.classes},
+          {"per_class", c.per_class},
+          {"init_weights", c.init_weights},
+          {"non_strict", c.non_strict},
+          {"freeze", c.freeze},
+          {"lr_backbone", c.lr_backbone.value_or(c.lr.value_or(0.0))},
+          {"dropout", c.dropout},
+          {"init", c.init_report},
           {"epochs", c.epochs},
           {"batch_size", c.batch_size},
           {"max_steps_per_epoch", c.max_steps_per_epoch},
@@ -61,7 +69,7 @@ json to_json(const TrainConfig& c) {
 
 // Keys that do not change the trained weights.
 bool execution_only(const std::string& key) {
-  return one_of(key, {"out", "threads", "workers", "data"});
+  return one_of(key, {"out", "threads", "workers", "data", "init"});
 }
 
 }  // namespace
@@ -87,6 +95,7 @@ TrainConfig resolve_train_config(TrainConfig c) {
           c.schedule, "expected cosine, step, multistep, onecycle or constant");
   require(one_of(c.precision, {"f32", "bf16"}), "--precision", c.precision, "expected f32 or bf16");
   if (!c.lr) c.lr = c.optimizer == "sgd" ? 0.1 : 1e-3;
+  if (!c.lr_backbone) c.lr_backbone = c.lr;
   if (!c.weight_decay) c.weight_decay = c.optimizer == "adamw" ? 1e-2 : small_image_model(c) ? 5e-4 : 1e-4;
 
   require(c.epochs >= 1, "--epochs", std::to_string(c.epochs), "must be at least 1");
@@ -110,6 +119,13 @@ TrainConfig resolve_train_config(TrainConfig c) {
   require(c.test_subset >= 0, "--test-subset", std::to_string(c.test_subset), "must be >= 0 (0 = all)");
   require(c.max_steps_per_epoch >= 0, "--max-steps-per-epoch", std::to_string(c.max_steps_per_epoch),
           "must be >= 0 (0 = a full pass)");
+  require(c.per_class >= 0, "--per-class", std::to_string(c.per_class), "must be >= 0 (0 = all)");
+  require(std::isfinite(*c.lr_backbone) && *c.lr_backbone >= 0, "--lr-backbone",
+          fmt::format("{}", *c.lr_backbone), "must be >= 0");
+  require(c.dropout >= 0 && c.dropout < 1, "--dropout", fmt::format("{}", c.dropout), "must be in [0, 1)");
+  require(one_of(c.freeze, {"", "stem", "layer1", "layer2", "layer3", "layer4", "backbone"}), "--freeze",
+          c.freeze, "expected stem, layer1, layer2, layer3, layer4 or backbone");
+  require(c.non_strict == false || !c.init_weights.empty(), "--non-strict", "", "applies to --init-weights");
   require(c.image_size >= 0, "--image-size", std::to_string(c.image_size),
           "must be >= 0 (0 = the dataset's)");
   require(c.threads >= 0, "--threads", std::to_string(c.threads), "must be >= 0 (0 = all cores)");
@@ -134,6 +150,15 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.augment = j.at("augment").get<bool>();
     c.subset = j.at("subset").get<int64_t>();
     c.test_subset = j.at("test_subset").get<int64_t>();
+    // Runs from before transfer learning have none of these keys.
+    c.classes = j.value("classes", std::vector<int>{});
+    c.per_class = j.value("per_class", int64_t{0});
+    c.init_weights = j.value("init_weights", std::string());
+    c.non_strict = j.value("non_strict", false);
+    c.freeze = j.value("freeze", std::string());
+    if (j.contains("lr_backbone")) c.lr_backbone = j.at("lr_backbone").get<double>();
+    c.dropout = j.value("dropout", 0.0f);
+    c.init_report = j.value("init", std::string());
     c.epochs = j.at("epochs").get<int64_t>();
     c.batch_size = j.at("batch_size").get<int64_t>();
     c.max_steps_per_epoch = j.at("max_steps_per_epoch").get<int64_t>();

@@ -7,11 +7,13 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <numeric>
 
 #include "dnnl/ops.h"
 #include "resnet/load_state_dict.h"
 #include "resnet/loss.h"
 #include "resnet/optim.h"
+#include "resnet/pretrained.h"
 #include "resnet/train.h"
 #include "train/checkpoint.h"
 #include "train/progress.h"
@@ -32,6 +34,14 @@ Datasets open_datasets(const TrainConfig& c, const TrainHooks& hooks) {
   Datasets d{hooks.train_set, hooks.test_set};
   if (!d.train) d.train = open_dataset(c.dataset, c.data_dir, Split::train);
   if (!d.test) d.test = open_dataset(c.dataset, c.data_dir, Split::test);
+  if (!c.classes.empty()) {
+    d.train = select_classes(d.train, c.classes, c.per_class);
+    d.test = select_classes(d.test, c.classes);
+  } else if (c.per_class > 0) {
+    std::vector<int> all(size_t(d.train->num_classes()));
+    std::iota(all.begin(), all.end(), 0);
+    d.train = select_classes(d.train, all, c.per_class);
+  }
   if (d.train->class_names() != d.test->class_names() || d.train->channels() != d.test->channels()) {
     throw InputError(fmt::format(
         "{}: the test split has {} classes and {} channels, the training split {} and {}", c.dataset,
@@ -72,15 +82,33 @@ struct Run {
   bool show_progress = true;
 };
 
+// A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint).
+void initialise_from_pretrained(Run& run) {
+  TrainConfig& c = run.config;
+  if (c.init_weights.empty() || c.resume) return;
+  const PretrainedReport report = load_pretrained(*run.model, c.init_weights, {.strict = !c.non_strict});
+  c.init_report = report.describe();
+  *run.log << c.init_report << "\n" << std::flush;
+}
+
 void build(Run& run) {
   const TrainConfig& c = run.config;
   const DatasetInfo& info = run.data.train->info();
-  run.model = std::make_unique<ResNet>(model_config_for(c.arch, c.stem, info), c.seed);
+  ResNetConfig model_config = model_config_for(c.arch, c.stem, info);
+  model_config.dropout = c.dropout;
+  run.model = std::make_unique<ResNet>(model_config, c.seed);
+  initialise_from_pretrained(run);
+  run.model->freeze(c.freeze);
   // bf16: mixed precision (ResNet::set_compute_dtype); the per-epoch evaluation runs in it too, as training
   // under torch.autocast evaluates.
   run.model->set_compute_dtype(c.precision == "bf16" ? DType::bf16 : DType::f32);
   run.params = run.model->parameters();
   run.optimizer = make_optimizer(c, run.params);
+  // Discriminative fine-tuning: every parameter but the classifier's at --lr-backbone.
+  const std::string classifier = run.model->children().back()->path() + ".";
+  for (size_t i = 0; i < run.params.size(); ++i) {
+    if (!run.params[i]->name.starts_with(classifier)) run.optimizer->set_lr_factor(i, *c.lr_backbone / *c.lr);
+  }
 
   const TransformSpec train_spec =
       c.augment ? train_transform(info, c.image_size) : eval_transform(info, c.image_size);

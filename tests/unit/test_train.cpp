@@ -489,6 +489,47 @@ TEST(TrainCli, ResumeTakesTheRunsFlagsAndRejectsChangedOnes) {
   EXPECT_NE(r.out.find("already finished"), std::string::npos) << r.out;
 }
 
+// Fine-tuning from the command line: a run's checkpoint as --init-weights for a 2-class selection of the same
+// data with the backbone frozen: the report line (stdout and config.json), and a backbone that did not move.
+TEST(TrainCli, InitWeightsClassesAndFrozenBackbone) {
+  REQUIRE_RESNET_BIN();
+  const fs::path dir = scratch();
+  const fs::path data = idx_dataset(dir / "data", 32, 16);
+  const std::string common = "train --arch resnet20 --dataset fashion-mnist --data " + data.string() +
+                             " --batch-size 8 --threads 1 --quiet --epochs 1 ";
+  CliResult r = resnet_cli(common + "--out " + (dir / "pretrained").string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  const fs::path tuned = dir / "tuned";
+  r = resnet_cli(common + "--classes 3,1 --per-class 4 --freeze backbone --lr-backbone 0.01 --init-weights " +
+                 (dir / "pretrained" / "state.safetensors").string() + " --out " + tuned.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const StateDict before = load_safetensors((dir / "pretrained" / "last.safetensors").string());
+  const std::string expected = fmt::format(
+      "init: {} tensors loaded from state.safetensors; fc.weight, fc.bias re-initialised (10 -> 2 classes)",
+      before.size() - 2);
+  EXPECT_EQ(lines_of(r.out).at(0), expected) << r.out;
+  const json config = json::parse(read_bytes(tuned / "config.json"));
+  EXPECT_EQ(config.at("init"), expected);
+  EXPECT_EQ(config.at("classes"), json::array({3, 1}));
+  EXPECT_EQ(config.at("freeze"), "backbone");
+
+  const StateDict after = load_safetensors((tuned / "last.safetensors").string());
+  for (const NamedTensor& t : after) {
+    if (t.name.starts_with("fc.") || t.name.ends_with("num_batches_tracked")) continue;
+    const NamedTensor* b = find_tensor(before, t.name);
+    ASSERT_NE(b, nullptr) << t.name;
+    EXPECT_EQ(std::memcmp(b->tensor.data(), t.tensor.data(), t.tensor.nbytes()), 0) << t.name << " moved";
+  }
+  EXPECT_EQ(find_tensor(after, "fc.weight")->tensor.dim(0), 2);
+
+  r = resnet_cli(common + "--init-weights " + (dir / "missing.pth").string() + " --out " +
+                 (dir / "x").string());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+  EXPECT_NE(r.err.find("missing.pth"), std::string::npos) << r.err;
+}
+
 TEST(TrainCli, BadInputIsOneLineExit2AndWritesNothing) {
   REQUIRE_RESNET_BIN();
   const fs::path dir = scratch();
