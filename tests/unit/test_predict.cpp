@@ -129,6 +129,35 @@ TEST(Predict, BadFilesAreReportedOneLineEachAndTheOthersStillPredicted) {
   }
 }
 
+// --labels FILE: one name per line (a trailing newline and Windows line ends are fine), as many as classes;
+// --labels imagenet needs 1000 classes. A wrong count is one line naming the source, exit 2.
+TEST(Predict, LabelsFileNamesTheClassesAndMustMatchTheirCount) {
+  const fs::path dir = scratch_dir();
+  ResNet model(zoo_config("resnet18", 3), /*seed=*/4);
+  save_safetensors(model.state_dict(), (dir / "model.safetensors").string());
+  write_bytes(dir / "photo.jpg", encode_jpeg(picture(40, 40), 90));
+  write_bytes(dir / "names.txt", "red fox\r\ngrey wolf\r\narctic hare\r\n");
+  write_bytes(dir / "two.txt", "red fox\ngrey wolf\n");
+  const std::string base = "predict --arch resnet18 --weights " + (dir / "model.safetensors").string() + " ";
+  const std::string photo = " " + (dir / "photo.jpg").string();
+
+  const ToolRun named = run_resnet(base + "--json --labels " + (dir / "names.txt").string() + photo, dir);
+  ASSERT_EQ(named.exit_code, 0) << named.err;
+  const nlohmann::json top = nlohmann::json::parse(named.out).at("top");
+  ASSERT_EQ(top.size(), 3u);  // --top-k 5 of 3 classes
+  const std::vector<std::string> names = {"red fox", "grey wolf", "arctic hare"};
+  for (const nlohmann::json& entry : top)
+    EXPECT_EQ(entry.at("label").get<std::string>(), names[entry.at("class").get<size_t>()]);
+
+  for (const std::string& labels : {(dir / "two.txt").string(), std::string("imagenet")}) {
+    const ToolRun wrong = run_resnet(base + "--labels " + labels + photo, dir);
+    EXPECT_EQ(wrong.exit_code, 2) << labels;
+    EXPECT_EQ(lines_of(wrong.err).size(), 1u) << wrong.err;
+    EXPECT_NE(wrong.err.find("--labels " + labels), std::string::npos) << wrong.err;
+    EXPECT_NE(wrong.err.find("3 classes"), std::string::npos) << wrong.err;
+  }
+}
+
 // A run folder of `resnet train` on Fashion-MNIST: the weights' config.json gives the stem (cifar), the
 // normalisation and the class names; a colour photo becomes PIL's "L" image, resized to the 28 pixels the
 // model learnt from. The tool's top-3 equals the library's eval-mode forward on the same pixels.
