@@ -45,10 +45,19 @@ struct RunRecord {
   std::optional<DatasetInfo> data;  // absent in runs written before config.json recorded it
 };
 
+// A config.json that is not a run's (another tool's, e.g. a Hugging Face folder) is ignored with a warning.
 std::optional<RunRecord> find_run(const std::string& weights) {
   const RunFiles files(fs::path(weights).parent_path().string());
   if (!fs::exists(files.config_json())) return std::nullopt;
-  return RunRecord{read_run_config(files), read_run_dataset_info(files)};
+  TrainConfig config;
+  try {
+    config = read_run_config(files);
+  } catch (const InputError& e) {
+    std::cerr << fmt::format("resnet: warning: ignoring {} (not a `resnet train` run's config: {})\n",
+                             files.config_json(), e.what());
+    return std::nullopt;
+  }
+  return RunRecord{config, read_run_dataset_info(files)};
 }
 
 // The dimension `dim` of the tensor `name` in the weights file, or `fallback` if it has none.
@@ -172,7 +181,6 @@ void print_json(const ImagePrediction& p) {
 
 void run_predict(const PredictFlags& f) {
   apply_threads(f.threads);
-  if (f.size < 0) throw InputError(fmt::format("--size {}: must be positive", f.size));
   const Precision precision = parse_precision(f.dtype);
   std::shared_ptr<const Int8Calibration> int8;
   const StateDict weights = load_model_weights(f.weights, &int8);
