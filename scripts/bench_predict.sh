@@ -4,8 +4,9 @@
 # Usage: scripts/bench_predict.sh [build-dir]; THREADS (2), ROUNDS (3), IMAGES (96), BATCH (16), ARCH (resnet50)
 # and OMP_WAIT_POLICY (passive) override. Both engines use GNU OpenMP and run under the same OMP_WAIT_POLICY:
 # passive by default, because on a machine shared with other work spinning threads wait for descheduled peers
-# (docs/CLI.md, "--threads"); OMP_WAIT_POLICY=active measures libgomp's default. The photos are scikit-image's four (astronaut, chelsea, coffee, rocket), cut and scaled into IMAGES
-# ImageNet-like JPEGs of 500x375 to 640x480 pixels (bench/out/predict/images, made once).
+# (docs/CLI.md, "--threads"); OMP_WAIT_POLICY=active measures libgomp's default. The photos are scikit-image's
+# four (astronaut, chelsea, coffee, rocket), cut and scaled into IMAGES ImageNet-like JPEGs of 375x500 to 640x480
+# pixels (bench/out/predict/images_IMAGES, made once, with the seeded weights bench/out/predict/ARCH.pth).
 #
 # Both sides exclude start-up (imports, loading the weights, compiling the plan): PyTorch's script times its loop;
 # `resnet predict` is timed as a whole process on all images and on the first BATCH of them, and the throughput is
@@ -62,7 +63,8 @@ print(time.perf_counter() - t, u.ru_utime + u.ru_stime)' "$@"
 field() { /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 predict=("$resnet" predict --arch "$ARCH" --weights "$weights" --threads "$THREADS" --batch "$BATCH" --json)
 
-echo "$(lscpu | grep 'Model name' | sed 's/  */ /g'); threads $THREADS, batch $BATCH, $IMAGES JPEGs, OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $ROUNDS rounds (median)"
+echo "$(lscpu | grep 'Model name' | sed 's/  */ /g'); threads $THREADS, batch $BATCH, $IMAGES JPEGs," \
+  "OMP_WAIT_POLICY=$OMP_WAIT_POLICY, $ROUNDS rounds (median)"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 ours=() torch=() ours_cpu=() torch_cpu=()
 for ((r = 0; r < ROUNDS; r++)); do

@@ -79,7 +79,8 @@ def main():
     seconds, cpu = time.perf_counter() - started, cpu_seconds() - cpu_started
     assert len(results) == len(files)
     print(json.dumps({"engine": "pytorch+pil", "arch": args.arch, "threads": args.threads, "batch": args.batch,
-                      "workers": args.workers, "images": len(files), "seconds": round(seconds, 3), "cpu_seconds": round(cpu, 3),
+                      "workers": args.workers, "images": len(files), "seconds": round(seconds, 3),
+                      "cpu_seconds": round(cpu, 3),
                       "images_per_sec": round(len(files) / seconds, 2)}))
 
 
