@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON
 
-.PHONY: all bootstrap configure build test demo bench bench-train bench-peers clean format
+.PHONY: all bootstrap configure build test demo bench bench-train bench-peers bench-predict clean format
 
 all: build
 
@@ -30,6 +30,9 @@ bench-train: build
 
 bench-peers: build
 	@bench/peers/run_peers.sh $(BUILD_DIR)
+
+bench-predict: build
+	@scripts/bench_predict.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

@@ -25,6 +25,13 @@
 namespace resnet {
 
 // ---------------------------------------------------------------------------------------------------------------
+// Image files
+
+// The .jpg, .jpeg and .png files (extension in any case) under `dir` and its sub-folders, in os.walk order
+// with sorted folders and file names (as ImageFolder lists a class folder); other files are skipped.
+std::vector<std::string> find_images(const std::string& dir);
+
+// ---------------------------------------------------------------------------------------------------------------
 // Datasets
 
 enum class Split { train, test };
@@ -85,6 +92,13 @@ std::unique_ptr<Dataset> select_classes(std::shared_ptr<const Dataset> dataset,
 std::string default_data_dir(const std::string& name);
 // The names open_dataset accepts.
 std::vector<std::string> dataset_names();
+
+// ImageNet-1k as torchvision's classifiers see it: the 1000 class names in torchvision's order, 3 channels,
+// images of any size (image_size 0, so eval_transform gives Resize(S * 256 / 224) + CenterCrop(S)),
+// ImageNet's mean and std.
+DatasetInfo imagenet_info();
+// The 1000 ImageNet-1k class names (torchvision's _IMAGENET_CATEGORIES; src/data/imagenet_classes.cpp).
+const std::vector<std::string>& imagenet_class_names();
 
 // ---------------------------------------------------------------------------------------------------------------
 // Transforms (torchvision semantics on PIL images)

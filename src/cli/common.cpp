@@ -42,13 +42,15 @@ StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8
 std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
                                     std::shared_ptr<const Int8Calibration>* int8) {
   auto model = std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init);
-  if (!o.weights.empty()) {
-    LoadReport report =
-        load_state_dict(*model, load_model_weights(o.weights, int8), !o.non_strict, o.weights);
-    if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", o.weights, report.describe());
-  }
+  if (!o.weights.empty())
+    load_into_model(*model, load_model_weights(o.weights, int8), o.weights, o.non_strict);
   model->set_training(false);
   return model;
+}
+
+void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict) {
+  LoadReport report = load_state_dict(model, weights, !non_strict, source);
+  if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", source, report.describe());
 }
 
 void add_threads_option(CLI::App& cmd, int& threads) {

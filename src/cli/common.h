@@ -29,6 +29,8 @@ std::unique_ptr<ResNet> build_model(const ModelOptions& options, Init init = Ini
                                     std::shared_ptr<const Int8Calibration>* int8 = nullptr);
 // Loads a weights file, moving its quant.* scales (if any) into *int8.
 StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8Calibration>* int8);
+// Loads `weights` (read from `source`) into the model: strict unless non_strict; the report goes to stderr.
+void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict);
 
 // --threads N (default: all cores).
 void add_threads_option(CLI::App& cmd, int& threads);
@@ -48,6 +50,13 @@ void register_train(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_plot(CLI::App& app);
+void register_predict(CLI::App& app);
+
+// Thrown by a subcommand that has already reported its errors (e.g. one line per unreadable image) and only
+// needs the process to exit with `status`: main prints nothing more.
+struct ExitStatus {
+  int status = 0;
+};
 
 }  // namespace resnet::cli
 

@@ -20,12 +20,15 @@ int main(int argc, char** argv) {
   resnet::cli::register_eval(app);
   resnet::cli::register_quantize(app);
   resnet::cli::register_plot(app);
+  resnet::cli::register_predict(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
     return app.exit(e);
+  } catch (const resnet::cli::ExitStatus& e) {
+    return e.status;
   } catch (const CLI::ParseError& e) {
     std::cerr << fmt::format("resnet: error: {}\n", e.what());
     return 2;

@@ -37,11 +37,14 @@ void collect_directories(const fs::path& dir, std::set<fs::path>& seen, std::vec
   }
 }
 
-// The images of one class folder in torchvision's order: sorted(os.walk(dir)), then sorted file names.
-std::vector<std::string> list_images(const fs::path& class_dir) {
+enum class OtherImages { refuse, skip };
+
+// The images under `root` in torchvision's order: sorted(os.walk(root)), then sorted file names. Files of
+// image formats we do not decode are refused (a class folder) or skipped (find_images).
+std::vector<std::string> list_images(const fs::path& root, OtherImages other) {
   std::set<fs::path> seen;
   std::vector<fs::path> dirs;
-  collect_directories(class_dir, seen, dirs);
+  collect_directories(root, seen, dirs);
   std::sort(dirs.begin(), dirs.end(),
             [](const fs::path& a, const fs::path& b) { return a.string() < b.string(); });
   std::vector<std::string> images;
@@ -50,7 +53,7 @@ std::vector<std::string> list_images(const fs::path& class_dir) {
     for (const fs::directory_entry& entry : fs::directory_iterator(dir)) {
       if (!entry.is_regular_file()) continue;
       const std::string ext = lower(entry.path().extension().string());
-      if (is_other_image(ext)) {
+      if (other == OtherImages::refuse && is_other_image(ext)) {
         throw InputError(
             fmt::format("{}: {} images are not supported (only JPEG and PNG)", entry.path().string(), ext));
       }
@@ -91,8 +94,8 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& root, int channels
   info.name = "folder";
   info.channels = channels;
   // ImageNet's statistics; for gray, combined with the luma weights of convert("L") (an approximation).
-  info.mean = {0.485f, 0.456f, 0.406f};
-  info.std = {0.229f, 0.224f, 0.225f};
+  info.mean = imagenet_info().mean;
+  info.std = imagenet_info().std;
   if (channels == 1) {
     info.mean = {0.299f * info.mean[0] + 0.587f * info.mean[1] + 0.114f * info.mean[2]};
     info.std = {0.299f * info.std[0] + 0.587f * info.std[1] + 0.114f * info.std[2]};
@@ -118,7 +121,7 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& root, int channels
         throw InputError(fmt::format("{}/{}: class '{}' is not one of the {} training classes", root, name,
                                      name, info.class_names.size()));
       }
-      std::vector<std::string> images = list_images(fs::path(root) / name);
+      std::vector<std::string> images = list_images(fs::path(root) / name, OtherImages::refuse);
       if (images.empty()) throw InputError(fmt::format("{}/{}: no .jpg, .jpeg or .png files", root, name));
       for (std::string& image : images) {
         paths.push_back(std::move(image));
@@ -129,6 +132,15 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& root, int channels
     throw InputError(fmt::format("{}: {}", e.path1().string(), e.code().message()));
   }
   return std::make_unique<FolderDataset>(std::move(info), std::move(paths), std::move(labels));
+}
+
+std::vector<std::string> find_images(const std::string& dir) {
+  try {
+    if (!fs::is_directory(dir)) throw InputError(fmt::format("{}: no such directory", dir));
+    return list_images(dir, OtherImages::skip);
+  } catch (const fs::filesystem_error& e) {
+    throw InputError(fmt::format("{}: {}", e.path1().string(), e.code().message()));
+  }
 }
 
 }  // namespace resnet

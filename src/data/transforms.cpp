@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "resnet/error.h"
 
@@ -109,12 +110,19 @@ void normalize_into(const TransformSpec& spec, const Image& image, float* dst) {
     throw InputError(fmt::format("Normalize has {} means and {} stds for a {}-channel image",
                                  spec.mean.size(), spec.std.size(), c));
   }
-  const size_t n = image.pixels.size();
-  for (size_t i = 0; i < n; ++i) {
-    // Division, not multiplication by reciprocals, to round as torchvision's div(255) and div_(std) do.
-    const float value = static_cast<float>(image.pixels[i]) / 255.0f;
-    dst[i] = normalize ? (value - spec.mean[i % c]) / spec.std[i % c] : value;
+  // A u8 pixel has 256 values: one table per channel, each entry computed as torchvision computes it --
+  // division, not multiplication by reciprocals, to round as its div(255) and div_(std) do.
+  std::vector<float> table(256 * c);
+  for (size_t ch = 0; ch < c; ++ch) {
+    for (int v = 0; v < 256; ++v) {
+      const float value = static_cast<float>(v) / 255.0f;
+      table[ch * 256 + size_t(v)] = normalize ? (value - spec.mean[ch]) / spec.std[ch] : value;
+    }
   }
+  const size_t pixels = image.pixels.size() / c;
+  const uint8_t* src = image.pixels.data();
+  for (size_t i = 0; i < pixels; ++i, src += c, dst += c)
+    for (size_t ch = 0; ch < c; ++ch) dst[ch] = table[ch * 256 + src[ch]];
 }
 
 Tensor apply_transform(const TransformSpec& spec, const Image& image, uint64_t seed) {

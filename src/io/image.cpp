@@ -158,17 +158,16 @@ bool jpeg_decode_core(jpeg_decompress_struct* cinfo, JpegError* error, const uin
   return true;
 }
 
-// CMYK as Adobe writes it (inverted: 255 = no ink) or plain, to RGB: r = (1 - c)(1 - k).
-Image cmyk_to_rgb(const Image& cmyk, bool inverted) {
+// CMYK to RGB as PIL does: it reads every CMYK JPEG as Adobe writes them (inverted: 255 = no ink; "CMYK;I",
+// whether or not the file has an Adobe marker) and converts with r = (255 - k) - (255 - k) c / 255, rounded
+// as its MULDIV255; on the inverted bytes that is (c' k' + 127) / 255 exactly (checked for all 65536 pairs).
+Image cmyk_to_rgb(const Image& cmyk) {
   Image rgb(cmyk.height, cmyk.width, 3);
   const size_t pixels = size_t(cmyk.height) * size_t(cmyk.width);
   for (size_t i = 0; i < pixels; ++i) {
     const uint8_t* s = cmyk.pixels.data() + 4 * i;
-    int k = inverted ? s[3] : 255 - s[3];
-    for (int c = 0; c < 3; ++c) {
-      int v = inverted ? s[c] : 255 - s[c];
-      rgb.pixels[3 * i + size_t(c)] = static_cast<uint8_t>((v * k + 127) / 255);
-    }
+    for (int c = 0; c < 3; ++c)
+      rgb.pixels[3 * i + size_t(c)] = static_cast<uint8_t>((s[c] * s[3] + 127) / 255);
   }
   return rgb;
 }
@@ -187,7 +186,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   if (!jpeg_decode_core(&cinfo, &error, data, size, &image)) {
     throw InputError(fmt::format("{}: JPEG: {}", name, error.message));
   }
-  if (cinfo.out_color_space == JCS_CMYK) return cmyk_to_rgb(image, cinfo.saw_Adobe_marker);
+  if (cinfo.out_color_space == JCS_CMYK) return cmyk_to_rgb(image);
   return image;
 }
 

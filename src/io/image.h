@@ -2,7 +2,8 @@
 //
 // Decoding keeps the file's channels: gray (1), gray + alpha (2), RGB (3), RGBA (4). PNG palettes and tRNS
 // expand to RGB(A), 1/2/4-bit gray to 8-bit, 16-bit samples keep their high byte (as PIL). CMYK JPEGs become
-// RGB. A truncated file is an error, as in PIL (not a partly gray image).
+// RGB as PIL converts them (read as Adobe's inverted CMYK). A truncated file is an error, as in PIL (not a
+// partly gray image).
 #pragma once
 
 #include <cstddef>

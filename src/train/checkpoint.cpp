@@ -91,6 +91,14 @@ void write_derived(const RunFiles& files, const TrainConfig& config, Module& mod
   write_file_atomic(files.state_json(), run_json(config, p).dump(2) + "\n");
 }
 
+std::string read_config_text(const RunFiles& files) {
+  std::ifstream in(files.config_json(), std::ios::binary);
+  if (!in) throw InputError(fmt::format("{}: cannot read the run's config", files.config_json()));
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 StateDict with_prefix(StateDict tensors, const std::string& prefix) {
   for (NamedTensor& t : tensors) t.name = prefix + t.name;
   return tensors;
@@ -146,16 +154,40 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   return history;
 }
 
-void write_run_config(const RunFiles& files, const TrainConfig& config) {
-  write_file_atomic(files.config_json(), train_config_to_json(config) + "\n");
+void write_run_config(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data) {
+  json j = json::parse(train_config_to_json(config));
+  j["dataset_info"] = {{"name", data.name},         {"class_names", data.class_names},
+                       {"channels", data.channels}, {"image_size", data.image_size},
+                       {"mean", data.mean},         {"std", data.std}};
+  write_file_atomic(files.config_json(), j.dump(2) + "\n");
 }
 
 TrainConfig read_run_config(const RunFiles& files) {
-  std::ifstream in(files.config_json(), std::ios::binary);
-  if (!in) throw InputError(fmt::format("{}: cannot read the run's config", files.config_json()));
-  std::stringstream text;
-  text << in.rdbuf();
-  return train_config_from_json(text.str(), files.config_json());
+  return train_config_from_json(read_config_text(files), files.config_json());
+}
+
+std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
+  const std::string path = files.config_json();
+  try {
+    const json j = json::parse(read_config_text(files));
+    if (!j.contains("dataset_info")) return std::nullopt;
+    const json& d = j.at("dataset_info");
+    DatasetInfo info;
+    info.name = d.at("name").get<std::string>();
+    info.class_names = d.at("class_names").get<std::vector<std::string>>();
+    info.channels = d.at("channels").get<int>();
+    info.image_size = d.at("image_size").get<int>();
+    info.mean = d.at("mean").get<std::vector<float>>();
+    info.std = d.at("std").get<std::vector<float>>();
+    if (info.channels < 1 || info.mean.size() != size_t(info.channels) ||
+        info.std.size() != size_t(info.channels) || info.image_size < 0) {
+      throw InputError(fmt::format("{}: dataset_info: {} channels with {} means and {} stds, image size {}",
+                                   path, info.channels, info.mean.size(), info.std.size(), info.image_size));
+    }
+    return info;
+  } catch (const json::exception& e) {
+    throw InputError(fmt::format("{}: dataset_info: {}", path, e.what()));
+  }
 }
 
 void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,

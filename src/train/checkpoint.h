@@ -11,9 +11,11 @@
 // -> metrics.csv -> curves.png -> state.json.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "resnet/data.h"
 #include "resnet/model.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
@@ -48,10 +50,15 @@ struct RunState {
   TrainConfig config;
 };
 
-// Writes config.json (atomically).
-void write_run_config(const RunFiles& files, const TrainConfig& config);
+// Writes config.json (atomically): the config, and under "dataset_info" what a user of the trained weights
+// needs to know about the data (`resnet predict` reads it): {"name", "class_names", "channels", "image_size"
+// (the dataset's own side; 0 = images of any size, a folder), "mean", "std" (Normalize, per channel)}. The
+// side the model learnt from is the config's "image_size" if not 0, else the dataset's (224 for folders).
+void write_run_config(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data);
 // The config.json of an existing run. Throws InputError naming the file.
 TrainConfig read_run_config(const RunFiles& files);
+// Its "dataset_info"; nullopt for a run written before that key existed.
+std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files);
 
 // Commits an epoch and rewrites the derived files, in the order above.
 void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,

@@ -152,7 +152,7 @@ void prepare_out_dir(Run& run) {
                                    run.steps_per_epoch));
     }
     remove_stale_temp_files(run.files);
-    write_run_config(run.files, c);
+    write_run_config(run.files, c, run.data.train->info());
     rewrite_derived_files(run.files, c, *run.model, run.progress);
     return;
   }
@@ -168,7 +168,7 @@ void prepare_out_dir(Run& run) {
     throw InputError(fmt::format("{}: cannot create the output folder ({})", c.out_dir, ec.message()));
   }
   remove_stale_temp_files(run.files);
-  write_run_config(run.files, c);
+  write_run_config(run.files, c, run.data.train->info());
 }
 
 [[noreturn]] void diverged(const Run& run, int64_t epoch, const std::string& what) {

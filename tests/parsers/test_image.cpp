@@ -2,6 +2,7 @@
 // PIL's channel conversions, and broken files rejected with the file name and the reason, never a crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <functional>
@@ -10,14 +11,19 @@
 
 #include "io/image.h"
 #include "parsers/parser_test_util.h"
+#include "parsers/png_bytes.h"
 #include "resnet/error.h"
 
 namespace resnet {
 namespace {
 
+using test::be32;
 using test::expect_input_error;
+using test::png_chunk;
+using test::png_file;
 using test::scratch_dir;
 using test::write_bytes;
+using test::zlib_stored;
 namespace fs = std::filesystem;
 
 // A smooth image (JPEG keeps it well) with a different pattern in each channel.
@@ -30,23 +36,8 @@ Image gradient(int height, int width, int channels) {
   return image;
 }
 
-// The message of the InputError `read` throws contains every one of `parts`.
-// PNG chunks need a CRC-32 (the test executables do not link zlib, so computed here).
-uint32_t crc32(const std::string& bytes) {
-  uint32_t crc = 0xffffffffu;
-  for (unsigned char byte : bytes) {
-    crc ^= byte;
-    for (int k = 0; k < 8; ++k) crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-  }
-  return ~crc;
-}
-
-std::string be32(uint32_t v) {
-  return {char(v >> 24), char(v >> 16), char(v >> 8), char(v)};
-}
-
-std::string png_chunk(const std::string& type, const std::string& data) {
-  return be32(uint32_t(data.size())) + type + data + be32(crc32(type + data));
+std::vector<uint16_t> to_samples(const Image& image) {
+  return std::vector<uint16_t>(image.pixels.begin(), image.pixels.end());
 }
 
 TEST(Image, PngRoundTripsEveryChannelLayout) {
@@ -140,6 +131,63 @@ TEST(Image, RejectsOversizedDimensionsBeforeAllocating) {
   write_bytes(dir / "huge.png", png);
   expect_input_error([&] { read_image((dir / "huge.png").string()); },
                      {(dir / "huge.png").string(), "70000x70000", "limit"});
+}
+
+// The case: a header claiming 100000 x 100000 pixels (30 GB of RGB) is refused from the header alone.
+TEST(Image, RejectsA100000By100000PngHeaderBeforeAllocating) {
+  const fs::path dir = scratch_dir();
+  const std::string ihdr = be32(100000) + be32(100000) + std::string{8, 2, 0, 0, 0};
+  write_bytes(dir / "bomb.png", std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) +
+                                    png_chunk("IDAT", zlib_stored(std::string(301, '\0'))) +
+                                    png_chunk("IEND", ""));
+  expect_input_error([&] { read_image((dir / "bomb.png").string()); },
+                     {(dir / "bomb.png").string(), "100000x100000", "limit"});
+}
+
+// 16-bit samples keep their high byte (PIL does so for 16-bit RGB; see docs/CLI.md for 16-bit gray).
+TEST(Image, SixteenBitPngKeepsTheHighByte) {
+  const fs::path dir = scratch_dir();
+  for (int channels : {1, 3}) {
+    const Image image = gradient(9, 11, channels);
+    std::vector<uint16_t> wide = to_samples(image);
+    for (size_t i = 0; i < wide.size(); ++i) wide[i] = uint16_t(wide[i] * 256 + (i * 37) % 256);
+    const fs::path path = dir / ("wide" + std::to_string(channels) + ".png");
+    write_bytes(path, png_file(wide, 9, 11, channels, 16));
+    const Image decoded = read_image(path.string());
+    ASSERT_EQ(decoded.channels, channels);
+    EXPECT_EQ(decoded.pixels, image.pixels) << channels << " channels";
+  }
+}
+
+TEST(Image, InterlacedPngDecodesAsThePlainOne) {
+  const fs::path dir = scratch_dir();
+  for (int channels : {1, 3}) {
+    for (int depth : {8, 16}) {
+      const Image image = gradient(13, 10, channels);  // partial Adam7 blocks at both edges
+      std::vector<uint16_t> samples = to_samples(image);
+      if (depth == 16)
+        for (uint16_t& v : samples) v = uint16_t(v * 257);
+      write_bytes(dir / "adam7.png", png_file(samples, 13, 10, channels, depth, true));
+      EXPECT_EQ(read_image((dir / "adam7.png").string()).pixels, image.pixels) << channels << "/" << depth;
+    }
+  }
+}
+
+// PLTE + tRNS: the palette expands to RGB plus alpha; convert("RGB") then drops the alpha (not composited).
+TEST(Image, PalettePngWithTransparencyExpandsAndDropsAlphaForRgb) {
+  const fs::path dir = scratch_dir();
+  const std::string ihdr = be32(3) + be32(1) + std::string{8, 3, 0, 0, 0};
+  const std::string palette = {char(200), 10, 20, 30, char(250), 40, 0, 0, char(255)};
+  const std::string trns = {0, char(128)};  // entry 0 transparent, 1 half, 2 opaque (absent: 255)
+  const std::string raw = {0, 0, 1, 2};
+  write_bytes(dir / "p.png", std::string("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) +
+                                 png_chunk("PLTE", palette) + png_chunk("tRNS", trns) +
+                                 png_chunk("IDAT", zlib_stored(raw)) + png_chunk("IEND", ""));
+  const Image rgba = read_image((dir / "p.png").string());
+  ASSERT_EQ(rgba.channels, 4);
+  EXPECT_EQ(rgba.pixels, (std::vector<uint8_t>{200, 10, 20, 0, 30, 250, 40, 128, 0, 0, 255, 255}));
+  EXPECT_EQ(read_image((dir / "p.png").string(), 3).pixels,
+            (std::vector<uint8_t>{200, 10, 20, 30, 250, 40, 0, 0, 255}));
 }
 
 TEST(Image, RejectsTruncatedJpeg) {
