@@ -75,7 +75,7 @@ BasicBlock::BasicBlock(std::string path, const BlockOptions& o)
 }
 
 Tensor BasicBlock::branch_forward(const Tensor& x) {
-  relu1_->set_training(is_training());
+  relu1_->copy_mode_from(*this);
   Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
   return bn2_->forward(conv2_->forward(out));
 }
@@ -101,8 +101,8 @@ Bottleneck::Bottleneck(std::string path, const BlockOptions& o)
 }
 
 Tensor Bottleneck::branch_forward(const Tensor& x) {
-  relu1_->set_training(is_training());
-  relu2_->set_training(is_training());
+  relu1_->copy_mode_from(*this);
+  relu2_->copy_mode_from(*this);
   Tensor out = relu1_->forward(bn1_->forward(conv1_->forward(x)));
   out = relu2_->forward(bn2_->forward(conv2_->forward(out)));
   return bn3_->forward(conv3_->forward(out));

@@ -1,6 +1,8 @@
 // The ResNet builder: torchvision's ResNet.__init__ and _make_layer, driven by a ResNetConfig.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "dnnl/ops.h"
@@ -130,12 +132,23 @@ void ResNet::set_compute_dtype(DType dtype) {
 }
 
 Tensor ResNet::forward(const Tensor& x) {
+  return run_forward(x, sequence_.size(), nullptr);
+}
+
+Tensor ResNet::forward(const Tensor& x, const std::string& stage, Tensor& stage_output) {
+  return run_forward(x, stage_end(stage), &stage_output);
+}
+
+Tensor ResNet::run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output) {
   if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
     throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
                                  config_.in_channels, shape_str(x.shape())));
   }
   Tensor y = ops::convert(x, compute_dtype_);
-  for (Module* m : sequence_) y = m->forward(y);
+  for (size_t i = 0; i < sequence_.size(); ++i) {
+    y = sequence_[i]->forward(y);
+    if (i == keep_after) *stage_output = y;
+  }
   pooled_shape_ = y.shape();  // [N,1,1,C]
   // The classifier and the logits in f32: [N,C] is tiny, and the loss wants f32.
   Tensor flat = ops::convert(y, DType::f32).reshaped({y.dim(0), y.dim(1) * y.dim(2) * y.dim(3)});  // [N,C]
@@ -147,6 +160,34 @@ Tensor ResNet::backward(const Tensor& dlogits) {
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
   for (auto it = sequence_.rbegin(); it != sequence_.rend(); ++it) d = (*it)->backward(d);
   return ops::convert(d, DType::f32);
+}
+
+Tensor ResNet::backward_to(const std::string& stage, const Tensor& dlogits) {
+  const size_t end = stage_end(stage);
+  Tensor d = children().back()->backward(dlogits);
+  d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
+  for (size_t i = sequence_.size() - 1; i > end; --i) d = sequence_[i]->backward(d);
+  return d;
+}
+
+std::vector<std::string> ResNet::stage_names() const {
+  std::vector<std::string> names = {"stem"};
+  for (size_t stage = 0; stage < config_.layers.size(); ++stage)
+    names.push_back(fmt::format("layer{}", stage + 1));
+  return names;
+}
+
+// A layer is one module of sequence_; the stem ends just before layer1.
+size_t ResNet::stage_end(const std::string& stage) const {
+  const std::vector<std::string> names = stage_names();
+  if (std::find(names.begin(), names.end(), stage) == names.end()) {
+    throw InputError(
+        fmt::format("{}: no stage '{}' (stages: {})", config_.name, stage, fmt::join(names, ", ")));
+  }
+  const std::string last_module = stage == "stem" ? "layer1" : stage;
+  size_t i = 0;
+  while (sequence_[i]->path() != last_module) ++i;
+  return stage == "stem" ? i - 1 : i;
 }
 
 }  // namespace resnet

@@ -7,7 +7,7 @@ namespace resnet {
 
 Tensor ReLU::forward(const Tensor& x) {
   Tensor y = ops::relu_forward(x);
-  saved_output_ = is_training() ? y : Tensor();
+  saved_output_ = keeps_for_backward() ? y : Tensor();
   notify_forward(x, y);
   return y;
 }
