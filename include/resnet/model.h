@@ -50,6 +50,16 @@ class ResNet : public Module {
   Tensor backward(const Tensor& dlogits) override;
   const ResNetConfig& config() const { return config_; }
 
+  // A look inside, for Grad-CAM: a stage is "stem" (conv1, bn1, relu and the max-pool if any) or one of
+  // "layer1".."layerN" (stage_names()). This forward is forward(x) that also hands out the stage's output
+  // [N,h,w,C] (in the compute dtype). backward_to runs backward from the logits down to that stage only and
+  // returns dL/d(its output) [N,h,w,C]; the layers below keep what they saved. Gradients in eval mode:
+  // set_eval_backward(true) first (as torch: model.eval(), a forward hook on the stage, backward).
+  // Unknown stage: InputError listing the names.
+  Tensor forward(const Tensor& x, const std::string& stage, Tensor& stage_output);
+  Tensor backward_to(const std::string& stage, const Tensor& dlogits);
+  std::vector<std::string> stage_names() const;  // {"stem", "layer1", ..., "layerN"}
+
   // Mixed precision: with bf16, forward converts the input to bf16 and runs activations, convolutions,
   // batch norm, pooling and the residual joins in bf16 (f32 accumulation inside oneDNN); parameters, their
   // gradients, BN statistics, the final Linear and the logits stay f32. f32 (the default) runs all in f32.
@@ -68,6 +78,11 @@ class ResNet : public Module {
  private:
   ResNetConfig config_;
   DType compute_dtype_ = DType::f32;
+  // The position in sequence_ of the stage's last module.
+  size_t stage_end(const std::string& stage) const;
+  // Runs sequence_ and fc; *stage_output (if not null) = the output of sequence_[keep_after].
+  Tensor run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output);
+
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
   size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
   std::string frozen_part_;

@@ -53,6 +53,12 @@ class Module {
   const std::vector<Module*>& children() const { return children_; }
   void set_training(bool training);  // recursive, like module.train(mode)
   bool is_training() const { return training_; }
+  // Eval with gradients (recursive): in eval mode, layers still behave as in eval (batch norm normalises with
+  // its running statistics and leaves them alone, dropout passes through) but keep what backward needs, so
+  // that gradients flow as through torch's model.eval() (Grad-CAM, saliency). No effect in train mode.
+  void set_eval_backward(bool enabled);
+  // What a layer's forward asks before keeping its backward's inputs: train mode, or eval with gradients.
+  bool keeps_for_backward() const { return training_ || eval_backward_; }
 
   // Parameters and buffers of this module and its descendants, in state_dict order.
   std::vector<Parameter*> parameters();
@@ -84,6 +90,7 @@ class Module {
   std::string path_;
   std::string type_name_;
   bool training_ = true;
+  bool eval_backward_ = false;
   std::vector<std::unique_ptr<Module>> owned_children_;
   std::vector<Module*> children_;
   std::vector<std::unique_ptr<Parameter>> params_;

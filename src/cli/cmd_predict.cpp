@@ -5,15 +5,10 @@
 // evaluation transform and prints the top-k classes with softmax probabilities. A file that cannot be read
 // gets one line on stderr; the others are still classified, and the exit status is 2.
 //
-// Where the model's input conventions come from: when a config.json lies beside the weights (a run folder of
-// `resnet train`), its "dataset_info" gives the class names, the channels, the Normalize statistics and the
-// image size, and its "stem" the model's stem; otherwise the model is an ImageNet classifier (3 channels,
-// ImageNet's mean/std, the 1000 ImageNet names when it has 1000 classes). The class count and input channels
-// are read off the weights (fc.weight, conv1.weight).
+// Where the model's input conventions come from: see "Image models" in cli/common.h.
 #include <fmt/format.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -21,8 +16,6 @@
 #include "cli/common.h"
 #include "resnet/error.h"
 #include "resnet/predict.h"
-#include "resnet/zoo.h"
-#include "train/checkpoint.h"
 
 namespace resnet::cli {
 namespace {
@@ -38,108 +31,6 @@ struct PredictFlags {
   int threads = 0;
   std::vector<std::string> inputs;
 };
-
-// The run folder of `resnet train` the weights file lies in, if it is one.
-struct RunRecord {
-  TrainConfig config;
-  std::optional<DatasetInfo> data;  // absent in runs written before config.json recorded it
-};
-
-// A config.json that is not a run's (another tool's, e.g. a Hugging Face folder) is ignored with a warning.
-std::optional<RunRecord> find_run(const std::string& weights) {
-  const RunFiles files(fs::path(weights).parent_path().string());
-  if (!fs::exists(files.config_json())) return std::nullopt;
-  TrainConfig config;
-  try {
-    config = read_run_config(files);
-  } catch (const InputError& e) {
-    std::cerr << fmt::format("resnet: warning: ignoring {} (not a `resnet train` run's config: {})\n",
-                             files.config_json(), e.what());
-    return std::nullopt;
-  }
-  return RunRecord{config, read_run_dataset_info(files)};
-}
-
-// The dimension `dim` of the tensor `name` in the weights file, or `fallback` if it has none.
-int64_t weight_dim(const StateDict& weights, const std::string& name, int dim, int64_t fallback) {
-  for (const NamedTensor& t : weights) {
-    if (t.name == name && t.tensor.rank() > dim) return t.tensor.dim(dim);
-  }
-  return fallback;
-}
-
-// What the images must look like for this model: channels, Normalize statistics, image size and class names.
-DatasetInfo input_conventions(const PredictFlags& f, const std::optional<RunRecord>& run, int channels) {
-  if (run && run->data) {
-    if (run->data->channels != channels) {
-      throw InputError(fmt::format("{}: {} has {} input channels, the run's config.json says {}", f.weights,
-                                   "conv1.weight", channels, run->data->channels));
-    }
-    return *run->data;
-  }
-  if (channels != 3) {
-    throw InputError(fmt::format(
-        "{}: a {}-channel model needs its dataset's normalisation, and no config.json with \"dataset_info\" "
-        "lies beside it (the run folder of `resnet train`)",
-        f.weights, channels));
-  }
-  return imagenet_info();
-}
-
-std::vector<std::string> read_label_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw InputError(fmt::format("--labels {}: cannot open the file", path));
-  std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    names.push_back(line);
-  }
-  while (!names.empty() && names.back().empty()) names.pop_back();
-  return names;
-}
-
-// --labels imagenet | FILE; else the run's class names; else ImageNet's for 1000 classes; else none
-// (indices).
-std::vector<std::string> choose_labels(const PredictFlags& f, const std::optional<RunRecord>& run,
-                                       int64_t classes) {
-  std::vector<std::string> names;
-  std::string source;
-  if (f.labels == "imagenet") {
-    names = imagenet_class_names();
-    source = "--labels imagenet";
-  } else if (!f.labels.empty()) {
-    names = read_label_file(f.labels);
-    source = "--labels " + f.labels;
-  } else if (run && run->data) {
-    names = run->data->class_names;
-    source = RunFiles(fs::path(f.weights).parent_path().string()).config_json();
-  } else if (classes == 1000) {
-    return imagenet_class_names();
-  } else {
-    return {};
-  }
-  if (int64_t(names.size()) != classes) {
-    throw InputError(fmt::format("{}: {} class names for a model of {} classes ({})", source, names.size(),
-                                 classes, f.weights));
-  }
-  return names;
-}
-
-// S = --size, else the side the model learnt from (the run's --image-size, else its dataset's; 224 for
-// ImageNet and folders). Any-size datasets (ImageNet, folders): torchvision's Resize(S * 256 / 224) +
-// CenterCrop(S), as their evaluation. Fixed-size datasets (Fashion-MNIST, CIFAR): Resize(S) + CenterCrop(S),
-// so an image of the size the model saw in training is left as it is.
-TransformSpec predict_transform(const DatasetInfo& data, const std::optional<RunRecord>& run, int size_flag) {
-  const int trained = run && run->config.image_size > 0 ? run->config.image_size : data.image_size;
-  const int size = size_flag > 0 ? size_flag : trained > 0 ? trained : 224;
-  if (data.image_size == 0) return eval_transform(data, size);
-  TransformSpec spec;
-  spec.resize = size;
-  spec.center_crop = size;
-  spec.mean = data.mean;
-  spec.std = data.std;
-  return spec;
-}
 
 // The files to classify: each IMAGE as given, each DIR's images (find_images). A DIR without images is an
 // error line.
@@ -191,18 +82,13 @@ void run_predict(const PredictFlags& f) {
         f.weights));
   }
   const std::optional<RunRecord> run = find_run(f.weights);
-  const int64_t classes = weight_dim(weights, "fc.weight", 0, 0);
-  const int channels = int(weight_dim(weights, "conv1.weight", 1, 3));
-  ResNetConfig config = zoo_config(f.arch, int(classes), channels);
-  if (run) apply_stem(config, run->config.stem);
-  auto model = std::make_unique<ResNet>(config, 0, Init::none);
-  load_into_model(*model, weights, f.weights, false);
-  model->set_training(false);
+  std::unique_ptr<ResNet> model = build_model_for_weights(f.arch, weights, f.weights, run);
+  const int channels = model->config().in_channels;
 
-  const DatasetInfo data = input_conventions(f, run, channels);
+  const DatasetInfo data = input_conventions(f.weights, run, channels);
   PredictOptions options{.transform = predict_transform(data, run, f.size),
                          .channels = channels,
-                         .labels = choose_labels(f, run, config.num_classes),
+                         .labels = choose_labels(f.labels, f.weights, run, model->config().num_classes),
                          .top_k = f.top_k,
                          .batch_size = f.batch,
                          .precision = precision};

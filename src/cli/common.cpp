@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
+#include <fstream>
 #include <iostream>
 
 #include "dnnl/ops.h"
@@ -12,6 +14,7 @@
 #include "resnet/load_state_dict.h"
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
+#include "train/checkpoint.h"
 
 namespace resnet::cli {
 
@@ -51,6 +54,123 @@ std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
 void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict) {
   LoadReport report = load_state_dict(model, weights, !non_strict, source);
   if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", source, report.describe());
+}
+
+namespace fs = std::filesystem;
+
+// A config.json that is not a run's (another tool's, e.g. a Hugging Face folder) is ignored with a warning.
+std::optional<RunRecord> find_run(const std::string& weights_path) {
+  const RunFiles files(fs::path(weights_path).parent_path().string());
+  if (!fs::exists(files.config_json())) return std::nullopt;
+  TrainConfig config;
+  try {
+    config = read_run_config(files);
+  } catch (const InputError& e) {
+    std::cerr << fmt::format("resnet: warning: ignoring {} (not a `resnet train` run's config: {})\n",
+                             files.config_json(), e.what());
+    return std::nullopt;
+  }
+  return RunRecord{config, read_run_dataset_info(files)};
+}
+
+namespace {
+
+// The dimension `dim` of the tensor `name` in the weights file, or `fallback` if it has none.
+int64_t weight_dim(const StateDict& weights, const std::string& name, int dim, int64_t fallback) {
+  for (const NamedTensor& t : weights) {
+    if (t.name == name && t.tensor.rank() > dim) return t.tensor.dim(dim);
+  }
+  return fallback;
+}
+
+}  // namespace
+
+std::unique_ptr<ResNet> build_model_for_weights(const std::string& arch, const StateDict& weights,
+                                                const std::string& source,
+                                                const std::optional<RunRecord>& run) {
+  const int64_t classes = weight_dim(weights, "fc.weight", 0, 0);
+  const int channels = int(weight_dim(weights, "conv1.weight", 1, 3));
+  ResNetConfig config = zoo_config(arch, int(classes), channels);
+  if (run) apply_stem(config, run->config.stem);
+  auto model = std::make_unique<ResNet>(config, 0, Init::none);
+  load_into_model(*model, weights, source, false);
+  model->set_training(false);
+  return model;
+}
+
+DatasetInfo input_conventions(const std::string& weights_path, const std::optional<RunRecord>& run,
+                              int channels) {
+  if (run && run->data) {
+    if (run->data->channels != channels) {
+      throw InputError(fmt::format("{}: {} has {} input channels, the run's config.json says {}",
+                                   weights_path, "conv1.weight", channels, run->data->channels));
+    }
+    return *run->data;
+  }
+  if (channels != 3) {
+    throw InputError(fmt::format(
+        "{}: a {}-channel model needs its dataset's normalisation, and no config.json with \"dataset_info\" "
+        "lies beside it (the run folder of `resnet train`)",
+        weights_path, channels));
+  }
+  return imagenet_info();
+}
+
+namespace {
+
+std::vector<std::string> read_label_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(fmt::format("--labels {}: cannot open the file", path));
+  std::vector<std::string> names;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    names.push_back(line);
+  }
+  while (!names.empty() && names.back().empty()) names.pop_back();
+  return names;
+}
+
+}  // namespace
+
+std::vector<std::string> choose_labels(const std::string& labels_flag, const std::string& weights_path,
+                                       const std::optional<RunRecord>& run, int64_t classes) {
+  std::vector<std::string> names;
+  std::string source;
+  if (labels_flag == "imagenet") {
+    names = imagenet_class_names();
+    source = "--labels imagenet";
+  } else if (!labels_flag.empty()) {
+    names = read_label_file(labels_flag);
+    source = "--labels " + labels_flag;
+  } else if (run && run->data) {
+    names = run->data->class_names;
+    source = RunFiles(fs::path(weights_path).parent_path().string()).config_json();
+  } else if (classes == 1000) {
+    return imagenet_class_names();
+  } else {
+    return {};
+  }
+  if (int64_t(names.size()) != classes) {
+    throw InputError(fmt::format("{}: {} class names for a model of {} classes ({})", source, names.size(),
+                                 classes, weights_path));
+  }
+  return names;
+}
+
+// S = --size, else the side the model learnt from (the run's --image-size, else its dataset's; 224 for
+// ImageNet and folders). Any-size datasets (ImageNet, folders): torchvision's Resize(S * 256 / 224) +
+// CenterCrop(S), as their evaluation. Fixed-size datasets (Fashion-MNIST, CIFAR): Resize(S) + CenterCrop(S),
+// so an image of the size the model saw in training is left as it is.
+TransformSpec predict_transform(const DatasetInfo& data, const std::optional<RunRecord>& run, int size_flag) {
+  const int trained = run && run->config.image_size > 0 ? run->config.image_size : data.image_size;
+  const int size = size_flag > 0 ? size_flag : trained > 0 ? trained : 224;
+  if (data.image_size == 0) return eval_transform(data, size);
+  TransformSpec spec;
+  spec.resize = size;
+  spec.center_crop = size;
+  spec.mean = data.mean;
+  spec.std = data.std;
+  return spec;
 }
 
 void add_threads_option(CLI::App& cmd, int& threads) {

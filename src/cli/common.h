@@ -3,10 +3,14 @@
 
 #include <CLI/CLI.hpp>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "resnet/calibration.h"
+#include "resnet/data.h"
 #include "resnet/model.h"
+#include "resnet/train.h"
 
 namespace resnet::cli {
 
@@ -32,6 +36,35 @@ StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8
 // Loads `weights` (read from `source`) into the model: strict unless non_strict; the report goes to stderr.
 void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict);
 
+// Image models (predict, explain): where a model's input conventions come from. When a config.json lies
+// beside the weights (a run folder of `resnet train`), its "dataset_info" gives the class names, the
+// channels, the Normalize statistics and the image size, and its "stem" the model's stem; otherwise the model
+// is an ImageNet classifier (3 channels, ImageNet's mean/std, the 1000 ImageNet names when it has 1000
+// classes). The class count and input channels are read off the weights (fc.weight, conv1.weight).
+
+// The run folder of `resnet train` the weights file lies in, if it is one.
+struct RunRecord {
+  TrainConfig config;
+  std::optional<DatasetInfo> data;  // absent in runs written before config.json recorded it
+};
+// nullopt also when a config.json is there but not a run's (a warning on stderr).
+std::optional<RunRecord> find_run(const std::string& weights_path);
+// `arch` with the class count and input channels of `weights` (read from `source`) and the run's stem;
+// the weights loaded strictly; eval mode.
+std::unique_ptr<ResNet> build_model_for_weights(const std::string& arch, const StateDict& weights,
+                                                const std::string& source,
+                                                const std::optional<RunRecord>& run);
+// What the images must look like for this model: channels, Normalize statistics, image size and class names.
+// A model of other than 3 channels needs its run's dataset_info (InputError naming the weights otherwise).
+DatasetInfo input_conventions(const std::string& weights_path, const std::optional<RunRecord>& run,
+                              int channels);
+// labels_flag: "imagenet" | FILE (one name per line) | "" (the run's class names, else ImageNet's for 1000
+// classes, else none: class indices). InputError when the count differs from `classes`.
+std::vector<std::string> choose_labels(const std::string& labels_flag, const std::string& weights_path,
+                                       const std::optional<RunRecord>& run, int64_t classes);
+// The evaluation transform for a crop side of size_flag (0: the side the model learnt from, else 224).
+TransformSpec predict_transform(const DatasetInfo& data, const std::optional<RunRecord>& run, int size_flag);
+
 // --threads N (default: all cores).
 void add_threads_option(CLI::App& cmd, int& threads);
 void apply_threads(int threads);
@@ -51,6 +84,7 @@ void register_eval(CLI::App& app);
 void register_quantize(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_predict(CLI::App& app);
+void register_explain(CLI::App& app);
 
 // Thrown by a subcommand that has already reported its errors (e.g. one line per unreadable image) and only
 // needs the process to exit with `status`: main prints nothing more.

@@ -109,9 +109,13 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const T
   return batchnorm_forward(x, weight, bias, eps, true, batch_mean, batch_var);
 }
 
-// dy, x [N,H,W,C] or [N,C]; weight, batch_mean, batch_var, dweight, dbias [C] -> dx like x.
-Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
-                          const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias) {
+namespace {
+
+// dy, x [N,H,W,C] or [N,C]; weight, mean, var, dweight, dbias [C] -> dx like x. training: mean/var are the
+// forward's batch statistics (dx includes their dependence on x); else the running statistics the forward
+// used as constants (oneDNN's use_global_stats: dx = dy * weight / sqrt(var + eps)).
+Tensor batchnorm_backward_with(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
+                               const Tensor& var, float eps, bool training, Tensor& dweight, Tensor& dbias) {
   check_input(x, "input");
   if (dy.shape() != x.shape() || dy.dtype() != x.dtype()) {
     throw InputError(fmt::format("batchnorm backward: output gradient {} {} for an input of {}",
@@ -119,14 +123,14 @@ Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weigh
   }
   const int64_t c = x.dim(-1);
   check_channel_vector(weight, "weight", c);
-  check_channel_vector(batch_mean, "batch mean", c);
-  check_channel_vector(batch_var, "batch variance", c);
+  check_channel_vector(mean, training ? "batch mean" : "running_mean", c);
+  check_channel_vector(var, training ? "batch variance" : "running_var", c);
   check_channel_vector(dweight, "weight gradient", c);
   check_channel_vector(dbias, "bias gradient", c);
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
 
   return onednn::translate_errors("batchnorm backward", [&] {
-    const BatchNormGeometry g = batchnorm_geometry(x, true, true, true, eps);
+    const BatchNormGeometry g = batchnorm_geometry(x, true, true, training, eps);
     const std::string key = "batchnorm_bwd|" + g.key;
     onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::batch_normalization_backward::primitive_desc(
@@ -139,8 +143,8 @@ Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weigh
     onednn::execute(bn, {
                             {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
                             {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.x_md)},
-                            {DNNL_ARG_MEAN, onednn::wrap(batch_mean, g.c_md)},
-                            {DNNL_ARG_VARIANCE, onednn::wrap(batch_var, g.c_md)},
+                            {DNNL_ARG_MEAN, onednn::wrap(mean, g.c_md)},
+                            {DNNL_ARG_VARIANCE, onednn::wrap(var, g.c_md)},
                             {DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md)},
                             {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)},
                             {DNNL_ARG_DIFF_SCALE, dweight_mem},
@@ -150,6 +154,19 @@ Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weigh
     onednn::accumulate(dbias, g.c_md, dbias_mem, key + "|c");
     return dx;
   });
+}
+
+}  // namespace
+
+Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
+                          const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias) {
+  return batchnorm_backward_with(dy, x, weight, batch_mean, batch_var, eps, true, dweight, dbias);
+}
+
+Tensor batchnorm_backward_global_stats(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                       const Tensor& running_mean, const Tensor& running_var, float eps,
+                                       Tensor& dweight, Tensor& dbias) {
+  return batchnorm_backward_with(dy, x, weight, running_mean, running_var, eps, false, dweight, dbias);
 }
 
 }  // namespace resnet::ops

@@ -57,6 +57,12 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const T
 // includes that path (as torch's train-mode BN).
 Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
                           const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias);
+// Backward of batchnorm_forward_inference (an eval-mode forward that gradients go through, as torch's
+// model.eval()): the running statistics are constants, so dx = dy * weight / sqrt(running_var + eps);
+// dweight [C] += sum(dy * x_hat), dbias [C] += sum(dy), x_hat normalised with the running statistics.
+Tensor batchnorm_backward_global_stats(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                                       const Tensor& running_mean, const Tensor& running_var, float eps,
+                                       Tensor& dweight, Tensor& dbias);
 
 Tensor relu_forward(const Tensor& x);
 // y: relu_forward's output (y > 0 exactly where x > 0). dx = dy where y > 0, else 0.

@@ -1,6 +1,8 @@
 // The ResNet builder: torchvision's ResNet.__init__ and _make_layer, driven by a ResNetConfig.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
+#include <algorithm>
 #include <functional>
 
 #include "dnnl/ops.h"
@@ -128,24 +130,29 @@ void ResNet::set_compute_dtype(DType dtype) {
 }
 
 void ResNet::freeze(const std::string& part) {
-  const size_t stages = config_.layers.size();
-  const size_t stem = sequence_.size() - stages - 1;  // the modules before layer1 (avgpool is last)
-  size_t frozen = 0;
-  if (part == "stem") {
-    frozen = stem;
+  const std::vector<std::string> stages = stage_names();
+  if (part.empty()) {
+    frozen_ = 0;
   } else if (part == "backbone") {
-    frozen = sequence_.size();
-  } else if (part.starts_with("layer") && part.size() == 6 && part[5] >= '1' &&
-             size_t(part[5] - '0') <= stages) {
-    frozen = stem + size_t(part[5] - '0');
-  } else if (!part.empty()) {
-    throw InputError(fmt::format("--freeze {}: expected stem, layer1..layer{} or backbone", part, stages));
+    frozen_ = sequence_.size();
+  } else if (std::find(stages.begin(), stages.end(), part) != stages.end()) {
+    frozen_ = stage_end(part) + 1;
+  } else {
+    throw InputError(
+        fmt::format("--freeze {}: expected stem, layer1..layer{} or backbone", part, config_.layers.size()));
   }
-  frozen_ = frozen;
   frozen_part_ = part;
 }
 
 Tensor ResNet::forward(const Tensor& x) {
+  return run_forward(x, sequence_.size(), nullptr);
+}
+
+Tensor ResNet::forward(const Tensor& x, const std::string& stage, Tensor& stage_output) {
+  return run_forward(x, stage_end(stage), &stage_output);
+}
+
+Tensor ResNet::run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output) {
   if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
     throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
                                  config_.in_channels, shape_str(x.shape())));
@@ -154,6 +161,7 @@ Tensor ResNet::forward(const Tensor& x) {
   for (size_t i = 0; i < sequence_.size(); ++i) {
     if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
     y = sequence_[i]->forward(y);
+    if (i == keep_after) *stage_output = y;
   }
   pooled_shape_ = y.shape();  // [N,1,1,C]
   // The classifier and the logits in f32: [N,C] is tiny, and the loss wants f32.
@@ -167,6 +175,34 @@ Tensor ResNet::backward(const Tensor& dlogits) {
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
   for (size_t i = sequence_.size(); i-- > frozen_;) d = sequence_[i]->backward(d);
   return frozen_ > 0 ? Tensor() : ops::convert(d, DType::f32);
+}
+
+Tensor ResNet::backward_to(const std::string& stage, const Tensor& dlogits) {
+  const size_t end = stage_end(stage);
+  Tensor d = children().back()->backward(dlogits);
+  d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
+  for (size_t i = sequence_.size() - 1; i > end; --i) d = sequence_[i]->backward(d);
+  return d;
+}
+
+std::vector<std::string> ResNet::stage_names() const {
+  std::vector<std::string> names = {"stem"};
+  for (size_t stage = 0; stage < config_.layers.size(); ++stage)
+    names.push_back(fmt::format("layer{}", stage + 1));
+  return names;
+}
+
+// A layer is one module of sequence_; the stem ends just before layer1.
+size_t ResNet::stage_end(const std::string& stage) const {
+  const std::vector<std::string> names = stage_names();
+  if (std::find(names.begin(), names.end(), stage) == names.end()) {
+    throw InputError(
+        fmt::format("{}: no stage '{}' (stages: {})", config_.name, stage, fmt::join(names, ", ")));
+  }
+  const std::string last_module = stage == "stem" ? "layer1" : stage;
+  size_t i = 0;
+  while (sequence_[i]->path() != last_module) ++i;
+  return stage == "stem" ? i - 1 : i;
 }
 
 }  // namespace resnet

@@ -15,7 +15,7 @@ Tensor ReLU::backward(const Tensor& dy) {
 
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {
   Tensor y = ops::relu_forward(x);
-  saved_output = is_training() ? y : Tensor();
+  saved_output = keeps_for_backward() ? y : Tensor();
   notify_forward(x, y);
   return y;
 }

@@ -10,13 +10,17 @@
 namespace resnet {
 
 // Throws InternalError unless `saved` (what the forward kept) is there: backward needs a forward in train
-// mode (eval forwards keep nothing) since the last backward (which releases what was kept, as torch frees
-// its graph).
+// mode or eval with gradients (plain eval forwards keep nothing) since the last backward (which releases what
+// was kept, as torch frees its graph).
 inline void require_saved(const Module& m, bool saved) {
   if (saved) return;
   throw InternalError(fmt::format(
       "{} ({}): backward needs a forward in training mode first{}", m.path().empty() ? "model" : m.path(),
-      m.type_name(), m.is_training() ? "" : " (the module is in eval mode: call set_training(true))"));
+      m.type_name(),
+      m.is_training()
+          ? ""
+          : " (the module is in eval mode: call set_training(true), or set_eval_backward(true) for "
+            "gradients through eval-mode layers)"));
 }
 
 // p.grad, allocated as zeros on first use; backward kernels add into it (torch accumulates until zero_grad).

@@ -37,16 +37,22 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   } else {
     y = ops::batchnorm_forward_inference(x, weight_->value, bias_->value, *running_mean_, *running_var_,
                                          eps_);
-    saved_input_ = saved_mean_ = saved_var_ = Tensor();
+    saved_mean_ = saved_var_ = Tensor();
+    saved_input_ = keeps_for_backward() ? x : Tensor();  // eval with gradients
   }
   notify_forward(x, y);
   return y;
 }
 
-// dy [N,H,W,C] -> dx [N,H,W,C], with the batch statistics of the train-mode forward.
+// dy [N,H,W,C] -> dx [N,H,W,C], with the batch statistics of a train-mode forward, or (eval with gradients)
+// through the running statistics as constants: dx = dy * weight / sqrt(running_var + eps).
 Tensor BatchNorm2d::backward(const Tensor& dy) {
   require_saved(*this, saved_input_.defined());
   const Tensor x = std::move(saved_input_), mean = std::move(saved_mean_), var = std::move(saved_var_);
+  if (!mean.defined()) {
+    return ops::batchnorm_backward_global_stats(dy, x, weight_->value, *running_mean_, *running_var_, eps_,
+                                                grad_to_accumulate(*weight_), grad_to_accumulate(*bias_));
+  }
   return ops::batchnorm_backward(dy, x, weight_->value, mean, var, eps_, grad_to_accumulate(*weight_),
                                  grad_to_accumulate(*bias_));
 }

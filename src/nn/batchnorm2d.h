@@ -13,7 +13,8 @@ class BatchNorm2d : public Module {
 
   // x [N,H,W,C] -> [N,H,W,C]
   Tensor forward(const Tensor& x) override;
-  // dy [N,H,W,C] -> dx [N,H,W,C] through the batch statistics; adds into weight.grad and bias.grad.
+  // dy [N,H,W,C] -> dx [N,H,W,C] through the batch statistics (train mode) or the running ones (eval with
+  // gradients, set_eval_backward); adds into weight.grad and bias.grad.
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
@@ -35,7 +36,7 @@ class BatchNorm2d : public Module {
   Tensor* running_mean_;
   Tensor* running_var_;
   Tensor* num_batches_tracked_;
-  // Saved by a train-mode forward for backward.
+  // Saved by a train-mode forward for backward (eval with gradients: the input only).
   Tensor saved_input_, saved_mean_, saved_var_;
 };
 

@@ -27,7 +27,7 @@ Tensor Conv2d::forward(const Tensor& x) {
                                  shape_str(x.shape())));
   }
   Tensor y = ops::conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), options_.window);
-  saved_input_ = is_training() ? x : Tensor();
+  saved_input_ = keeps_for_backward() ? x : Tensor();
   notify_forward(x, y);
   return y;
 }

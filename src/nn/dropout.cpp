@@ -50,7 +50,8 @@ Tensor Dropout::forward(const Tensor& x) {
 // dy -> dy * mask: the dropped elements (or channels) get no gradient, the kept ones are scaled as in
 // forward.
 Tensor Dropout::backward(const Tensor& dy) {
-  if (is_training() && p_ == 0.0f) return dy;
+  // Where forward was the identity (p = 0 in training; eval with gradients), so is backward.
+  if ((is_training() && p_ == 0.0f) || (!is_training() && keeps_for_backward())) return dy;
   require_saved(*this, mask_.defined());
   const Tensor mask_tensor = std::move(mask_);
   const int64_t n = dy.dim(0), channels = dy.dim(-1), per_sample = dy.numel() / n;

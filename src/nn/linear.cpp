@@ -20,7 +20,7 @@ Tensor Linear::forward(const Tensor& x) {
         fmt::format("{}: expected input [N,{}], got {}", path(), in_features_, shape_str(x.shape())));
   }
   Tensor y = ops::linear_forward(x, weight_->value, bias_ ? bias_->value : Tensor());
-  saved_input_ = is_training() ? x : Tensor();
+  saved_input_ = keeps_for_backward() ? x : Tensor();
   notify_forward(x, y);
   return y;
 }

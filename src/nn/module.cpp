@@ -37,6 +37,11 @@ void Module::set_training(bool training) {
   for (Module* child : children_) child->set_training(training);
 }
 
+void Module::set_eval_backward(bool enabled) {
+  eval_backward_ = enabled;
+  for (Module* child : children_) child->set_eval_backward(enabled);
+}
+
 Parameter& Module::add_parameter(const std::string& local_name, Tensor value, bool is_bn_or_bias) {
   auto p = std::make_unique<Parameter>();
   p->name = child_path(local_name);

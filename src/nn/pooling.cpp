@@ -26,7 +26,7 @@ Tensor MaxPool2d::forward(const Tensor& x) {
                                  window_.kernel_h, window_.kernel_w));
   }
   Tensor y;
-  if (is_training()) {
+  if (keeps_for_backward()) {
     y = ops::maxpool2d_forward_training(x, window_, saved_workspace_);
     saved_input_shape_ = x.shape();
   } else {
@@ -58,7 +58,7 @@ AdaptiveAvgPool2d::AdaptiveAvgPool2d(std::string path, int64_t out_h, int64_t ou
 Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
   check_nhwc(*this, x);
   Tensor y = ops::adaptive_avgpool2d_forward(x, out_h_, out_w_);
-  saved_input_shape_ = is_training() ? x.shape() : Shape();
+  saved_input_shape_ = keeps_for_backward() ? x.shape() : Shape();
   notify_forward(x, y);
   return y;
 }

@@ -8,8 +8,8 @@
 #include <limits>
 #include <memory>
 
-#include "io/atomic_file.h"
 #include "resnet/train.h"
+#include "train/cairo_png.h"
 
 namespace resnet {
 namespace {
@@ -39,19 +39,7 @@ struct Surface {
   }
 
   // Encodes the PNG in memory and writes it atomically; throws InputError naming `path` on failure.
-  void save(const std::string& path) {
-    cairo_surface_flush(surface.get());
-    std::string bytes;
-    auto append = [](void* closure, const unsigned char* data, unsigned int length) {
-      static_cast<std::string*>(closure)->append(reinterpret_cast<const char*>(data), length);
-      return CAIRO_STATUS_SUCCESS;
-    };
-    const cairo_status_t status = cairo_surface_write_to_png_stream(surface.get(), append, &bytes);
-    if (status != CAIRO_STATUS_SUCCESS) {
-      throw InputError(fmt::format("{}: cannot encode the PNG ({})", path, cairo_status_to_string(status)));
-    }
-    write_file_atomic(path, bytes);
-  }
+  void save(const std::string& path) { write_cairo_png(surface.get(), path); }
 };
 
 void set_color(cairo_t* cr, Color c) {

@@ -92,7 +92,7 @@ TEST(Cli, BadFlagsAreOneLineExit2) {
 }
 
 TEST(Cli, EverySubcommandHasHelp) {
-  for (const char* sub : {"list", "summary", "print", "infer", "predict", "convert", "bench"}) {
+  for (const char* sub : {"list", "summary", "print", "infer", "predict", "explain", "convert", "bench"}) {
     CliResult r = resnet(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("Usage"), std::string::npos) << sub << ": " << r.out;
