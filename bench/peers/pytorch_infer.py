@@ -17,7 +17,8 @@ import time
 
 import numpy as np
 import torch
-import torchvision
+
+from torch_eval_model import eval_model
 
 
 def main():
@@ -34,12 +35,7 @@ def main():
     p.add_argument("--output-npy", help="write the logits of the input batch here")
     args = p.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, args.arch)()
-    if args.weights:
-        model.load_state_dict(torch.load(args.weights))
-    model = model.eval().to(memory_format=torch.channels_last)
+    model = eval_model(args.arch, args.weights, args.threads)
     if args.input_npy:
         x = torch.from_numpy(np.load(args.input_npy).astype(np.float32))
         args.batch, args.size = x.shape[0], x.shape[2]

@@ -19,6 +19,8 @@ import time
 
 import torch
 import torchvision
+
+from torch_eval_model import eval_model
 import torchvision.transforms as T
 from PIL import Image
 
@@ -56,12 +58,7 @@ def main():
     p.add_argument("dir")
     args = p.parse_args()
 
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    model = getattr(torchvision.models, args.arch)()
-    if args.weights:
-        model.load_state_dict(torch.load(args.weights))
-    model = model.eval().to(memory_format=torch.channels_last)
+    model = eval_model(args.arch, args.weights, args.threads)
     files = find_images(args.dir)
     loader = torch.utils.data.DataLoader(Images(files), batch_size=args.batch, num_workers=args.workers)
 

@@ -241,6 +241,32 @@ std::pair<double, double> loss_range(double lo, double hi) {
   return range;
 }
 
+// One panel of a two-panel chart (per epoch on the x axis).
+struct Panel {
+  std::string title, y_label;
+  std::vector<Series> series;
+  std::pair<double, double> y_range;
+  bool legend_top = false;
+};
+
+// A 1280x560 PNG: the title on top, `left` and `right` side by side over the same epochs.
+void write_two_panels(const std::string& path, const std::string& title, std::pair<double, double> x_range,
+                      const Panel& left, const Panel& right) {
+  const int width = 1280, height = 560;
+  Surface s(width, height);
+  cairo_t* cr = s.cr.get();
+  set_font(cr, 20, true);
+  set_color(cr, kInk);
+  draw_text(cr, title, width / 2.0, 14, 0.5, 0.0);
+  const Rect left_area{10, 52, width / 2.0 - 10, height - 62.0};
+  const Rect right_area{width / 2.0, 52, width / 2.0 - 10, height - 62.0};
+  for (const auto& [area, panel] : {std::pair{left_area, &left}, std::pair{right_area, &right}}) {
+    draw_panel(cr, area, panel->title, "epoch", panel->y_label, panel->series, x_range, panel->y_range,
+               panel->legend_top);
+  }
+  s.save(path);
+}
+
 }  // namespace
 
 void write_curves_png(const std::vector<EpochMetrics>& history, const std::string& path,
@@ -261,19 +287,10 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
   const auto [loss_lo, loss_hi] = value_range({train_loss, test_loss});
   const auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
 
-  const int width = 1280, height = 560;
-  Surface s(width, height);
-  cairo_t* cr = s.cr.get();
-  set_font(cr, 20, true);
-  set_color(cr, kInk);
-  draw_text(cr, title, width / 2.0, 14, 0.5, 0.0);
-  const Rect left{10, 52, width / 2.0 - 10, height - 62.0};
-  const Rect right{width / 2.0, 52, width / 2.0 - 10, height - 62.0};
-  draw_panel(cr, left, "Loss", "epoch", "cross-entropy loss", {train_loss, test_loss}, x_range,
-             loss_range(loss_lo, loss_hi), true);
-  draw_panel(cr, right, "Accuracy", "epoch", "top-1 accuracy (%)", {train_acc, test_acc}, x_range,
-             accuracy_range(acc_lo, acc_hi), false);
-  s.save(path);
+  write_two_panels(
+      path, title, x_range,
+      {"Loss", "cross-entropy loss", {train_loss, test_loss}, loss_range(loss_lo, loss_hi), true},
+      {"Accuracy", "top-1 accuracy (%)", {train_acc, test_acc}, accuracy_range(acc_lo, acc_hi), false});
 }
 
 void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path,
@@ -300,19 +317,9 @@ void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& pa
   const auto [acc_lo, acc_hi] = value_range(test_acc);
   const auto [loss_lo, loss_hi] = value_range(train_loss);
 
-  const int width = 1280, height = 560;
-  Surface s(width, height);
-  cairo_t* cr = s.cr.get();
-  set_font(cr, 20, true);
-  set_color(cr, kInk);
-  draw_text(cr, title, width / 2.0, 14, 0.5, 0.0);
-  const Rect left{10, 52, width / 2.0 - 10, height - 62.0};
-  const Rect right{width / 2.0, 52, width / 2.0 - 10, height - 62.0};
-  draw_panel(cr, left, "Test accuracy", "epoch", "top-1 accuracy (%)", test_acc, epoch_range(first, last),
-             accuracy_range(acc_lo, acc_hi), false);
-  draw_panel(cr, right, "Training loss", "epoch", "cross-entropy loss", train_loss, epoch_range(first, last),
-             loss_range(loss_lo, loss_hi), true);
-  s.save(path);
+  write_two_panels(path, title, epoch_range(first, last),
+                   {"Test accuracy", "top-1 accuracy (%)", test_acc, accuracy_range(acc_lo, acc_hi), false},
+                   {"Training loss", "cross-entropy loss", train_loss, loss_range(loss_lo, loss_hi), true});
 }
 
 void write_confusion_png(const EvalResult& result, const std::string& path, const std::string& title) {

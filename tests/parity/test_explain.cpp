@@ -12,6 +12,7 @@
 
 #include "parity/fixtures.h"
 #include "resnet/grad_cam.h"
+#include "resnet/load_state_dict.h"
 #include "resnet/weights.h"
 
 namespace resnet::parity {
