@@ -44,29 +44,14 @@ import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
+from fixture_files import out_dir_to_fill, save_bytes, save_json, save_npy  # noqa: E402
+
 FIXTURES_VERSION = 1
 SEED = 20261130
 PHOTOS = ["chelsea", "astronaut"]
 EVAL = T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(),
                   T.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])])
 GRAY = T.Compose([T.Resize(64), T.CenterCrop(64), T.ToTensor(), T.Normalize([0.2860], [0.3530])])
-
-
-def atomic_write(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def save_npy(path, array):
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
-    atomic_write(path, buffer.getvalue())
-
-
-def save_json(path, value):
-    atomic_write(path, (json.dumps(value, indent=1) + "\n").encode())
 
 
 def torch_save(state_dict):
@@ -133,22 +118,10 @@ def stamp():
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: make_explain_fixtures.py OUT_DIR\n")
-        return 2
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    stamp_path = os.path.join(out, "stamp.json")
     want = stamp()
-    try:
-        with open(stamp_path) as f:
-            if json.load(f) == want:
-                print(f"make_explain_fixtures: {out} is up to date")
-                return 0
-    except (OSError, ValueError):
-        pass
-    if os.path.exists(stamp_path):
-        os.remove(stamp_path)
+    out = out_dir_to_fill("make_explain_fixtures", want)
+    if out is None:
+        return 0
 
     started = time.time()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -158,15 +131,15 @@ def main():
         path = os.path.join(out, f"{photo}.png")
         buffer = io.BytesIO()
         Image.fromarray(np.asarray(getattr(skimage.data, photo)())).convert("RGB").save(buffer, "PNG")
-        atomic_write(path, buffer.getvalue())
+        save_bytes(path, buffer.getvalue())
         rgb_inputs[photo] = EVAL(Image.open(path).convert("RGB"))[None]  # [1,3,224,224]
     gray = GRAY(Image.open(os.path.join(out, "chelsea.png")).convert("L"))[None]  # [1,1,64,64]
     save_npy(os.path.join(out, "gray64.input.npy"), gray.permute(0, 2, 3, 1).numpy())
 
     rgb_model = make_model(torch.cat(list(rgb_inputs.values())), 3, 1000)
     gray_model = make_model(torch.cat([gray, gray.flip(3)]), 1, 10)
-    atomic_write(os.path.join(out, "resnet18.pth"), torch_save(rgb_model.state_dict()))
-    atomic_write(os.path.join(out, "resnet18_1ch_10cls.pth"), torch_save(gray_model.state_dict()))
+    save_bytes(os.path.join(out, "resnet18.pth"), torch_save(rgb_model.state_dict()))
+    save_bytes(os.path.join(out, "resnet18_1ch_10cls.pth"), torch_save(gray_model.state_dict()))
     rgb64, gray64 = as_float64(rgb_model), as_float64(gray_model)
 
     cases = []
@@ -187,7 +160,7 @@ def main():
         add(f"gray64.{layer}", gray64, gray, layer, None, source)
     add("gray64.layer3.class7", gray64, gray, "layer3", 7, source)
     save_json(os.path.join(out, "explain.json"), {"cases": cases})
-    save_json(stamp_path, want)  # last: its presence means every file above is complete
+    save_json(os.path.join(out, "stamp.json"), want)  # last: its presence means every file above is complete
     print(f"make_explain_fixtures: wrote {len(cases)} Grad-CAM cases to {out} in {time.time() - started:.1f}s")
     return 0
 

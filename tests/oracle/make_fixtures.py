@@ -46,6 +46,7 @@ import torchvision
 from torchvision.models.resnet import BasicBlock, Bottleneck
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fixture_files import out_dir_to_fill, save_json, save_npy, save_text  # noqa: E402
 from safetensors_file import read_safetensors, write_safetensors  # noqa: E402
 
 FIXTURES_VERSION = 1
@@ -69,7 +70,7 @@ EXTRA_CASES = {  # more eval inputs for some zoo models, same weights
 TRAIN_MODELS = ["resnet18", "resnet50"]
 TRAIN_INPUT = (4, 3, 64, 64)
 ZERO_INIT_MODELS = ["resnet18", "resnet50"]
-STAMPED_SOURCES = ["make_fixtures.py", "safetensors_file.py"]
+STAMPED_SOURCES = ["make_fixtures.py", "fixture_files.py", "safetensors_file.py"]
 MAX_TORCH_F32_RATIO = 2e-5  # a fixture whose float32 rounding alone exceeds this cannot test a 1e-4 tolerance
 
 
@@ -79,25 +80,6 @@ def seed_of(name):
 
 def dtype_name(dtype):
     return {torch.float32: "f32", torch.int64: "i64"}[dtype]
-
-
-def atomic_write(path, write):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
-
-
-def save_npy(path, array):
-    atomic_write(path, lambda f: np.save(f, np.ascontiguousarray(array, dtype=np.float32)))
-
-
-def save_text(path, text):
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def save_json(path, value):
-    save_text(path, json.dumps(value, indent=1) + "\n")
 
 
 def one_channel_resnet18():
@@ -244,22 +226,10 @@ def stamp():
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: make_fixtures.py OUT_DIR\n")
-        return 2
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    stamp_path = os.path.join(out, "stamp.json")
     want = stamp()
-    try:
-        with open(stamp_path) as f:
-            if json.load(f) == want:
-                print(f"make_fixtures: {out} is up to date")
-                return 0
-    except (OSError, ValueError):
-        pass
-    if os.path.exists(stamp_path):
-        os.remove(stamp_path)
+    out = out_dir_to_fill("make_fixtures", want)
+    if out is None:
+        return 0
 
     started = time.time()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -268,7 +238,7 @@ def main():
         make_model(out, name, manifest)
     save_json(os.path.join(out, "zero_init_residual.json"), zero_init_residual_weights())
     save_json(os.path.join(out, "manifest.json"), manifest)
-    save_json(stamp_path, want)  # last: its presence means every file above is complete
+    save_json(os.path.join(out, "stamp.json"), want)  # last: its presence means every file above is complete
     print(f"make_fixtures: wrote {out} in {time.time() - started:.1f}s")
     return 0
 

@@ -54,29 +54,14 @@ import skimage
 import skimage.data
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
+from fixture_files import out_dir_to_fill, save_bytes, save_json, save_npy  # noqa: E402
+
 FIXTURES_VERSION = 1
 PHOTOS = ["astronaut", "chelsea", "coffee", "rocket"]
 SEED = 20261129  # the noise in the 16-bit images' low bytes
 MODEL_SEED = 20261130  # the first seed tried for the model's weights (see model_with_distinct_top5): it passes
 LOGIT_SCALE = 4.0  # target std of the logits over classes: a softmax with distinct top-5 probabilities
 MIN_GAP = 2e-3  # smallest allowed logit gap within the top-6: our float32 path must not swap neighbours
-
-
-def atomic_write(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def save_npy(path, array):
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array, dtype=np.float32))
-    atomic_write(path, buffer.getvalue())
-
-
-def save_json(path, value):
-    atomic_write(path, (json.dumps(value, indent=1) + "\n").encode())
 
 
 def pil_bytes(image, fmt, **options):
@@ -213,22 +198,10 @@ def stamp():
 
 
 def main():
-    if len(sys.argv) != 2:
-        sys.stderr.write("usage: make_predict_fixtures.py OUT_DIR\n")
-        return 2
-    out = sys.argv[1]
-    os.makedirs(out, exist_ok=True)
-    stamp_path = os.path.join(out, "stamp.json")
     want = stamp()
-    try:
-        with open(stamp_path) as f:
-            if json.load(f) == want:
-                print(f"make_predict_fixtures: {out} is up to date")
-                return 0
-    except (OSError, ValueError):
-        pass
-    if os.path.exists(stamp_path):
-        os.remove(stamp_path)
+    out = out_dir_to_fill("make_predict_fixtures", want)
+    if out is None:
+        return 0
 
     started = time.time()
     torch.set_num_threads(min(2, os.cpu_count() or 1))
@@ -239,20 +212,20 @@ def main():
         for suffix, (data, kind) in variants(rgb).items():
             name = f"{photo}.{suffix}"
             path = os.path.join(out, name)
-            atomic_write(path, data)
+            save_bytes(path, data)
             tensor = TO_INPUT(reference_image(path, suffix))
             save_npy(path + ".input.npy", tensor.numpy())
             images.append({"file": name, "kind": kind, "input": name + ".input.npy"})
             tensors.append(NORMALIZE(tensor))
     inputs = torch.stack(tensors)
     model, logits, seed = model_with_distinct_top5(inputs)
-    atomic_write(os.path.join(out, "resnet18.pth"), _torch_save(model.state_dict()))
+    save_bytes(os.path.join(out, "resnet18.pth"), _torch_save(model.state_dict()))
     for image, result in zip(images, top5(logits)):
         image.update(result)
     save_json(os.path.join(out, "predictions.json"), {"model": "resnet18", "weights": "resnet18.pth",
                                                       "model_seed": seed, "images": images})
     save_json(os.path.join(out, "imagenet_classes.json"), list(_IMAGENET_CATEGORIES))
-    save_json(stamp_path, want)  # last: its presence means every file above is complete
+    save_json(os.path.join(out, "stamp.json"), want)  # last: its presence means every file above is complete
     print(f"make_predict_fixtures: wrote {len(images)} images to {out} in {time.time() - started:.1f}s")
     return 0
 
