@@ -8,6 +8,7 @@ half-written fixture), and the stamp that makes a script idempotent.
     ...                                              # write the fixtures
     save_json(os.path.join(out, "stamp.json"), want)  # last: its presence means every file above is complete
 """
+import hashlib
 import io
 import json
 import os
@@ -56,3 +57,17 @@ def out_dir_to_fill(script, want):
     if os.path.exists(stamp_path):
         os.remove(stamp_path)
     return out
+
+
+def photo_script_stamp(script_file, fixtures_version):
+    """The stamp of a script that makes fixtures from photos with torch, torchvision, Pillow and scikit-image: the
+    script's own bytes and those libraries' versions."""
+    import PIL
+    import skimage
+    import torch
+    import torchvision
+
+    with open(os.path.abspath(script_file), "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    return {"fixtures_version": fixtures_version, "script_sha256": digest, "torch": torch.__version__,
+            "torchvision": torchvision.__version__, "pillow": PIL.__version__, "skimage": skimage.__version__}

@@ -27,15 +27,12 @@ Writes:
                                null: the top-1), "class_used", "prob" (its softmax probability), "top1_gap"
                                (logit gap of the top two), "cam", "size": [H,W]}]}
 """
-import hashlib
 import io
-import json
 import os
 import sys
 import time
 
 import numpy as np
-import PIL
 import skimage
 import skimage.data
 import torch
@@ -44,7 +41,7 @@ import torchvision
 import torchvision.transforms as T
 from PIL import Image
 
-from fixture_files import out_dir_to_fill, save_bytes, save_json, save_npy  # noqa: E402
+from fixture_files import out_dir_to_fill, photo_script_stamp, save_bytes, save_json, save_npy  # noqa: E402
 
 FIXTURES_VERSION = 1
 SEED = 20261130
@@ -110,15 +107,8 @@ def grad_cam(model64, x, layer, klass):
     return cam.numpy(), k, prob, gap
 
 
-def stamp():
-    with open(os.path.abspath(__file__), "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    return {"fixtures_version": FIXTURES_VERSION, "script_sha256": digest, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "pillow": PIL.__version__, "skimage": skimage.__version__}
-
-
 def main():
-    want = stamp()
+    want = photo_script_stamp(__file__, FIXTURES_VERSION)
     out = out_dir_to_fill("make_explain_fixtures", want)
     if out is None:
         return 0

@@ -35,9 +35,7 @@ Plus:
                           Normalized inputs
   imagenet_classes.json   torchvision's 1000 ImageNet class names (_IMAGENET_CATEGORIES)
 """
-import hashlib
 import io
-import json
 import os
 import struct
 import sys
@@ -45,7 +43,6 @@ import time
 import zlib
 
 import numpy as np
-import PIL
 import torch
 import torchvision
 import torchvision.transforms as T
@@ -54,7 +51,7 @@ import skimage
 import skimage.data
 from torchvision.models._meta import _IMAGENET_CATEGORIES
 
-from fixture_files import out_dir_to_fill, save_bytes, save_json, save_npy  # noqa: E402
+from fixture_files import out_dir_to_fill, photo_script_stamp, save_bytes, save_json, save_npy  # noqa: E402
 
 FIXTURES_VERSION = 1
 PHOTOS = ["astronaut", "chelsea", "coffee", "rocket"]
@@ -190,15 +187,8 @@ def model_with_distinct_top5(inputs):
     raise SystemExit("no seed gave distinct top-5 logits")
 
 
-def stamp():
-    with open(os.path.abspath(__file__), "rb") as f:
-        digest = hashlib.sha256(f.read()).hexdigest()
-    return {"fixtures_version": FIXTURES_VERSION, "script_sha256": digest, "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "pillow": PIL.__version__, "skimage": skimage.__version__}
-
-
 def main():
-    want = stamp()
+    want = photo_script_stamp(__file__, FIXTURES_VERSION)
     out = out_dir_to_fill("make_predict_fixtures", want)
     if out is None:
         return 0
