@@ -1,11 +1,11 @@
 // The two residual blocks of torchvision's resnet.py. Names and registration order follow torchvision
 // exactly, so parameters come out as "layer1.0.conv1.weight" and state_dict order matches.
 //
-//   BasicBlock  (expansion 1): conv3x3(stride) - bn1 - relu - conv3x3 - bn2 [- dropout] + shortcut - relu
-//   Bottleneck  (expansion 4): conv1x1 - bn1 - relu - conv3x3(stride, groups, dilation) - bn2 - relu -
-//   conv1x1 - bn3
-//                              [- dropout] + shortcut - relu           (stride on the 3x3 conv, as
-//                              torchvision v1.5)
+//   BasicBlock (expansion 1):
+//     conv3x3(stride) - bn1 - relu - conv3x3 - bn2 [- dropout] + shortcut - relu
+//   Bottleneck (expansion 4; the stride on the 3x3 conv, as torchvision v1.5):
+//     conv1x1 - bn1 - relu - conv3x3(stride, groups, dilation) - bn2 - relu - conv1x1 - bn3 [- dropout]
+//     + shortcut - relu
 // The shortcut is a projection (downsample = 1x1 conv(stride) + BN) exactly when stride != 1 or channels
 // change.
 //
