@@ -73,7 +73,6 @@ class ResNet : public Module {
   // gradients (so no optimizer changes them), and backward stops above it: no gradient is computed for it or
   // below it, and backward returns an undefined tensor. Throws InputError for an unknown part.
   void freeze(const std::string& part);
-  const std::string& frozen_part() const { return frozen_part_; }
 
  private:
   ResNetConfig config_;
@@ -85,8 +84,7 @@ class ResNet : public Module {
 
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
   size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
-  std::string frozen_part_;
-  Shape pooled_shape_;  // [N,1,1,C] before flatten, for backward
+  Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
 };
 
 }  // namespace resnet

@@ -141,7 +141,6 @@ void ResNet::freeze(const std::string& part) {
     throw InputError(
         fmt::format("--freeze {}: expected stem, layer1..layer{} or backbone", part, config_.layers.size()));
   }
-  frozen_part_ = part;
 }
 
 Tensor ResNet::forward(const Tensor& x) {
