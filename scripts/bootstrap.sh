@@ -46,3 +46,4 @@ if ! system_onednn_v3 && [[ ! -f $ONEDNN_PREFIX/lib/cmake/dnnl/dnnl-config.cmake
   cp -a "$tmp"/unpacked/*.data/data/. "$ONEDNN_PREFIX.tmp/"
   rm -rf "$ONEDNN_PREFIX" && mv "$ONEDNN_PREFIX.tmp" "$ONEDNN_PREFIX"
 fi
+scripts/smp_venv.sh >/dev/null  # the U-Net oracle: segmentation_models_pytorch on Debian's torch

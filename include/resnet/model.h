@@ -34,6 +34,17 @@ struct ResNetConfig {
   Shortcut shortcut = Shortcut::projection;
   float dropout = 0.0f;  // Dropout2d(p) on each block's residual branch before the add; 0 = none
   Stem stem = Stem::imagenet;
+  // false: a backbone only — the stem and the stages, no avgpool and no fc (segmentation_models_pytorch's
+  // ResNetEncoder); forward() then returns the last stage's output.
+  bool classifier = true;
+};
+
+// One stage output a backbone can hand out (timm's feature_info): its name ("stem", "layer1".."layerN"), its
+// channels and its reduction (input size / feature size; dilated stages keep their input's).
+struct FeatureInfo {
+  std::string name;
+  int64_t channels = 0;
+  int64_t reduction = 1;
 };
 
 // torchvision: kaiming-normal fan_out convs, BN 1/0, PyTorch's default Linear, from a seeded generator.
@@ -45,12 +56,24 @@ class ResNet : public Module {
   ResNet(const ResNetConfig& config, uint64_t seed = 0, Init init = Init::torchvision);
   ~ResNet() override;
 
-  // x [N, H, W, in_channels] -> logits [N, num_classes]
+  // x [N, H, W, in_channels] -> logits [N, num_classes]; without a classifier, the last stage's output
+  // [N, H/r, W/r, C] in the compute dtype.
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dlogits) override;
   const ResNetConfig& config() const { return config_; }
 
-  // A look inside, for Grad-CAM: a stage is "stem" (conv1, bn1, relu and the max-pool if any) or one of
+  // Multi-scale features (torchvision's IntermediateLayerGetter, timm's features_only): the outputs of the
+  // given stages, in the order asked, each [N, H/r, W/r, C] (FeatureInfo) in the compute dtype. Runs the
+  // model only up to the deepest stage asked. Unknown stage: InputError listing the names.
+  std::vector<Tensor> forward_features(const Tensor& x, const std::vector<std::string>& stages);
+  // Backward of the last forward_features: dfeatures[i] = dL/d(feature i) (same order; an undefined tensor
+  // = no gradient through that feature). The gradients of every stage meet on the way down; returns dL/dx
+  // [N,H,W,in_channels] f32, or an undefined tensor when a frozen part stopped it (freeze).
+  Tensor backward_features(const std::vector<Tensor>& dfeatures);
+  // Every stage's name, channels and reduction, stem first.
+  std::vector<FeatureInfo> feature_info() const;
+
+  // A look inside, for Grad-CAM: a stage is "stem" (conv1, bn1, relu; not the max-pool) or one of
   // "layer1".."layerN" (stage_names()). This forward is forward(x) that also hands out the stage's output
   // [N,h,w,C] (in the compute dtype). backward_to runs backward from the logits down to that stage only and
   // returns dL/d(its output) [N,h,w,C]; the layers below keep what they saved. Gradients in eval mode:
@@ -66,7 +89,7 @@ class ResNet : public Module {
   void set_compute_dtype(DType dtype);
   DType compute_dtype() const { return compute_dtype_; }
 
-  // Transfer learning: freezes everything up to and including `part` — "stem" (conv1, bn1, relu, maxpool),
+  // Transfer learning: freezes everything up to and including `part` — "stem" (conv1, bn1, relu),
   // "layer1" .. "layer4" (the stem and the stages up to that one), "backbone" (all but the classifier fc);
   // "" freezes nothing. A frozen part runs in eval mode even while the model trains (batch norm uses its
   // running statistics and does not update them, as model.eval() on those modules), its parameters get no
@@ -81,10 +104,14 @@ class ResNet : public Module {
   size_t stage_end(const std::string& stage) const;
   // Runs sequence_ and fc; *stage_output (if not null) = the output of sequence_[keep_after].
   Tensor run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output);
+  void check_input(const Tensor& x) const;
 
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
   size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
   Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
+  // The last forward_features: where each asked feature ends in sequence_, and how far it ran.
+  std::vector<size_t> feature_ends_;
+  size_t features_ran_ = 0;
 };
 
 }  // namespace resnet

@@ -29,7 +29,7 @@ void validate(const ResNetConfig& c) {
   }
   if (c.in_channels < 1)
     throw InputError(fmt::format("{}: --in-channels must be >= 1, got {}", c.name, c.in_channels));
-  if (c.num_classes < 1)
+  if (c.classifier && c.num_classes < 1)
     throw InputError(fmt::format("{}: --num-classes must be >= 1, got {}", c.name, c.num_classes));
   if (c.groups < 1 || c.width_per_group < 1)
     throw InputError(fmt::format("{}: groups and width must be >= 1", c.name));
@@ -101,8 +101,10 @@ ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init) : Module(""
     }
     sequence_.push_back(&layer);
   }
-  sequence_.push_back(&add_child<AdaptiveAvgPool2d>("avgpool", 1, 1));
-  add_child<Linear>("fc", inplanes, config.num_classes);
+  if (config.classifier) {
+    sequence_.push_back(&add_child<AdaptiveAvgPool2d>("avgpool", 1, 1));
+    add_child<Linear>("fc", inplanes, config.num_classes);
+  }
 
   if (init == Init::none) return;
   // Initialisation in module order, as torchvision's loop over self.modules().
@@ -144,7 +146,64 @@ void ResNet::freeze(const std::string& part) {
 }
 
 Tensor ResNet::forward(const Tensor& x) {
+  if (!config_.classifier) return std::move(forward_features(x, {stage_names().back()})[0]);
   return run_forward(x, sequence_.size(), nullptr);
+}
+
+void ResNet::check_input(const Tensor& x) const {
+  if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
+    throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
+                                 config_.in_channels, shape_str(x.shape())));
+  }
+}
+
+std::vector<Tensor> ResNet::forward_features(const Tensor& x, const std::vector<std::string>& stages) {
+  check_input(x);
+  if (stages.empty()) throw InputError(fmt::format("{}: no feature stage asked for", config_.name));
+  feature_ends_.clear();
+  for (const std::string& stage : stages) feature_ends_.push_back(stage_end(stage));
+  features_ran_ = *std::max_element(feature_ends_.begin(), feature_ends_.end()) + 1;
+  std::vector<Tensor> features(stages.size());
+  Tensor y = ops::convert(x, compute_dtype_);
+  for (size_t i = 0; i < features_ran_; ++i) {
+    if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
+    y = sequence_[i]->forward(y);
+    for (size_t f = 0; f < stages.size(); ++f) {
+      if (feature_ends_[f] == i) features[f] = y;
+    }
+  }
+  return features;
+}
+
+Tensor ResNet::backward_features(const std::vector<Tensor>& dfeatures) {
+  if (dfeatures.size() != feature_ends_.size()) {
+    throw InternalError(fmt::format("{}: backward_features got {} gradients for {} features", config_.name,
+                                    dfeatures.size(), feature_ends_.size()));
+  }
+  Tensor d;  // dL/d(output of sequence_[i]); undefined while no feature above has a gradient
+  for (size_t i = features_ran_; i-- > frozen_;) {
+    for (size_t f = 0; f < dfeatures.size(); ++f) {
+      if (feature_ends_[f] != i || !dfeatures[f].defined()) continue;
+      Tensor g = ops::convert(dfeatures[f], compute_dtype_);
+      d = d.defined() ? ops::add(d, g) : g;
+    }
+    if (d.defined()) d = sequence_[i]->backward(d);
+  }
+  if (frozen_ > 0 || !d.defined()) return Tensor();
+  return ops::convert(d, DType::f32);
+}
+
+std::vector<FeatureInfo> ResNet::feature_info() const {
+  const int64_t expansion = config_.block == BlockKind::bottleneck ? Bottleneck::kExpansion : 1;
+  const bool imagenet_stem = config_.stem == Stem::imagenet;
+  int64_t reduction = imagenet_stem ? 2 : 1;
+  std::vector<FeatureInfo> info = {{"stem", config_.stem_width, reduction}};
+  for (size_t stage = 0; stage < config_.layers.size(); ++stage) {
+    if (stage == 0 && imagenet_stem) reduction *= 2;  // the max-pool
+    if (stage > 0 && !config_.replace_stride_with_dilation[stage - 1]) reduction *= 2;
+    info.push_back({fmt::format("layer{}", stage + 1), config_.widths[stage] * expansion, reduction});
+  }
+  return info;
 }
 
 Tensor ResNet::forward(const Tensor& x, const std::string& stage, Tensor& stage_output) {
@@ -152,10 +211,8 @@ Tensor ResNet::forward(const Tensor& x, const std::string& stage, Tensor& stage_
 }
 
 Tensor ResNet::run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output) {
-  if (x.rank() != 4 || x.dim(3) != config_.in_channels) {
-    throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", config_.name,
-                                 config_.in_channels, shape_str(x.shape())));
-  }
+  check_input(x);
+  if (!config_.classifier) throw InputError(fmt::format("{}: a backbone without a classifier", config_.name));
   Tensor y = ops::convert(x, compute_dtype_);
   for (size_t i = 0; i < sequence_.size(); ++i) {
     if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
@@ -169,6 +226,7 @@ Tensor ResNet::run_forward(const Tensor& x, size_t keep_after, Tensor* stage_out
 }
 
 Tensor ResNet::backward(const Tensor& dlogits) {
+  if (!config_.classifier) return backward_features({dlogits});
   Tensor d = children().back()->backward(dlogits);
   if (frozen_ == sequence_.size()) return Tensor();  // the backbone is frozen: the classifier alone learns
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
@@ -191,17 +249,18 @@ std::vector<std::string> ResNet::stage_names() const {
   return names;
 }
 
-// A layer is one module of sequence_; the stem ends just before layer1.
+// A layer is one module of sequence_; the stem ends with its ReLU (the max-pool opens layer1, as smp's
+// encoder).
 size_t ResNet::stage_end(const std::string& stage) const {
   const std::vector<std::string> names = stage_names();
   if (std::find(names.begin(), names.end(), stage) == names.end()) {
     throw InputError(
         fmt::format("{}: no stage '{}' (stages: {})", config_.name, stage, fmt::join(names, ", ")));
   }
-  const std::string last_module = stage == "stem" ? "layer1" : stage;
+  const std::string last_module = stage == "stem" ? "relu" : stage;
   size_t i = 0;
   while (sequence_[i]->path() != last_module) ++i;
-  return stage == "stem" ? i - 1 : i;
+  return i;
 }
 
 }  // namespace resnet

@@ -87,7 +87,7 @@ def as_float64(model):
 def grad_cam(model64, x, layer, klass):
     """Grad-CAM of `klass` (None: the top-1) at model64.<layer> for one input x [1,C,H,W] (float64)."""
     kept = {}
-    stage = model64.maxpool if layer == "stem" else getattr(model64, layer)  # stem: conv1 .. maxpool
+    stage = model64.relu if layer == "stem" else getattr(model64, layer)  # stem: conv1, bn1, relu
     handle = stage.register_forward_hook(lambda module, inputs, output: kept.update(a=output))
     logits = model64(x)
     handle.remove()
