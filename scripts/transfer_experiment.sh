@@ -6,7 +6,10 @@
 #      (a) fine-tune every layer from the pretrained checkpoint, (b) --freeze backbone (a linear probe),
 #      (c) from scratch;
 #   3. the three test-accuracy curves in one PNG (resnet plot), and the step time of (b) against (c)
-#      (resnet bench --train on the target task's batch, same threads).
+#      (resnet bench --train on the target task's batch, same threads);
+#   4. (a) and (b) again with a fresh classifier: both tasks have 5 classes, so the rule "every tensor whose name
+#      and shape match is loaded" also loads the source task's fc; here it is removed from the file first
+#      (pretrained-no-fc.safetensors) and --non-strict keeps the model's own initialisation for it.
 # Usage: scripts/transfer_experiment.sh [build-dir] [out-dir]. PRE_EPOCHS, EPOCHS, PRECISION, THREADS override.
 # Each run resumes if its folder holds an unfinished run, so the script can be re-run after an interruption.
 set -euo pipefail
@@ -40,9 +43,22 @@ train "$out/scratch" "${common[@]}" "${target[@]}"
 "$resnet" plot --out "$out/transfer.png" --title "Fashion-MNIST classes 5-9, 100 images per class" \
   "fine-tune (a)=$out/finetune" "linear probe (b)=$out/linear-probe" "from scratch (c)=$out/scratch"
 
+no_fc="$out/pretrained-no-fc.safetensors"
+/usr/bin/python3 - "$out/pretrained/last.safetensors" "$no_fc" "$(dirname "$0")/../tests/oracle" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[3])
+import torch
+from safetensors_file import read_safetensors, write_safetensors
+tensors = read_safetensors(sys.argv[1])
+write_safetensors(sys.argv[2], {k: torch.from_numpy(v.copy()) for k, v in tensors.items() if not k.startswith("fc.")})
+PY
+train "$out/finetune-fresh-fc" "${common[@]}" "${target[@]}" --init-weights "$no_fc" --non-strict
+train "$out/linear-probe-fresh-fc" "${common[@]}" "${target[@]}" --init-weights "$no_fc" --non-strict \
+  --freeze backbone
+
 echo "final test accuracy (last epoch) on the 5,000 test images of classes 5-9:"
-for run in finetune linear-probe scratch; do
-  tail -n 1 "$out/$run/metrics.csv" | awk -F, -v r="$run" '{printf "  %-13s %.2f%%\n", r, 100 * $5}'
+for run in finetune linear-probe scratch finetune-fresh-fc linear-probe-fresh-fc; do
+  tail -n 1 "$out/$run/metrics.csv" | awk -F, -v r="$run" '{printf "  %-21s %.2f%%\n", r, 100 * $5}'
 done
 
 echo "training step, batch 50 of 28x28 (median of 20 steps, $THREADS threads, $PRECISION):"
