@@ -48,6 +48,10 @@ SegmentationLoss dice_loss(const Tensor& logits, const Tensor& mask, int ignore_
 SegmentationLoss segmentation_loss(SegmentationLossKind kind, const Tensor& logits, const Tensor& mask,
                                    int ignore_index);
 
+// The class of each pixel of NHWC logits [N, H, W, K]: the first maximum over K (torch.argmax); for K = 1,
+// class 1 where the logit is > 0. u8 [N, H, W]; K must be <= 256.
+Tensor predict_classes(const Tensor& logits);
+
 // A confusion matrix over the pixels of many batches: rows = target class, columns = predicted class; pixels
 // whose target is the ignore index are left out.
 class ConfusionMatrix {
@@ -57,8 +61,7 @@ class ConfusionMatrix {
 
   // predicted and target: [N, H, W] (u8 or i64) class indices.
   void add(const Tensor& predicted, const Tensor& target);
-  // The prediction of NHWC logits: the first maximum over K (torch.argmax); for K = 1, class 1 where the
-  // logit is > 0.
+  // add(predict_classes(logits), target).
   void add_logits(const Tensor& logits, const Tensor& target);
 
   int num_classes() const { return num_classes_; }

@@ -1,6 +1,8 @@
 // ConfusionMatrix: pixel accuracy, per-class IoU and mIoU of a segmentation over many batches.
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "resnet/error.h"
 #include "resnet/segmentation_loss.h"
 
@@ -19,6 +21,22 @@ void require_class_map(const Tensor& t, const char* what) {
 }
 
 }  // namespace
+
+Tensor predict_classes(const Tensor& logits) {
+  if (logits.rank() != 4 || logits.dtype() != DType::f32 || logits.dim(3) > 256) {
+    throw InputError(fmt::format("predict_classes: logits must be f32 [N,H,W,K] with K <= 256, got {} {}",
+                                 dtype_name(logits.dtype()), shape_str(logits.shape())));
+  }
+  const int64_t k = logits.dim(3);
+  Tensor predicted({logits.dim(0), logits.dim(1), logits.dim(2)}, DType::u8);
+  const float* z = logits.f32();
+  uint8_t* out = predicted.data_as<uint8_t>();
+  for (int64_t i = 0, n = predicted.numel(); i < n; ++i) {
+    const float* zi = z + i * k;
+    out[i] = k == 1 ? uint8_t(zi[0] > 0.0f) : uint8_t(std::max_element(zi, zi + k) - zi);  // first maximum
+  }
+  return predicted;
+}
 
 ConfusionMatrix::ConfusionMatrix(int num_classes, int ignore_index)
     : num_classes_(num_classes),
@@ -46,26 +64,7 @@ void ConfusionMatrix::add(const Tensor& predicted, const Tensor& target) {
 }
 
 void ConfusionMatrix::add_logits(const Tensor& logits, const Tensor& target) {
-  if (logits.rank() != 4 || logits.dtype() != DType::f32) {
-    throw InputError(
-        fmt::format("ConfusionMatrix: logits must be f32 [N,H,W,K], got {}", shape_str(logits.shape())));
-  }
-  const int64_t k = logits.dim(3);
-  Tensor predicted({logits.dim(0), logits.dim(1), logits.dim(2)}, DType::i64);
-  const float* z = logits.f32();
-  int64_t* out = predicted.data_as<int64_t>();
-  for (int64_t i = 0, n = predicted.numel(); i < n; ++i) {
-    const float* zi = z + i * k;
-    if (k == 1) {
-      out[i] = zi[0] > 0.0f ? 1 : 0;
-      continue;
-    }
-    int64_t best = 0;
-    for (int64_t c = 1; c < k; ++c)
-      if (zi[c] > zi[best]) best = c;
-    out[i] = best;
-  }
-  add(predicted, target);
+  add(predict_classes(logits), target);
 }
 
 int64_t ConfusionMatrix::total() const {
