@@ -52,8 +52,9 @@ class SegmentationDataset {
 };
 
 struct SegmentationOptions {
-  int channels = 0;                        // folder-seg: 0 = 1 if the first training image is gray, else 3
-  int ignore_index = kDefaultIgnoreIndex;  // 0..255
+  // 1 or 3 (gray replicated); 0 = folder-seg: 1 if its first training image is gray, else 3; scenes: 1.
+  int channels = 0;
+  int ignore_index = kDefaultIgnoreIndex;  // 0..255; also what the mask is padded with by the augmentation
   uint64_t seed = kDefaultSceneSeed;       // fashion-mnist-scenes: which scenes
 };
 

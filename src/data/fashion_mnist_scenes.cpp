@@ -19,23 +19,25 @@ constexpr uint8_t kMaskThreshold = 63;  // an item pixel > 0.25 * 255 = 63.75, i
 
 class FashionMnistScenes : public SegmentationDataset {
  public:
-  FashionMnistScenes(ImageArray items, Split split, uint64_t seed, DatasetInfo info)
-      : items_(std::move(items)), split_(split), seed_(seed), info_(std::move(info)) {}
+  FashionMnistScenes(ImageArray items, Split split, const SegmentationOptions& options, DatasetInfo info)
+      : items_(std::move(items)), split_(split), options_(options), info_(std::move(info)) {}
 
   const DatasetInfo& info() const override { return info_; }
-  int ignore_index() const override { return kDefaultIgnoreIndex; }
+  int ignore_index() const override { return options_.ignore_index; }
   int64_t size() const override { return split_ == Split::train ? kTrainScenes : kTestScenes; }
   SegmentationSample get(int64_t index) const override {
     if (index < 0 || index >= size()) {
       throw InternalError(fmt::format("{}: scene {} out of range [0, {})", info_.name, index, size()));
     }
-    return make_fashion_mnist_scene(items_, seed_, split_, index);
+    SegmentationSample scene = make_fashion_mnist_scene(items_, options_.seed, split_, index);
+    if (info_.channels != 1) scene.image = convert_channels(scene.image, info_.channels);
+    return scene;
   }
 
  private:
   ImageArray items_;
   Split split_;
-  uint64_t seed_;
+  SegmentationOptions options_;
   DatasetInfo info_;
 };
 
@@ -82,18 +84,22 @@ SegmentationSample make_fashion_mnist_scene(const ImageArray& items, uint64_t se
 }
 
 std::unique_ptr<SegmentationDataset> open_fashion_mnist_scenes(const std::string& data_dir, Split split,
-                                                               uint64_t seed) {
+                                                               const SegmentationOptions& options) {
+  if (options.channels != 0 && options.channels != 1 && options.channels != 3) {
+    throw InputError(
+        fmt::format("fashion-mnist-scenes: scenes can be read as 1 or 3 channels, not {}", options.channels));
+  }
   const std::unique_ptr<Dataset> source = open_dataset("fashion-mnist", data_dir, split);
   DatasetInfo info;
   info.name = "fashion-mnist-scenes";
   info.class_names = {"background"};
   for (const std::string& name : source->class_names()) info.class_names.push_back(name);
-  info.channels = 1;
+  info.channels = options.channels == 3 ? 3 : 1;  // gray replicated for 3 (mean/std too)
   info.image_size = kSceneSize;
-  info.mean = {kFashionMnistScenesMean};
-  info.std = {kFashionMnistScenesStd};
+  info.mean.assign(size_t(info.channels), kFashionMnistScenesMean);
+  info.std.assign(size_t(info.channels), kFashionMnistScenesStd);
   info.mirror_invariant = true;
-  return std::make_unique<FashionMnistScenes>(all_images(*source), split, seed, std::move(info));
+  return std::make_unique<FashionMnistScenes>(all_images(*source), split, options, std::move(info));
 }
 
 }  // namespace resnet

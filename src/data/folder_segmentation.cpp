@@ -124,10 +124,6 @@ int channels_of(const std::string& image_path) {
 
 std::unique_ptr<SegmentationDataset> open_folder_segmentation(const std::string& data_dir, Split split,
                                                               const SegmentationOptions& options) {
-  if (options.ignore_index < 0 || options.ignore_index > 255) {
-    throw InputError(
-        fmt::format("--ignore-index {}: must be in 0..255 (masks are 8-bit)", options.ignore_index));
-  }
   if (options.channels != 0 && options.channels != 1 && options.channels != 3) {
     throw InputError(
         fmt::format("{}: folder-seg images are read as 1 or 3 channels, not {}", data_dir, options.channels));

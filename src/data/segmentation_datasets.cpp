@@ -23,8 +23,12 @@ std::vector<std::string> segmentation_dataset_names() {
 std::unique_ptr<SegmentationDataset> open_segmentation_dataset(const std::string& name,
                                                                const std::string& data_dir, Split split,
                                                                const SegmentationOptions& options) {
+  if (options.ignore_index < 0 || options.ignore_index > 255) {
+    throw InputError(
+        fmt::format("--ignore-index {}: must be in 0..255 (masks are 8-bit)", options.ignore_index));
+  }
   if (name == "fashion-mnist-scenes") {
-    return open_fashion_mnist_scenes(data_dir, split, options.seed);
+    return open_fashion_mnist_scenes(data_dir, split, options);
   }
   if (name == "folder-seg") {
     if (data_dir.empty()) throw InputError("dataset folder-seg: no data directory given (--data DIR)");

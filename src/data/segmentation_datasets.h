@@ -10,7 +10,7 @@
 namespace resnet {
 
 std::unique_ptr<SegmentationDataset> open_fashion_mnist_scenes(const std::string& data_dir, Split split,
-                                                               uint64_t seed);
+                                                               const SegmentationOptions& options);
 std::unique_ptr<SegmentationDataset> open_folder_segmentation(const std::string& data_dir, Split split,
                                                               const SegmentationOptions& options);
 

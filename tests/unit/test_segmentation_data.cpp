@@ -14,6 +14,7 @@
 
 #include "io/image.h"
 #include "parsers/parser_test_util.h"
+#include "parsers/png_bytes.h"
 #include "resnet/error.h"
 #include "resnet/segmentation_data.h"
 
@@ -234,6 +235,50 @@ TEST(FolderSeg, ErrorsNameTheFile) {
               open_segmentation_dataset("seg", "x", Split::train);
             }).find("expected one of: folder-seg, fashion-mnist-scenes"),
             std::string::npos);
+}
+
+// A 4-bit palette PNG (two indices per byte, 16 colours) decodes to its indices; 16-bit gray and RGB are
+// refused as masks.
+TEST(FolderSeg, IndexPngUnpacksSmallPalettesAndRefusesOtherKinds) {
+  const int h = 2, w = 3;
+  const std::vector<uint8_t> indices = {0, 15, 7, 3, 1, 12};
+  std::string raw;
+  for (int y = 0; y < h; ++y) {
+    raw += '\0';
+    raw += char(indices[size_t(y * w)] << 4 | indices[size_t(y * w + 1)]);
+    raw += char(indices[size_t(y * w + 2)] << 4);
+  }
+  std::string palette;
+  for (int c = 0; c < 16; ++c) palette += {char(c * 16), char(255 - c * 16), char(c)};
+  const std::string ihdr = test::be32(w) + test::be32(h) + std::string{4, 3, 0, 0, 0};
+  const std::string png = std::string("\x89PNG\r\n\x1a\n", 8) + test::png_chunk("IHDR", ihdr) +
+                          test::png_chunk("PLTE", palette) + test::png_chunk("IDAT", test::zlib_stored(raw)) +
+                          test::png_chunk("IEND", "");
+  const Image mask = decode_index_png(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "m.png");
+  ASSERT_EQ(mask.channels, 1);
+  EXPECT_EQ(mask.pixels, indices);
+  const std::string gray16 = test::png_file({1, 2, 3, 4}, 2, 2, 1, 16);
+  EXPECT_NE(input_error([&] {
+              decode_index_png(reinterpret_cast<const uint8_t*>(gray16.data()), gray16.size(), "g.png");
+            }).find("g.png: PNG: a mask must be an 8-bit gray or a palette PNG"),
+            std::string::npos);
+  const std::string rgb = encode_png(Image(2, 2, 3));
+  EXPECT_THROW(decode_index_png(reinterpret_cast<const uint8_t*>(rgb.data()), rgb.size(), "c.png"),
+               InputError);
+}
+
+TEST(FashionMnistScenes, ThreeChannelsReplicateTheGrayScene) {
+  SKIP_WITHOUT_FASHION_MNIST();
+  const auto gray = open_segmentation_dataset("fashion-mnist-scenes", "", Split::test);
+  const auto rgb = open_segmentation_dataset("fashion-mnist-scenes", "", Split::test, {.channels = 3});
+  EXPECT_EQ(rgb->info().channels, 3);
+  EXPECT_EQ(rgb->info().mean.size(), 3u);
+  const SegmentationSample a = gray->get(5), b = rgb->get(5);
+  ASSERT_EQ(b.image.channels, 3);
+  for (size_t i = 0; i < a.image.pixels.size(); ++i) ASSERT_EQ(b.image.pixels[3 * i + 2], a.image.pixels[i]);
+  EXPECT_EQ(a.mask.pixels, b.mask.pixels);
+  EXPECT_THROW(open_segmentation_dataset("fashion-mnist-scenes", "", Split::test, {.ignore_index = 300}),
+               InputError);
 }
 
 // ----- joint augmentation
