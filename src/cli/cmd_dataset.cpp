@@ -34,20 +34,20 @@ void export_dataset(const ExportFlags& f) {
   apply_threads(f.threads);
   SegmentationOptions options;
   options.seed = f.seed;
-  std::error_code error;
-  std::filesystem::create_directories(f.out, error);
-  if (error) throw InputError(fmt::format("{}: cannot create ({})", f.out, error.message()));
+  // Both splits are opened (and their source files checked) before anything is written.
+  const std::unique_ptr<SegmentationDataset> splits[2] = {
+      open_segmentation_dataset(f.name, f.data, Split::train, options),
+      open_segmentation_dataset(f.name, f.data, Split::test, options)};
   std::vector<std::string> class_names;
   for (const Split split : {Split::train, Split::test}) {
-    const std::unique_ptr<SegmentationDataset> dataset =
-        open_segmentation_dataset(f.name, f.data, split, options);
+    const SegmentationDataset* dataset = splits[split == Split::train ? 0 : 1].get();
     const std::string split_name = split == Split::train ? "train" : "test";
     const std::string dir = (std::filesystem::path(f.out) / split_name).string();
     const int64_t written = write_segmentation_split(*dataset, dir, f.limit);
     std::cout << fmt::format("wrote {} {} scenes to {}\n", written, split_name, dir);
     class_names = dataset->info().class_names;
   }
-  write_class_names(class_names, f.out);
+  write_class_names(class_names, f.out);  // the splits' folders exist: so does f.out
   std::cout << fmt::format(
       "wrote {}/classes.txt ({} classes); read it back with --dataset folder-seg --data {}\n", f.out,
       class_names.size(), f.out);

@@ -1,5 +1,7 @@
 // Segmentation losses on NHWC logits (resnet/segmentation_loss.h has the definitions): per-pixel
 // cross-entropy (softmax, or sigmoid for one class) and smp's Dice loss, each with its gradient, in double.
+// Per-pixel work runs on OpenMP threads; sums are taken in pixel order on one thread, so the results do not
+// depend on the thread count.
 #include "resnet/segmentation_loss.h"
 
 #include <fmt/format.h>
@@ -60,6 +62,7 @@ bool is_valid(const PixelTargets& t, int64_t i, int ignore_index) {
 std::vector<double> probabilities(const Tensor& logits, int64_t pixels, int64_t classes) {
   std::vector<double> p(size_t(pixels * classes));
   const float* z = logits.f32();
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < pixels; ++i) {
     const float* zi = z + i * classes;
     double* pi = p.data() + i * classes;
@@ -111,22 +114,25 @@ SegmentationLoss segmentation_cross_entropy(const Tensor& logits, const Tensor& 
   const float* z = logits.f32();
   float* g = out.grad.f32();
   const double scale = 1.0 / double(t.valid);
-  double sum = 0.0;
+  std::vector<double> pixel_loss(static_cast<size_t>(t.pixels), 0.0);  // summed in order below
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < t.pixels; ++i) {
     if (!is_valid(t, i, ignore_index)) continue;
     const float* zi = z + i * t.classes;
     if (t.classes == 1) {
       const double x = zi[0], y = double(t.target[size_t(i)]);
-      sum += std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
+      pixel_loss[size_t(i)] = std::max(x, 0.0) - x * y + std::log1p(std::exp(-std::fabs(x)));
     } else {
       const double top = *std::max_element(zi, zi + t.classes);
       double s = 0.0;
       for (int64_t c = 0; c < t.classes; ++c) s += std::exp(double(zi[c]) - top);
-      sum += top + std::log(s) - double(zi[t.target[size_t(i)]]);
+      pixel_loss[size_t(i)] = top + std::log(s) - double(zi[t.target[size_t(i)]]);
     }
     for (int64_t c = 0; c < t.classes; ++c)
       g[i * t.classes + c] = float((p[size_t(i * t.classes + c)] - target_value(t, i, c)) * scale);
   }
+  double sum = 0.0;
+  for (const double v : pixel_loss) sum += v;
   out.loss = sum * scale;
   return out;
 }
@@ -160,18 +166,22 @@ SegmentationLoss dice_loss(const Tensor& logits, const Tensor& mask, int ignore_
       d_sum[size_t(c)] = 2.0 * intersection[size_t(c)] / (denominator * denominator) / double(k);
   }
   float* g = out.grad.f32();
-  std::vector<double> dp(static_cast<size_t>(k));
-  for (int64_t i = 0; i < t.pixels; ++i) {
-    if (!is_valid(t, i, ignore_index)) continue;
-    const double* pi = p.data() + i * k;
-    double dot = 0.0;
-    for (int64_t c = 0; c < k; ++c) {
-      dp[size_t(c)] = d_intersection[size_t(c)] * target_value(t, i, c) + d_sum[size_t(c)];
-      dot += pi[c] * dp[size_t(c)];
-    }
-    for (int64_t c = 0; c < k; ++c) {
-      const double dz = k == 1 ? dp[0] * pi[0] * (1.0 - pi[0]) : pi[c] * (dp[size_t(c)] - dot);
-      g[i * k + c] = float(dz);
+#pragma omp parallel
+  {
+    std::vector<double> dp(static_cast<size_t>(k));
+#pragma omp for schedule(static)
+    for (int64_t i = 0; i < t.pixels; ++i) {
+      if (!is_valid(t, i, ignore_index)) continue;
+      const double* pi = p.data() + i * k;
+      double dot = 0.0;
+      for (int64_t c = 0; c < k; ++c) {
+        dp[size_t(c)] = d_intersection[size_t(c)] * target_value(t, i, c) + d_sum[size_t(c)];
+        dot += pi[c] * dp[size_t(c)];
+      }
+      for (int64_t c = 0; c < k; ++c) {
+        const double dz = k == 1 ? dp[0] * pi[0] * (1.0 - pi[0]) : pi[c] * (dp[size_t(c)] - dot);
+        g[i * k + c] = float(dz);
+      }
     }
   }
   return out;
