@@ -17,8 +17,8 @@ set(RESNET_PUBLIC_HEADERS_dnnl)
 set(RESNET_PUBLIC_HEADERS_nn module.h load_state_dict.h)
 set(RESNET_PUBLIC_HEADERS_models model.h zoo.h)
 set(RESNET_PUBLIC_HEADERS_io image.h npy.h weights.h)
-set(RESNET_PUBLIC_HEADERS_data data.h)
-set(RESNET_PUBLIC_HEADERS_train loss.h optim.h pretrained.h grad_cam.h train.h)
+set(RESNET_PUBLIC_HEADERS_data data.h segmentation_data.h)
+set(RESNET_PUBLIC_HEADERS_train loss.h optim.h pretrained.h grad_cam.h train.h segmentation_loss.h)
 set(RESNET_PUBLIC_HEADERS_infer plan.h calibration.h int8_weights.h predict.h)
 
 # Libraries each floor's code uses besides the floors below and the common ones (usage requirements only: the

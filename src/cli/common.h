@@ -85,6 +85,7 @@ void register_quantize(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_explain(CLI::App& app);
+void register_dataset(CLI::App& app);
 
 // Thrown by a subcommand that has already reported its errors (e.g. one line per unreadable image) and only
 // needs the process to exit with `status`: main prints nothing more.

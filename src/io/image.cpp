@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <vector>
 
 #include "io/input_file.h"
 #include "resnet/error.h"
@@ -72,13 +73,39 @@ void png_read_memory(png_structp png, png_bytep dst, size_t count) {
 
 void png_on_warning(png_structp, png_const_charp) {}  // ancillary-chunk problems: PIL ignores them too
 
-bool png_decode_core(png_structp png, png_infop info, PngState* state, Image* out,
+// What a PNG decodes to: its pixels (palettes expanded to colours), or its samples as class indices (a
+// segmentation mask: a palette's indices, or gray levels of at most 8 bits, unexpanded).
+enum class PngValues { pixels, indices };
+
+// Indices: only palette and gray PNGs of at most 8 bits qualify (false with a message otherwise).
+bool png_set_index_output(png_structp png, png_infop info, PngState* state) {
+  const int color_type = png_get_color_type(png, info);
+  const int bit_depth = png_get_bit_depth(png, info);
+  if ((color_type != PNG_COLOR_TYPE_PALETTE && color_type != PNG_COLOR_TYPE_GRAY) || bit_depth > 8) {
+    std::snprintf(state->message, kMessageSize,
+                  "a mask must be an 8-bit gray or a palette PNG (this one has color type %d, %d bits)",
+                  color_type, bit_depth);
+    return false;
+  }
+  if (color_type == PNG_COLOR_TYPE_PALETTE) {
+    png_set_packing(png);  // 1/2/4-bit indices -> one byte each
+  } else {
+    png_set_expand_gray_1_2_4_to_8(png);
+  }
+  return true;
+}
+
+bool png_decode_core(png_structp png, png_infop info, PngState* state, PngValues values, Image* out,
                      std::vector<png_bytep>* rows) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_read_fn(png, state, &png_read_memory);
   png_read_info(png, info);
-  png_set_expand(png);  // palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha
-  png_set_strip_16(png);
+  if (values == PngValues::indices) {
+    if (!png_set_index_output(png, info, state)) return false;
+  } else {
+    png_set_expand(png);  // palette -> RGB, gray < 8 bits -> 8 bits, tRNS -> alpha
+    png_set_strip_16(png);
+  }
   png_set_interlace_handling(png);
   png_read_update_info(png, info);
   const int channels = png_get_channels(png, info);
@@ -91,7 +118,7 @@ bool png_decode_core(png_structp png, png_infop info, PngState* state, Image* ou
   return true;
 }
 
-Image decode_png(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_png(const uint8_t* data, size_t size, const std::string& name, PngValues values) {
   PngState state{data, size, 0, {}};
   png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, &png_on_error, &png_on_warning);
   if (png == nullptr) throw InternalError("libpng: png_create_read_struct failed");
@@ -104,7 +131,7 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name) {
   if (info == nullptr) throw InternalError("libpng: png_create_info_struct failed");
   Image image;
   std::vector<png_bytep> rows;
-  if (!png_decode_core(png, info, &state, &image, &rows)) {
+  if (!png_decode_core(png, info, &state, values, &image, &rows)) {
     throw InputError(fmt::format("{}: PNG: {}", name, state.message));
   }
   return image;
@@ -215,7 +242,7 @@ bool jpeg_encode_core(jpeg_compress_struct* cinfo, JpegError* error, const Image
 }  // namespace
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
-  if (is_png(data, size)) return decode_png(data, size, name);
+  if (is_png(data, size)) return decode_png(data, size, name, PngValues::pixels);
   if (is_jpeg(data, size)) return decode_jpeg(data, size, name);
   std::string start;
   for (size_t i = 0; i < std::min<size_t>(size, 4); ++i) start += fmt::format(" {:02x}", data[i]);
@@ -239,6 +266,43 @@ std::string encode_png(const Image& image) {
   if (png_image_write_get_memory_size(png, size, 0, image.pixels.data(), 0, nullptr)) {
     out.resize(size);
     if (png_image_write_to_memory(&png, out.data(), &size, 0, image.pixels.data(), 0, nullptr)) {
+      out.resize(size);
+      return out;
+    }
+  }
+  std::string message = png.message;
+  png_image_free(&png);
+  throw InternalError("libpng: cannot encode: " + message);
+}
+
+Image decode_index_png(const uint8_t* data, size_t size, const std::string& name) {
+  if (!is_png(data, size)) throw InputError(fmt::format("{}: not a PNG file (a mask must be a PNG)", name));
+  return decode_png(data, size, name, PngValues::indices);
+}
+
+Image read_index_png(const std::string& path) {
+  InputFile file(path);
+  std::vector<uint8_t> bytes(file.size());
+  file.read(0, bytes.data(), bytes.size());
+  return decode_index_png(bytes.data(), bytes.size(), path);
+}
+
+std::string encode_palette_png(const Image& indices, std::span<const std::array<uint8_t, 3>> palette) {
+  if (indices.channels != 1 || palette.empty() || palette.size() > 256) {
+    throw InternalError(fmt::format("encode_palette_png: {} channels and {} colours (expected 1 and 1..256)",
+                                    indices.channels, palette.size()));
+  }
+  png_image png{};
+  png.version = PNG_IMAGE_VERSION;
+  png.width = static_cast<png_uint_32>(indices.width);
+  png.height = static_cast<png_uint_32>(indices.height);
+  png.format = PNG_FORMAT_RGB_COLORMAP;
+  png.colormap_entries = static_cast<png_uint_32>(palette.size());
+  png_alloc_size_t size = 0;
+  std::string out;
+  if (png_image_write_get_memory_size(png, size, 0, indices.pixels.data(), 0, palette.data())) {
+    out.resize(size);
+    if (png_image_write_to_memory(&png, out.data(), &size, 0, indices.pixels.data(), 0, palette.data())) {
       out.resize(size);
       return out;
     }

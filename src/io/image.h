@@ -6,8 +6,10 @@
 // partly gray image).
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "resnet/image.h"
@@ -20,8 +22,17 @@ inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
 // `name` is the file path for messages: InputError "<name>: PNG: <what>" / "<name>: JPEG: <what>".
 Image decode_image(const uint8_t* data, size_t size, const std::string& name);
 
+// A segmentation mask's class indices, one channel: a palette PNG's palette indices (not its colours), or
+// an 8-bit (or 1/2/4-bit, widened) gray PNG's values. Any other PNG (RGB, gray + alpha, 16 bits) or a
+// non-PNG file is an InputError naming `name` / `path`.
+Image decode_index_png(const uint8_t* data, size_t size, const std::string& name);
+Image read_index_png(const std::string& path);
+
 // The encoded file's bytes. PNG: any of 1-4 channels; JPEG: 1 or 3 channels, quality 1..100.
 std::string encode_png(const Image& image);
 std::string encode_jpeg(const Image& image, int quality = 90);
+// A palette PNG whose pixel values are `indices` (one channel) and whose palette is `palette` (1..256
+// colours; every index must be below palette.size()).
+std::string encode_palette_png(const Image& indices, std::span<const std::array<uint8_t, 3>> palette);
 
 }  // namespace resnet

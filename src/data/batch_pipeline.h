@@ -1,0 +1,153 @@
+// The loaders' threading: worker threads build the batches of one epoch ahead of the consumer, at most
+// `capacity` batches beyond the one it waits for, and hand them over in order. What a batch is and how it is
+// built is the caller's (Loader: classification, SegmentationLoader: images + masks); batch b must be a
+// function of b alone, so the result does not depend on which worker builds it.
+#pragma once
+
+#include <algorithm>
+#include <condition_variable>
+#include <cstdint>
+#include <exception>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "core/rng.h"
+
+namespace resnet {
+
+// splitmix64's finaliser: a bijective mix, so distinct inputs give well-spread, distinct seeds.
+inline uint64_t mix_seed(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+// The loaders' seeds: of an epoch, of one sample's augmentation in it, of the epoch's shuffle.
+inline uint64_t epoch_seed(uint64_t seed, int64_t epoch) {
+  return mix_seed(mix_seed(seed) ^ uint64_t(epoch));
+}
+inline uint64_t sample_seed(uint64_t seed, int64_t epoch, int64_t index) {
+  return mix_seed(epoch_seed(seed, epoch) ^ uint64_t(index));
+}
+inline uint64_t shuffle_seed(uint64_t seed, int64_t epoch) {
+  return mix_seed(epoch_seed(seed, epoch) ^ ~uint64_t(0));
+}
+
+// 0..n-1, in the order an epoch visits them: shuffled (Fisher-Yates, seeded by shuffle_seed) or not.
+inline std::vector<int64_t> epoch_sample_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  for (size_t i = 0; i < order.size(); ++i) order[i] = int64_t(i);
+  if (!shuffle) return order;
+  Rng rng(shuffle_seed(seed, epoch));
+  for (size_t i = order.size(); i > 1; --i) std::swap(order[i - 1], order[rng.below(i)]);
+  return order;
+}
+
+template <class B>
+class BatchPipeline {
+ public:
+  using Build = std::function<B(int64_t)>;
+
+  BatchPipeline() = default;
+  ~BatchPipeline() { stop(); }
+  BatchPipeline(const BatchPipeline&) = delete;
+  BatchPipeline& operator=(const BatchPipeline&) = delete;
+
+  // Abandons any running epoch, then starts min(threads, num_batches) workers on batches [0, num_batches).
+  // threads = 0: next() builds each batch on the caller's thread.
+  void start(int64_t num_batches, int threads, int64_t capacity, Build build) {
+    stop();
+    num_batches_ = num_batches;
+    capacity_ = capacity;
+    build_ = std::move(build);
+    next_claim_ = 0;
+    next_consume_ = 0;
+    const int64_t count = std::min<int64_t>(threads, num_batches);
+    for (int64_t t = 0; t < count; ++t) workers_.emplace_back([this] { work(); });
+  }
+
+  // The next batch in order; false when the epoch is over. Rethrows the error a worker hit building it.
+  bool next(B& batch) {
+    if (next_consume_ >= num_batches_) return false;
+    if (workers_.empty()) {
+      batch = build_(next_consume_++);
+      return true;
+    }
+    Slot slot;
+    {
+      std::unique_lock lock(mutex_);
+      ready_cv_.wait(lock, [&] { return ready_.count(next_consume_) != 0; });
+      auto it = ready_.find(next_consume_);
+      slot = std::move(it->second);
+      ready_.erase(it);
+      ++next_consume_;
+    }
+    space_cv_.notify_all();
+    if (slot.error) std::rethrow_exception(slot.error);
+    batch = std::move(slot.batch);
+    return true;
+  }
+
+  // Joins the workers and drops the batches built but not taken.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    space_cv_.notify_all();
+    for (std::thread& worker : workers_) worker.join();
+    workers_.clear();
+    ready_.clear();
+    stopping_ = false;
+  }
+
+ private:
+  struct Slot {
+    B batch;
+    std::exception_ptr error;
+  };
+
+  void work() {
+    for (;;) {
+      int64_t b = 0;
+      {
+        std::unique_lock lock(mutex_);
+        space_cv_.wait(lock, [&] {
+          return stopping_ || next_claim_ >= num_batches_ || next_claim_ < next_consume_ + capacity_;
+        });
+        if (stopping_ || next_claim_ >= num_batches_) return;
+        b = next_claim_++;
+      }
+      Slot slot;
+      try {
+        slot.batch = build_(b);
+      } catch (...) {
+        slot.error = std::current_exception();
+      }
+      {
+        std::lock_guard lock(mutex_);
+        ready_.emplace(b, std::move(slot));
+      }
+      ready_cv_.notify_all();
+    }
+  }
+
+  int64_t num_batches_ = 0;
+  int64_t capacity_ = 1;
+  Build build_;
+  std::mutex mutex_;
+  std::condition_variable ready_cv_;  // a batch was added to `ready_`
+  std::condition_variable space_cv_;  // the consumer took a batch, or the workers must stop
+  std::map<int64_t, Slot> ready_;
+  int64_t next_claim_ = 0;
+  int64_t next_consume_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> workers_;
+};
+
+}  // namespace resnet

@@ -1,0 +1,114 @@
+// SegmentationLoader: batches of normalised images and their masks, built ahead by worker threads
+// (data/batch_pipeline.h, shared with the classification Loader).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "data/batch_pipeline.h"
+#include "data/transforms.h"
+#include "resnet/error.h"
+#include "resnet/segmentation_data.h"
+
+namespace resnet {
+
+struct SegmentationLoader::Impl {
+  std::shared_ptr<const SegmentationDataset> dataset;
+  SegmentationTransform transform;
+  TransformSpec normalize;  // mean/std only: ToTensor + Normalize of the image
+  LoaderOptions options;
+  int64_t num_samples = 0;
+  int64_t num_batches = 0;
+  int64_t capacity = 0;
+  int64_t epoch = -1;
+  std::vector<int64_t> order;  // changes only while no worker runs
+  BatchPipeline<SegmentationBatch> pipeline;
+
+  SegmentationBatch build_batch(int64_t b) const;
+};
+
+// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)).
+SegmentationBatch SegmentationLoader::Impl::build_batch(int64_t b) const {
+  const int64_t begin = b * options.batch_size;
+  const int64_t end = std::min(begin + options.batch_size, num_samples);
+  SegmentationBatch batch;
+  batch.index = b;
+  for (int64_t k = begin; k < end; ++k) {
+    const int64_t index = order[size_t(k)];
+    const SegmentationSample sample =
+        augment_segmentation(transform, dataset->get(index), sample_seed(options.seed, epoch, index));
+    const Image& image = sample.image;
+    if (k == begin) {
+      batch.images = Tensor::empty({end - begin, image.height, image.width, image.channels});
+      batch.masks = Tensor::empty({end - begin, image.height, image.width}, DType::u8);
+    } else if (batch.images.dim(1) != image.height || batch.images.dim(2) != image.width ||
+               batch.images.dim(3) != image.channels) {
+      throw InputError(fmt::format(
+          "{}: sample {} is {}x{}x{} (HWC) after the transform, but the batch's first sample is {}x{}x{}; "
+          "images of different sizes need a crop size",
+          dataset->info().name, index, image.height, image.width, image.channels, batch.images.dim(1),
+          batch.images.dim(2), batch.images.dim(3)));
+    }
+    const int64_t pixels = int64_t(image.height) * image.width;
+    normalize_into(normalize, image, batch.images.f32() + (k - begin) * pixels * image.channels);
+    std::memcpy(batch.masks.data_as<uint8_t>() + (k - begin) * pixels, sample.mask.pixels.data(),
+                size_t(pixels));
+    batch.samples.push_back(index);
+  }
+  return batch;
+}
+
+SegmentationLoader::SegmentationLoader(std::shared_ptr<const SegmentationDataset> dataset,
+                                       SegmentationTransform transform, LoaderOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  if (!dataset) throw InternalError("SegmentationLoader: no dataset");
+  if (options.batch_size <= 0)
+    throw InputError(fmt::format("batch size must be positive, got {}", options.batch_size));
+  if (options.threads < 0)
+    throw InputError(fmt::format("loader threads must be >= 0, got {}", options.threads));
+  Impl& s = *impl_;
+  s.num_samples = options.subset > 0 ? std::min(options.subset, dataset->size()) : dataset->size();
+  s.num_batches = options.drop_last ? s.num_samples / options.batch_size
+                                    : (s.num_samples + options.batch_size - 1) / options.batch_size;
+  s.capacity = std::max<int64_t>({options.prefetch, options.threads, 1});
+  s.dataset = std::move(dataset);
+  s.normalize.mean = transform.mean;
+  s.normalize.std = transform.std;
+  s.transform = std::move(transform);
+  s.options = options;
+}
+
+SegmentationLoader::~SegmentationLoader() {
+  impl_->pipeline.stop();
+}
+
+const SegmentationDataset& SegmentationLoader::dataset() const {
+  return *impl_->dataset;
+}
+int64_t SegmentationLoader::num_samples() const {
+  return impl_->num_samples;
+}
+int64_t SegmentationLoader::num_batches() const {
+  return impl_->num_batches;
+}
+
+std::vector<int64_t> SegmentationLoader::epoch_order(int64_t epoch) const {
+  return epoch_sample_order(impl_->num_samples, impl_->options.shuffle, impl_->options.seed, epoch);
+}
+
+void SegmentationLoader::start_epoch(int64_t epoch) {
+  Impl& s = *impl_;
+  s.pipeline.stop();
+  s.epoch = epoch;
+  s.order = epoch_order(epoch);
+  s.pipeline.start(s.num_batches, s.options.threads, s.capacity,
+                   [&s](int64_t b) { return s.build_batch(b); });
+}
+
+bool SegmentationLoader::next(SegmentationBatch& batch) {
+  Impl& s = *impl_;
+  if (s.epoch < 0) throw InternalError("SegmentationLoader::next called before start_epoch");
+  return s.pipeline.next(batch);
+}
+
+}  // namespace resnet
