@@ -10,6 +10,9 @@ req=scripts/smp_requirements.txt
 stamp="$venv/.requirements.sha256"
 want=$(sha256sum "$req" | cut -d' ' -f1)
 
+mkdir -p .deps
+exec 9>.deps/smp-venv.lock
+flock 9  # fixture scripts may call this in parallel (ctest -j): one installs, the others wait
 if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "smp_venv: installing $(grep -c '==' "$req") pinned packages into $venv" >&2
   rm -rf "$venv"
