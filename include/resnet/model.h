@@ -54,6 +54,10 @@ enum class Init { torchvision, none };
 class ResNet : public Module {
  public:
   ResNet(const ResNetConfig& config, uint64_t seed = 0, Init init = Init::torchvision);
+  // The same model as a part of a larger one: its state_dict keys start with "<path>." and it prints as
+  // `type_name` (the U-Net's "encoder", a "ResNetEncoder" as smp calls it).
+  ResNet(std::string path, std::string type_name, const ResNetConfig& config, uint64_t seed = 0,
+         Init init = Init::torchvision);
   ~ResNet() override;
 
   // x [N, H, W, in_channels] -> logits [N, num_classes]; without a classifier, the last stage's output

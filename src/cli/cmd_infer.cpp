@@ -1,9 +1,11 @@
 // resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy
 // OUT.npy] [--dtype f32|bf16|int8] [--no-fuse] [--threads T]
-// IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]. Without
-// --output-npy, prints the top-5 classes per image with softmax probabilities. Runs the compiled inference
-// plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32 only). int8 takes
-// its activation scales from an .int8.safetensors file made by `resnet quantize` (and refuses a plain one).
+// IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]; for a U-Net
+// (--arch unet-..., --no-fuse only for now) logits [N, classes, H, W]. Without --output-npy, prints the top-5
+// classes per image with softmax probabilities (a U-Net: the classes that win the most pixels). Runs the
+// compiled inference plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32
+// only). int8 takes its activation scales from an .int8.safetensors file made by `resnet quantize` (and
+// refuses a plain one).
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -51,6 +53,51 @@ void print_top5(const Tensor& logits) {
   }
 }
 
+// Per image, the classes that win the most pixels: "image 0: class 3 (41.2% of pixels), ..."; one class
+// (binary, as smp's classes=1): the share of pixels whose logit is > 0.
+void print_pixel_shares(const Tensor& logits) {  // [N,H,W,K]
+  const int64_t n = logits.dim(0), pixels = logits.dim(1) * logits.dim(2), classes = logits.dim(3);
+  for (int64_t i = 0; i < n; ++i) {
+    std::vector<int64_t> wins(classes, 0);
+    int64_t positive = 0;
+    for (int64_t p = 0; p < pixels; ++p) {
+      const float* row = logits.f32() + (i * pixels + p) * classes;
+      ++wins[std::max_element(row, row + classes) - row];
+      positive += row[0] > 0.0f;
+    }
+    std::string line = fmt::format("image {}:", i);
+    if (classes == 1) {
+      line += fmt::format(" logit > 0 on {:.1f}% of pixels", 100.0 * double(positive) / double(pixels));
+    } else {
+      std::vector<int64_t> order(classes);
+      std::iota(order.begin(), order.end(), 0);
+      const int64_t k = std::min<int64_t>(5, classes);
+      std::partial_sort(order.begin(), order.begin() + k, order.end(),
+                        [&wins](int64_t a, int64_t b) { return wins[a] > wins[b]; });
+      for (int64_t j = 0; j < k; ++j) {
+        line += fmt::format(" class {} ({:.1f}% of pixels)", order[j],
+                            100.0 * double(wins[order[j]]) / double(pixels));
+      }
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// A U-Net's logits [N,K,H,W] (NCHW, as smp returns them), layer by layer: the fused plan has no U-Net yet.
+void run_unet_infer(const InferOptions& o, const Tensor& input) {
+  if (!o.no_fuse) {
+    throw InputError(fmt::format("--arch {}: U-Nets are not yet planned for fused inference; use --no-fuse",
+                                 o.model.arch));
+  }
+  auto model = build_any_model(o.model, Init::torchvision);
+  const Tensor logits = model->forward(nchw_to_nhwc(input));  // [N,H,W,K]
+  if (o.output_npy.empty()) {
+    print_pixel_shares(logits);
+  } else {
+    save_npy(nhwc_to_nchw(logits), o.output_npy);
+  }
+}
+
 void run_infer(const InferOptions& o) {
   apply_threads(o.threads);
   Tensor input = load_npy(o.input_npy);  // [N,C,H,W]
@@ -62,6 +109,7 @@ void run_infer(const InferOptions& o) {
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
+  if (is_unet_name(o.model.arch)) return run_unet_infer(o, input);
   std::shared_ptr<const Int8Calibration> int8;
   auto model = build_model(o.model, Init::torchvision, &int8);
   if (precision == Precision::int8 && int8 == nullptr) {
@@ -89,7 +137,8 @@ void register_infer(CLI::App& app) {
   auto* cmd = app.add_subcommand("infer", "classify a batch of images from a .npy file");
   add_model_options(*cmd, o->model, true);
   cmd->add_option("--input-npy", o->input_npy, "float32 NCHW images")->required();
-  cmd->add_option("--output-npy", o->output_npy, "write float32 logits [N, classes] here");
+  cmd->add_option("--output-npy", o->output_npy,
+                  "write float32 logits [N, classes] here (a U-Net's: [N, classes, H, W])");
   cmd->add_option("--dtype", o->dtype,
                   "compute precision: f32, bf16 or int8 (int8: weights from resnet quantize)")
       ->capture_default_str();

@@ -6,13 +6,15 @@
 
 #include "cli/common.h"
 #include "cli/model_stats.h"
+#include "resnet/unet.h"
 #include "resnet/zoo.h"
 
 namespace resnet::cli {
 
 void register_list(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "list", "the architectures, with parameters and MACs (1x3x224x224; 1x3x32x32 for CIFAR networks)");
+  auto* cmd = app.add_subcommand("list",
+                                 "the architectures, with parameters and MACs (1x3x224x224; 1x3x32x32 for "
+                                 "CIFAR networks); then the U-Nets");
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->callback([json] {
@@ -20,9 +22,8 @@ void register_list(CLI::App& app) {
     nlohmann::json out = nlohmann::json::array();
     if (!*json)
       std::cout << fmt::format("{:<20} {:>14} {:>16}  {}\n", "architecture", "params", "MACs", "input");
-    for (const std::string& name : zoo_names()) {
-      ResNet model(zoo_config(name), 0, Init::none);
-      const int size = zoo_default_image_size(name);
+    // One row: the model's parameters and MACs at 3 x size x size.
+    auto report = [&](const std::string& name, Module& model, int size) {
       ModelStats stats = collect_model_stats(model, 3, size, size);
       if (*json) {
         out.push_back({{"arch", name},
@@ -33,6 +34,15 @@ void register_list(CLI::App& app) {
         std::cout << fmt::format("{:<20} {:>14} {:>16}  3x{}x{}\n", name, with_commas(stats.params),
                                  with_commas(stats.macs), size, size);
       }
+    };
+    for (const std::string& name : zoo_names()) {
+      ResNet model(zoo_config(name), 0, Init::none);
+      report(name, model, zoo_default_image_size(name));
+    }
+    // The U-Nets with smp's defaults (depth 5, one class).
+    for (const std::string& name : unet_zoo_names()) {
+      UNet model(unet_zoo_config(name), 0, Init::none);
+      report(name, model, 224);
     }
     if (*json) std::cout << out.dump(2) << "\n";
   });

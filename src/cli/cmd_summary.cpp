@@ -19,6 +19,11 @@ struct SummaryOptions {
   bool json = false;
 };
 
+// A classifier's output is [1, classes], a U-Net's [1, classes, H, W].
+int64_t num_classes(const Shape& output_shape) {
+  return output_shape.size() == 4 ? output_shape[1] : output_shape.back();
+}
+
 nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
   nlohmann::json layers = nlohmann::json::array();
   for (const LayerStats& l : stats.layers) {
@@ -30,7 +35,7 @@ nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw,
   }
   return {{"arch", m.arch},
           {"input_shape", {1, chw[0], chw[1], chw[2]}},
-          {"num_classes", stats.layers.back().output_shape.back()},
+          {"num_classes", num_classes(stats.layers.back().output_shape)},
           {"params", stats.params},
           {"macs", stats.macs},
           {"layers", layers}};
@@ -53,7 +58,7 @@ void print_table(const ModelOptions& m, const std::array<int64_t, 3>& chw, const
 }
 
 std::string default_input(const ModelOptions& m) {
-  const int size = zoo_default_image_size(m.arch);
+  const int size = is_unet_name(m.arch) ? 224 : zoo_default_image_size(m.arch);
   return fmt::format("{}x{}x{}", m.in_channels, size, size);
 }
 
@@ -76,7 +81,7 @@ void register_summary(CLI::App& app) {
       }
       o->model.in_channels = static_cast<int>(chw[0]);
     }
-    auto model = build_model(o->model, Init::none);
+    auto model = build_any_model(o->model, Init::none);
     ModelStats stats = collect_model_stats(*model, chw[0], chw[1], chw[2]);
     if (o->json) {
       std::cout << to_json(o->model, chw, stats).dump(2) << "\n";
@@ -90,7 +95,7 @@ void register_print(CLI::App& app) {
   auto o = std::make_shared<ModelOptions>();
   auto* cmd = app.add_subcommand("print", "the module tree, as PyTorch's print(model)");
   add_model_options(*cmd, *o, false);
-  cmd->callback([o] { std::cout << module_repr(*build_model(*o, Init::none)) << "\n"; });
+  cmd->callback([o] { std::cout << module_repr(*build_any_model(*o, Init::none)) << "\n"; });
 }
 
 }  // namespace resnet::cli

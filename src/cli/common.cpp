@@ -24,6 +24,10 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
       ->check(CLI::PositiveNumber);
   cmd.add_option("--in-channels", o.in_channels, "input image channels")->capture_default_str();
   cmd.add_option("--seed", o.seed, "seed of the torchvision-style initialisation")->capture_default_str();
+  cmd.add_option("--encoder-depth", o.encoder_depth,
+                 "U-Nets: encoder stages the decoder uses, 3..5 (default 5)");
+  cmd.add_option("--decoder-channels", o.decoder_channels,
+                 "U-Nets: channels of each decoder block, a,b,... (default 256,128,64,32,16, one per depth)");
   if (with_weights) {
     cmd.add_option("--weights", o.weights,
                    "weights: torchvision .pth or .safetensors (default: seeded init)");
@@ -42,16 +46,64 @@ StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8
   return tensors;
 }
 
-std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
-                                    std::shared_ptr<const Int8Calibration>* int8) {
-  auto model = std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init);
+namespace {
+
+// "256,128,64" -> {256, 128, 64}
+std::vector<int> parse_channel_list(const std::string& text) {
+  std::vector<int> values;
+  size_t at = 0;
+  while (at <= text.size()) {
+    size_t end = text.find(',', at);
+    if (end == std::string::npos) end = text.size();
+    int value = 0;
+    auto [ptr, ec] = std::from_chars(text.data() + at, text.data() + end, value);
+    if (ec != std::errc() || ptr != text.data() + end || value < 1) {
+      throw InputError(fmt::format(
+          "--decoder-channels '{}': expected positive integers a,b,..., e.g. 256,128,64,32,16", text));
+    }
+    values.push_back(value);
+    at = end + 1;
+  }
+  return values;
+}
+
+// Weights into a freshly built model, then eval mode.
+template <class M>
+std::unique_ptr<M> finish_model(std::unique_ptr<M> model, const ModelOptions& o,
+                                std::shared_ptr<const Int8Calibration>* int8) {
   if (!o.weights.empty())
     load_into_model(*model, load_model_weights(o.weights, int8), o.weights, o.non_strict);
   model->set_training(false);
   return model;
 }
 
-void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict) {
+}  // namespace
+
+UNetConfig unet_config(const ModelOptions& o) {
+  return unet_zoo_config(
+      o.arch, o.num_classes, o.in_channels, o.encoder_depth > 0 ? o.encoder_depth : 5,
+      o.decoder_channels.empty() ? std::vector<int>{} : parse_channel_list(o.decoder_channels));
+}
+
+std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
+                                    std::shared_ptr<const Int8Calibration>* int8) {
+  if (is_unet_name(o.arch))
+    throw InputError(fmt::format("--arch {}: this subcommand takes classifiers only, not U-Nets", o.arch));
+  if (o.encoder_depth > 0 || !o.decoder_channels.empty()) {
+    throw InputError(fmt::format(
+        "--arch {}: --encoder-depth and --decoder-channels apply to U-Nets (unet-...) only", o.arch));
+  }
+  return finish_model(
+      std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init), o, int8);
+}
+
+std::unique_ptr<Module> build_any_model(const ModelOptions& o, Init init,
+                                        std::shared_ptr<const Int8Calibration>* int8) {
+  if (!is_unet_name(o.arch)) return build_model(o, init, int8);
+  return finish_model(std::make_unique<UNet>(unet_config(o), o.seed, init), o, int8);
+}
+
+void load_into_model(Module& model, const StateDict& weights, const std::string& source, bool non_strict) {
   LoadReport report = load_state_dict(model, weights, !non_strict, source);
   if (!report.clean()) std::cerr << fmt::format("resnet: warning: {}: {}\n", source, report.describe());
 }

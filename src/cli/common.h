@@ -11,6 +11,7 @@
 #include "resnet/data.h"
 #include "resnet/model.h"
 #include "resnet/train.h"
+#include "resnet/unet.h"
 
 namespace resnet::cli {
 
@@ -21,20 +22,31 @@ struct ModelOptions {
   int in_channels = 3;
   bool non_strict = false;
   uint64_t seed = 0;
+  // U-Nets only (smp's encoder_depth and decoder_channels): 0 and "" = the defaults (5; 256,128,64,32,16 cut
+  // to the depth).
+  int encoder_depth = 0;
+  std::string decoder_channels;  // "a,b,..."
 };
 
-// --arch (required), --num-classes, --in-channels; with_weights adds --weights and --non-strict.
+// --arch (required), --num-classes, --in-channels, --encoder-depth, --decoder-channels; with_weights adds
+// --weights and --non-strict.
 void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_weights);
 // Builds the model, loads --weights if given (strict unless --non-strict; the report goes to stderr).
 // init: Init::none where only the structure matters (summary, print). The quant.* scales of an
 // .int8.safetensors file (resnet quantize) are not model weights: they go to *int8 if asked for (else to
 // nowhere; *int8 stays null for a plain weights file).
+// A classifier only: a U-Net --arch is an InputError naming the subcommand's limits.
 std::unique_ptr<ResNet> build_model(const ModelOptions& options, Init init = Init::torchvision,
                                     std::shared_ptr<const Int8Calibration>* int8 = nullptr);
+// Either kind, as --arch names it: a ResNet classifier or a U-Net ("unet-<encoder>", resnet/unet.h).
+std::unique_ptr<Module> build_any_model(const ModelOptions& options, Init init = Init::torchvision,
+                                        std::shared_ptr<const Int8Calibration>* int8 = nullptr);
+// The U-Net an --arch "unet-..." and the U-Net flags describe.
+UNetConfig unet_config(const ModelOptions& options);
 // Loads a weights file, moving its quant.* scales (if any) into *int8.
 StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8Calibration>* int8);
 // Loads `weights` (read from `source`) into the model: strict unless non_strict; the report goes to stderr.
-void load_into_model(ResNet& model, const StateDict& weights, const std::string& source, bool non_strict);
+void load_into_model(Module& model, const StateDict& weights, const std::string& source, bool non_strict);
 
 // Image models (predict, explain): where a model's input conventions come from. When a config.json lies
 // beside the weights (a run folder of `resnet train`), its "dataset_info" gives the class names, the

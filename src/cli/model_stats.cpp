@@ -20,7 +20,7 @@ int64_t own_params(const Module& m) {
 
 }  // namespace
 
-ModelStats collect_model_stats(ResNet& model, int64_t channels, int64_t height, int64_t width) {
+ModelStats collect_model_stats(Module& model, int64_t channels, int64_t height, int64_t width) {
   ModelStats stats;
   model.set_training(false);
   Module::set_forward_observer([&](const Module& m, const Tensor& in, const Tensor& out) {

@@ -23,6 +23,6 @@ struct ModelStats {
 };
 
 // Runs one eval forward of shapes only (no arithmetic) for input [1, H, W, C] and records every leaf module.
-ModelStats collect_model_stats(ResNet& model, int64_t channels, int64_t height, int64_t width);
+ModelStats collect_model_stats(Module& model, int64_t channels, int64_t height, int64_t width);
 
 }  // namespace resnet::cli

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "core/window.h"
 #include "resnet/tensor.h"
@@ -98,5 +99,18 @@ Tensor convert(const Tensor& x, DType dtype);
 Tensor add(const Tensor& a, const Tensor& b);
 // acc += x, in place (same shape): joins gradients without a new tensor.
 void add_to(Tensor& acc, const Tensor& x);
+
+// Nearest-neighbour upsampling by 2 (torch's F.interpolate(x, scale_factor=2, mode="nearest"), which is what
+// smp's U-Net decoder does when the skip feature is twice the size). x [N,H,W,C] -> [N,2H,2W,C], each pixel
+// a 2x2 block.
+Tensor upsample_nearest2x_forward(const Tensor& x);
+// dy [N,2H,2W,C] -> dx [N,H,W,C]: each 2x2 block of dy summed.
+Tensor upsample_nearest2x_backward(const Tensor& dy);
+
+// Channel concatenation (torch.cat(dim=1) on NCHW): parts[i] [N,H,W,C_i] (same N, H, W and dtype) ->
+// [N,H,W,sum C_i].
+Tensor concat_channels_forward(const std::vector<Tensor>& parts);
+// The split: dy [N,H,W,sum C_i] -> the parts' gradients [N,H,W,C_i], C_i = channels[i].
+std::vector<Tensor> concat_channels_backward(const Tensor& dy, const std::vector<int64_t>& channels);
 
 }  // namespace resnet::ops

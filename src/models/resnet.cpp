@@ -72,7 +72,11 @@ void make_layer(Sequential& layer, const ResNetConfig& c, int64_t& inplanes, int
 
 }  // namespace
 
-ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init) : Module("", "ResNet"), config_(config) {
+ResNet::ResNet(const ResNetConfig& config, uint64_t seed, Init init)
+    : ResNet("", "ResNet", config, seed, init) {}
+
+ResNet::ResNet(std::string path, std::string type_name, const ResNetConfig& config, uint64_t seed, Init init)
+    : Module(std::move(path), std::move(type_name)), config_(config) {
   validate(config);
   const bool imagenet_stem = config.stem == Stem::imagenet;
   int64_t inplanes = config.stem_width;
@@ -259,7 +263,7 @@ size_t ResNet::stage_end(const std::string& stage) const {
   }
   const std::string last_module = stage == "stem" ? "relu" : stage;
   size_t i = 0;
-  while (sequence_[i]->path() != last_module) ++i;
+  while (sequence_[i]->local_name() != last_module) ++i;
   return i;
 }
 

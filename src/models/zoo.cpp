@@ -3,8 +3,12 @@
 #include "resnet/zoo.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
 
 #include "resnet/error.h"
+#include "resnet/unet.h"
 
 namespace resnet {
 namespace {
@@ -90,6 +94,49 @@ void apply_stem(ResNetConfig& config, const std::string& stem) {
 
 int zoo_default_image_size(const std::string& name) {
   return zoo_config(name).stem == Stem::cifar ? 32 : 224;
+}
+
+// U-Nets: "unet-" + each ImageNet-family encoder (the CIFAR networks' stages do not halve the size).
+constexpr const char* kUnetPrefix = "unet-";
+
+const std::vector<std::string>& unet_zoo_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& c : zoo_table()) {
+      if (c.stem == Stem::imagenet) out.push_back(kUnetPrefix + c.name);
+    }
+    return out;
+  }();
+  return names;
+}
+
+bool is_unet_name(const std::string& arch) {
+  return arch.starts_with(kUnetPrefix);
+}
+
+UNetConfig unet_zoo_config(const std::string& name, int classes, int in_channels, int encoder_depth,
+                           std::vector<int> decoder_channels) {
+  const std::vector<std::string>& names = unet_zoo_names();
+  const std::string encoder = is_unet_name(name) ? name.substr(std::string(kUnetPrefix).size()) : "";
+  const std::vector<std::string>& encoders = zoo_names();
+  if (std::find(encoders.begin(), encoders.end(), encoder) == encoders.end()) {
+    throw InputError(fmt::format("unknown U-Net '{}' (valid: {})", name, fmt::join(names, ", ")));
+  }
+  if (std::find(names.begin(), names.end(), name) == names.end()) {
+    throw InputError(
+        fmt::format("{}: {} is a CIFAR network, whose stages do not halve the size (3x3/1 stem, no "
+                    "max-pool); a U-Net encoder must be one of the ImageNet family ({})",
+                    name, encoder, fmt::join(names, ", ")));
+  }
+  UNetConfig c;
+  c.name = name;
+  c.encoder = zoo_config(encoder, 0, in_channels);
+  c.encoder_depth = encoder_depth;
+  c.decoder_channels = decoder_channels.empty() && encoder_depth >= 1 && encoder_depth <= 5
+                           ? default_decoder_channels(encoder_depth)
+                           : std::move(decoder_channels);
+  if (classes > 0) c.classes = classes;
+  return c;
 }
 
 }  // namespace resnet

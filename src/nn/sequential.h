@@ -8,6 +8,8 @@ namespace resnet {
 class Sequential : public Module {
  public:
   explicit Sequential(std::string path) : Module(std::move(path), "Sequential") {}
+  // A torch.nn.Sequential subclass prints under its own class name (smp's Conv2dReLU, SegmentationHead).
+  Sequential(std::string path, std::string type_name) : Module(std::move(path), std::move(type_name)) {}
 
   template <class M, class... Args>
   M& append(Args&&... args) {

@@ -1,0 +1,82 @@
+// The parts of smp's U-Net decoder (segmentation_models_pytorch/decoders/unet/decoder.py, base/modules.py,
+// base/heads.py), named and printed as smp's: Conv2dReLU, UnetDecoderBlock, UnetDecoder, SegmentationHead.
+// Activations are NHWC in the compute dtype (f32 or bf16) of the tensors given.
+#pragma once
+
+#include <utility>
+#include <vector>
+
+#include "nn/conv2d.h"
+#include "nn/sequential.h"
+#include "resnet/module.h"
+
+namespace resnet {
+
+class ModuleList;
+
+// smp's Conv2dReLU with use_norm="batchnorm": (0) Conv2d 3x3 padding 1, no bias, (1) BatchNorm2d, (2) ReLU.
+class Conv2dReLU : public Sequential {
+ public:
+  Conv2dReLU(std::string path, int64_t in_channels, int64_t out_channels);
+  Conv2d& conv() { return conv_; }
+
+ private:
+  Conv2d& conv_;
+};
+
+// smp's UnetDecoderBlock (attention_type=None, interpolation "nearest"): x [N,h,w,in] -> x2 nearest upsample
+// -> [N,2h,2w,in], concat with skip [N,2h,2w,skip] (if any) -> conv1 -> conv2 -> [N,2h,2w,out].
+class UnetDecoderBlock : public Module {
+ public:
+  UnetDecoderBlock(std::string path, int64_t in_channels, int64_t skip_channels, int64_t out_channels);
+
+  // skip: undefined for a block without one (skip_channels 0).
+  Tensor forward(const Tensor& x, const Tensor& skip);
+  Tensor forward(const Tensor& x) override { return forward(x, Tensor()); }
+  // dy [N,2h,2w,out] -> {dx [N,h,w,in], dskip [N,2h,2w,skip] (undefined without a skip)}.
+  std::pair<Tensor, Tensor> backward_with_skip(const Tensor& dy);
+  Tensor backward(const Tensor& dy) override;
+
+  std::vector<Conv2d*> convs() { return {&conv1_.conv(), &conv2_.conv()}; }
+
+ private:
+  int64_t in_channels_, skip_channels_;
+  Conv2dReLU& conv1_;
+  Module& attention1_;
+  Conv2dReLU& conv2_;
+  Module& attention2_;
+};
+
+// smp's UnetDecoder for a ResNet encoder: (center) Identity, (blocks) ModuleList of UnetDecoderBlock.
+class UnetDecoder : public Module {
+ public:
+  // encoder_channels: the channels of the features it is given (stem first, deepest last); one block per
+  // decoder_channels entry (as many as features).
+  UnetDecoder(std::string path, const std::vector<int64_t>& encoder_channels,
+              const std::vector<int>& decoder_channels);
+
+  // features [stem [N,H/2,W/2,c0], ..., deepest [N,H/2^D,W/2^D,c(D-1)]] -> [N,H,W,decoder_channels.back()]
+  Tensor forward(const std::vector<Tensor>& features);
+  Tensor forward(const Tensor& x) override;  // InternalError: the decoder needs the encoder's features
+  // dy [N,H,W,last] -> dL/d(each feature), in the order of forward's features.
+  std::vector<Tensor> backward_features(const Tensor& dy);
+
+  std::vector<UnetDecoderBlock*> blocks() const { return blocks_; }
+
+ private:
+  Module& center_;
+  std::vector<UnetDecoderBlock*> blocks_;
+};
+
+// smp's SegmentationHead(kernel_size=3, activation=None, upsampling=1): (0) Conv2d 3x3 padding 1 with bias,
+// (1) Identity, (2) Activation(Identity).
+class SegmentationHead : public Sequential {
+ public:
+  SegmentationHead(std::string path, int64_t in_channels, int64_t classes);
+  Conv2d& conv() { return conv_; }
+
+ private:
+  Conv2d& conv_;
+};
+
+}  // namespace resnet
