@@ -17,6 +17,7 @@ struct SummaryOptions {
   ModelOptions model;
   std::string input = "";  // CxHxW; default: in_channels x 224 x 224
   bool json = false;
+  bool features = false;
 };
 
 nlohmann::json to_json(const ModelOptions& m, const std::array<int64_t, 3>& chw, const ModelStats& stats) {
@@ -66,6 +67,8 @@ void register_summary(CLI::App& app) {
   cmd->add_option("--input", o->input,
                   "input size CxHxW (default: <in-channels>x224x224; x32x32 for the CIFAR networks)");
   cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->add_flag("--features", o->features, "list each stage's channels, reduction and feature shape instead");
+  add_backbone_options(*cmd, o->model);
   cmd->callback([o, cmd] {
     apply_threads(0);
     const auto chw = parse_chw(o->input.empty() ? default_input(o->model) : o->input, "--input");
@@ -77,6 +80,7 @@ void register_summary(CLI::App& app) {
       o->model.in_channels = static_cast<int>(chw[0]);
     }
     auto model = build_model(o->model, Init::none);
+    if (o->features) return print_feature_summary(*model, o->model.arch, chw, o->json);
     ModelStats stats = collect_model_stats(*model, chw[0], chw[1], chw[2]);
     if (o->json) {
       std::cout << to_json(o->model, chw, stats).dump(2) << "\n";
