@@ -8,6 +8,9 @@
 // (NHWC f32 images in, f32 logits out). Weights are folded and reordered once; activation buffers share one
 // arena laid out by a lifetime planner, so the memory is close to the largest live set.
 //
+// compile_features() makes a plan of a backbone instead: the outputs of chosen stages (multi-scale features,
+// as torchvision's IntermediateLayerGetter), each kept until the end of the run and copied out as f32 NHWC.
+//
 // The plan always computes the model's eval-mode function (running BN statistics; dropout is the identity).
 // It copies what it needs from the model: changing the model afterwards does not change the plan.
 #pragma once
@@ -18,6 +21,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "resnet/tensor.h"
 
@@ -25,6 +29,9 @@ namespace resnet {
 
 class ResNet;
 struct Int8Calibration;
+namespace infer {
+class PlanCompiler;  // src/infer/plan_compiler.h: compiles a Program built by hand (tests, other models)
+}
 
 // f32: f32 everywhere. bf16: bf16 weights and activations with f32 accumulation (oneDNN), f32 bias and
 // logits. int8: s8 weights (per output channel) and u8/s8 activations (per tensor) from a calibration
@@ -71,6 +78,13 @@ class InferencePlan {
   // compile time (ops::set_num_threads / --threads): compile under the count the plan will run with.
   static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape,
                                const PlanOptions& options = {});
+  // A backbone's multi-scale features: the outputs of `stages` — "stem" (conv1, bn1, relu: stride 2, before
+  // the max-pool), "layer1".."layerN" (ResNet::stage_names) — in the order asked, of a model with or without
+  // a classifier; the plan stops at the deepest stage asked. f32 or bf16; int8, an unknown or a repeated
+  // stage: InputError. Run it with run_features().
+  static InferencePlan compile_features(ResNet& model, const std::vector<std::string>& stages,
+                                        Precision precision, const Shape& input_shape,
+                                        const PlanOptions& options = {});
   // The same model, precision and options for another input shape: the folded weights, and every weight
   // reordered into a layout the new primitives also choose, are shared with this plan rather than made again.
   InferencePlan reshaped(const Shape& input_shape) const;
@@ -83,6 +97,9 @@ class InferencePlan {
   // owns its activation memory); separate plans may run concurrently.
   Tensor run(const Tensor& x);
   void run(const Tensor& x, Tensor& logits);
+  // A feature plan (compile_features): x f32 [N, H, W, C] -> one f32 NHWC tensor per output, in the order of
+  // output_names() (shapes: output_shapes()). A classifier plan: InputError.
+  std::vector<Tensor> run_features(const Tensor& x);
   // run() that also hands every step's output to `observer` as f32 NHWC ([N,H,W,C]; the logits [N,classes])
   // after the step ran, by the module path of the step ("layer1.0.conv2"; "input" for the input), once per
   // pass. For calibration and debugging: each output is copied out of the plan's layout. f32 plans only.
@@ -90,7 +107,11 @@ class InferencePlan {
   void run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer);
 
   const Shape& input_shape() const;
-  Shape output_shape() const;  // [N, classes]
+  Shape output_shape() const;  // [N, classes]; a feature plan: InputError
+  // What a run hands back: {"logits"}, or the stages of a feature plan.
+  std::vector<std::string> output_names() const;
+  // {[N, classes]}, or each feature's NHWC shape [N, H/r, W/r, C].
+  std::vector<Shape> output_shapes() const;
   Precision precision() const;
   const PlanStats& stats() const;
   const PlanOptions& options() const;
@@ -98,6 +119,7 @@ class InferencePlan {
   std::string describe() const;
 
  private:
+  friend class infer::PlanCompiler;
   struct Impl;
   explicit InferencePlan(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

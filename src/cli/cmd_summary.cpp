@@ -17,6 +17,7 @@ struct SummaryOptions {
   ModelOptions model;
   std::string input = "";  // CxHxW; default: in_channels x 224 x 224
   bool json = false;
+  bool features = false;
 };
 
 // A classifier's output is [1, classes], a U-Net's [1, classes, H, W].
@@ -71,6 +72,8 @@ void register_summary(CLI::App& app) {
   cmd->add_option("--input", o->input,
                   "input size CxHxW (default: <in-channels>x224x224; x32x32 for the CIFAR networks)");
   cmd->add_flag("--json", o->json, "print one JSON object");
+  cmd->add_flag("--features", o->features, "list each stage's channels, reduction and feature shape instead");
+  add_backbone_options(*cmd, o->model);
   cmd->callback([o, cmd] {
     apply_threads(0);
     const auto chw = parse_chw(o->input.empty() ? default_input(o->model) : o->input, "--input");
@@ -80,6 +83,10 @@ void register_summary(CLI::App& app) {
                                      o->model.in_channels));
       }
       o->model.in_channels = static_cast<int>(chw[0]);
+    }
+    if (o->features) {
+      auto backbone = build_model(o->model, Init::none);
+      return print_feature_summary(*backbone, o->model.arch, chw, o->json);
     }
     auto model = build_any_model(o->model, Init::none);
     ModelStats stats = collect_model_stats(*model, chw[0], chw[1], chw[2]);

@@ -35,6 +35,25 @@ void add_model_options(CLI::App& cmd, ModelOptions& o, bool with_weights) {
   }
 }
 
+void add_backbone_options(CLI::App& cmd, ModelOptions& o) {
+  cmd.add_option("--stem", o.stem, "imagenet | cifar (default: the architecture's own)");
+  cmd.add_option("--dilation", o.dilation,
+                 "a,b,c (each 0 or 1): replace the stride of stages 2, 3, 4 with dilation, as torchvision's "
+                 "replace_stride_with_dilation");
+}
+
+std::array<bool, 3> parse_dilation(const std::string& text) {
+  std::array<bool, 3> out{};
+  const bool well_formed = text.size() == 5 && text[1] == ',' && text[3] == ',';
+  for (size_t i = 0; well_formed && i < 3; ++i) {
+    const char c = text[2 * i];
+    if (c != '0' && c != '1') break;
+    out[i] = c == '1';
+    if (i == 2) return out;
+  }
+  throw InputError(fmt::format("--dilation {}: expected three 0/1 values, e.g. 0,1,1", text));
+}
+
 StateDict load_model_weights(const std::string& path, std::shared_ptr<const Int8Calibration>* int8) {
   StateDict tensors = load_weights(path);
   const bool quantized = std::any_of(tensors.begin(), tensors.end(),
@@ -93,13 +112,24 @@ std::unique_ptr<ResNet> build_model(const ModelOptions& o, Init init,
     throw InputError(fmt::format(
         "--arch {}: --encoder-depth and --decoder-channels apply to U-Nets (unet-...) only", o.arch));
   }
-  return finish_model(
-      std::make_unique<ResNet>(zoo_config(o.arch, o.num_classes, o.in_channels), o.seed, init), o, int8);
+  ResNetConfig config = zoo_config(o.arch, o.num_classes, o.in_channels);
+  apply_stem(config, o.stem);
+  if (!o.dilation.empty()) {
+    config.replace_stride_with_dilation = parse_dilation(o.dilation);
+    const auto& d = config.replace_stride_with_dilation;
+    if (config.block == BlockKind::basic && (d[0] || d[1] || d[2])) {
+      throw InputError(fmt::format("--dilation {}: {} has basic blocks, which torchvision does not dilate",
+                                   o.dilation, o.arch));
+    }
+  }
+  return finish_model(std::make_unique<ResNet>(config, o.seed, init), o, int8);
 }
 
 std::unique_ptr<Module> build_any_model(const ModelOptions& o, Init init,
                                         std::shared_ptr<const Int8Calibration>* int8) {
   if (!is_unet_name(o.arch)) return build_model(o, init, int8);
+  if (!o.stem.empty() || !o.dilation.empty())
+    throw InputError(fmt::format("--arch {}: --stem and --dilation apply to classifiers only", o.arch));
   return finish_model(std::make_unique<UNet>(unet_config(o), o.seed, init), o, int8);
 }
 

@@ -26,11 +26,18 @@ struct ModelOptions {
   // to the depth).
   int encoder_depth = 0;
   std::string decoder_channels;  // "a,b,..."
+  std::string stem;              // --stem: "" keeps the architecture's own (add_backbone_options)
+  std::string dilation;          // --dilation a,b,c: replace_stride_with_dilation of stages 2-4; "" = none
 };
 
 // --arch (required), --num-classes, --in-channels, --encoder-depth, --decoder-channels; with_weights adds
 // --weights and --non-strict.
 void add_model_options(CLI::App& cmd, ModelOptions& options, bool with_weights);
+// --stem imagenet|cifar and --dilation a,b,c (torchvision's replace_stride_with_dilation, each 0 or 1), for
+// the commands that look at a backbone (features, summary).
+void add_backbone_options(CLI::App& cmd, ModelOptions& options);
+// "0,1,1" -> {false, true, true}; anything else: InputError naming --dilation.
+std::array<bool, 3> parse_dilation(const std::string& text);
 // Builds the model, loads --weights if given (strict unless --non-strict; the report goes to stderr).
 // init: Init::none where only the structure matters (summary, print). The quant.* scales of an
 // .int8.safetensors file (resnet quantize) are not model weights: they go to *int8 if asked for (else to
@@ -98,6 +105,12 @@ void register_plot(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_dataset(CLI::App& app);
+void register_features(CLI::App& app);
+
+// `summary --features` (cmd_features.cpp): each stage's name, channels, reduction and feature shape [1,C,h,w]
+// for an input CxHxW; json: one JSON object.
+void print_feature_summary(ResNet& model, const std::string& arch, const std::array<int64_t, 3>& chw,
+                           bool json);
 
 // Thrown by a subcommand that has already reported its errors (e.g. one line per unreadable image) and only
 // needs the process to exit with `status`: main prints nothing more.

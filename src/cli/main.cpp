@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   resnet::cli::register_predict(app);
   resnet::cli::register_explain(app);
   resnet::cli::register_dataset(app);
+  resnet::cli::register_features(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

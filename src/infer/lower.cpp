@@ -1,6 +1,10 @@
 #include "infer/lower.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <algorithm>
+#include <set>
 
 #include "infer/fold.h"
 #include "models/blocks.h"
@@ -19,6 +23,9 @@ namespace {
 class Lowering {
  public:
   explicit Lowering(Program& program) : p_(program) {}
+
+  // Value v is handed out as a named output: no later step may write into it.
+  void keep(int v) { kept_.insert(v); }
 
   // Modules run one after the other from value x; returns the value they produce.
   int sequence(const std::vector<Module*>& modules, int x) {
@@ -104,6 +111,19 @@ class Lowering {
                 .bias = Tensor::zeros({z.out_channels()})});
   }
 
+  // Value x [N,H,W,channels] into a new value, as a 1x1 conv with the identity matrix for weight (exact: each
+  // output is one input times 1 plus zeros). For a residual join whose shortcut is a kept output.
+  int exact_copy(const Module& block, int64_t channels, int x) {
+    Tensor weight = Tensor::zeros({channels, channels, 1, 1});
+    for (int64_t c = 0; c < channels; ++c) weight.f32()[c * channels + c] = 1;
+    return add({.kind = StepKind::conv,
+                .name = block.path() + ".shortcut_copy",
+                .src = x,
+                .dst = new_value(),
+                .weight = std::move(weight),
+                .bias = Tensor::zeros({channels})});
+  }
+
   // A block from its structure: out = relu(branch(x) + shortcut(x)). The shortcut is computed first and the
   // branch's last conv adds into it, then applies the output ReLU (the sum post-op, then the ReLU); dropout
   // is the identity in eval mode.
@@ -117,7 +137,9 @@ class Lowering {
     }
     if (s.branch.empty()) unsupported(block, "a residual block without convolutions");
     if (s.branch.back().relu) unsupported(block, "a ReLU before the residual join is not planned");
-    const int shortcut = shortcut_value(s, x);
+    int shortcut = shortcut_value(s, x);
+    if (kept_.contains(shortcut))
+      shortcut = exact_copy(block, s.branch.back().conv->options().out_channels, x);
     int y = x;
     for (size_t i = 0; i + 1 < s.branch.size(); ++i) {
       const BranchStage& stage = s.branch[i];
@@ -141,7 +163,30 @@ class Lowering {
   }
 
   Program& p_;
+  std::set<int> kept_;
 };
+
+// The top-level module each stage ends with: the stem with its ReLU (before the max-pool), layerK with
+// itself.
+std::string stage_last_module(const std::string& stage) {
+  return stage == "stem" ? "relu" : stage;
+}
+
+// stages must be known (ResNet::stage_names) and asked once each.
+void check_stages(const ResNet& model, const std::vector<std::string>& stages) {
+  const std::vector<std::string> names = model.stage_names();
+  if (stages.empty()) throw InputError(fmt::format("{}: no feature stage asked for", model.config().name));
+  for (size_t i = 0; i < stages.size(); ++i) {
+    if (std::find(names.begin(), names.end(), stages[i]) == names.end()) {
+      throw InputError(fmt::format("{}: no stage '{}' (stages: {})", model.config().name, stages[i],
+                                   fmt::join(names, ", ")));
+    }
+    if (std::find(stages.begin(), stages.begin() + static_cast<std::ptrdiff_t>(i), stages[i]) !=
+        stages.begin() + static_cast<std::ptrdiff_t>(i)) {
+      throw InputError(fmt::format("{}: stage '{}' asked for twice", model.config().name, stages[i]));
+    }
+  }
+}
 
 }  // namespace
 
@@ -161,6 +206,40 @@ Program lower_resnet(ResNet& model) {
     unsupported(model, "the inference plan expects the model to end with a Linear classifier");
   }
   program.num_classes = program.steps.back().weight.dim(0);
+  return program;
+}
+
+Program lower_resnet_features(ResNet& model, const std::vector<std::string>& stages) {
+  check_stages(model, stages);
+  const std::vector<std::string> names = model.stage_names();
+  size_t deepest = 0;
+  for (const std::string& stage : stages) {
+    deepest =
+        std::max(deepest, static_cast<size_t>(std::find(names.begin(), names.end(), stage) - names.begin()));
+  }
+  Program program;
+  program.in_channels = model.config().in_channels;
+  program.outputs.resize(stages.size());
+  Lowering lowering(program);
+  // The top-level modules in groups that each end a stage; each group is lowered on its own, so that the
+  // value after it is the stage's output.
+  std::vector<Module*> group;
+  int x = program.input;
+  size_t stage = 0;
+  for (Module* child : model.children()) {
+    group.push_back(child);
+    if (child->path() != stage_last_module(names[stage])) continue;
+    x = lowering.sequence(group, x);
+    group.clear();
+    for (size_t i = 0; i < stages.size(); ++i) {
+      if (stages[i] != names[stage]) continue;
+      program.outputs[i] = {stages[i], x};
+      lowering.keep(x);
+    }
+    if (stage++ == deepest) break;
+  }
+  if (stage <= deepest)
+    throw InternalError(fmt::format("{}: stage {} not found", model.config().name, names[stage]));
   return program;
 }
 

@@ -7,6 +7,9 @@
 // InputError naming the module's path and type.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "infer/program.h"
 #include "resnet/model.h"
 
@@ -14,6 +17,12 @@ namespace resnet::infer {
 
 // Throws InputError naming the module the plan cannot take (an unsupported layer or arrangement).
 Program lower_resnet(ResNet& model);
+
+// The backbone of a ResNet (with or without a classifier): the outputs of `stages` ("stem" — conv1, bn1,
+// relu, before the max-pool —, "layer1".."layerN") as the program's named outputs, in the order asked. Lowers
+// only up to the deepest stage asked; a residual join whose shortcut is an output adds into an exact copy of
+// it, so that no output is written over. Unknown or repeated stage: InputError listing the stages.
+Program lower_resnet_features(ResNet& model, const std::vector<std::string>& stages);
 
 // Any module tree (a Sequential, a block, a layer) on an input of `in_channels` channels; the program's
 // output is the tree's output (num_classes stays 0). Throws as lower_resnet.

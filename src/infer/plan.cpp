@@ -12,6 +12,7 @@
 #include "infer/buffer_planner.h"
 #include "infer/lower.h"
 #include "infer/onednn/plan_kernels.h"
+#include "infer/plan_compiler.h"
 #include "infer/program.h"
 #include "infer/quantize_program.h"
 #include "resnet/error.h"
@@ -103,6 +104,21 @@ InferencePlan::~InferencePlan() = default;
 
 InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const Shape& input_shape,
                                      const PlanOptions& options) {
+  return infer::PlanCompiler::compile(infer::lower_resnet(model), precision, input_shape, options);
+}
+
+InferencePlan InferencePlan::compile_features(ResNet& model, const std::vector<std::string>& stages,
+                                              Precision precision, const Shape& input_shape,
+                                              const PlanOptions& options) {
+  if (precision == Precision::int8) {
+    throw InputError("an int8 inference plan computes logits only: compute features with f32 or bf16");
+  }
+  return infer::PlanCompiler::compile(infer::lower_resnet_features(model, stages), precision, input_shape,
+                                      options);
+}
+
+InferencePlan infer::PlanCompiler::compile(Program program, Precision precision, const Shape& input_shape,
+                                           const PlanOptions& options) {
   if (options.sub_batch < 0) {
     throw InputError(fmt::format("inference plan: sub-batch {} must be >= 0", options.sub_batch));
   }
@@ -111,11 +127,13 @@ InferencePlan InferencePlan::compile(ResNet& model, Precision precision, const S
                          ? "an int8 inference plan needs calibrated activation scales (resnet quantize)"
                          : "int8 calibration given for a plan that is not int8");
   }
-  auto impl = std::make_unique<Impl>();
-  infer::Program program = infer::lower_resnet(model);
-  if (options.int8) infer::quantize_program(program, *options.int8);
-  impl->program = std::make_shared<const infer::Program>(std::move(program));
-  impl->weights = infer::make_plan_weights();
+  if (program.output < 0 && program.outputs.empty()) {
+    throw InternalError("inference plan: the program has neither logits nor named outputs");
+  }
+  auto impl = std::make_unique<InferencePlan::Impl>();
+  if (options.int8) quantize_program(program, *options.int8);
+  impl->program = std::make_shared<const Program>(std::move(program));
+  impl->weights = make_plan_weights();
   impl->precision = precision;
   impl->options = options;
   InferencePlan plan(std::move(impl));
@@ -170,11 +188,37 @@ void InferencePlan::run(const Tensor& x, Tensor& logits) {
   run_observed(x, logits, {});
 }
 
-void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer) {
-  if (x.shape() != impl_->input_shape || x.dtype() != DType::f32) {
-    throw InputError(fmt::format("inference plan: compiled for f32 {}, got {} {}",
-                                 shape_str(impl_->input_shape), dtype_name(x.dtype()), shape_str(x.shape())));
+namespace {
+
+void check_input(const Tensor& x, const Shape& compiled) {
+  if (x.shape() != compiled || x.dtype() != DType::f32) {
+    throw InputError(fmt::format("inference plan: compiled for f32 {}, got {} {}", shape_str(compiled),
+                                 dtype_name(x.dtype()), shape_str(x.shape())));
   }
+}
+
+}  // namespace
+
+std::vector<Tensor> InferencePlan::run_features(const Tensor& x) {
+  const infer::Program& program = *impl_->program;
+  if (program.outputs.empty()) {
+    throw InputError("inference plan: run_features on a classifier plan (compile it with compile_features)");
+  }
+  check_input(x, impl_->input_shape);
+  std::vector<Tensor> features;
+  for (const Shape& shape : output_shapes()) features.push_back(Tensor::empty(shape));
+  const int64_t per_image = x.numel() / x.dim(0);
+  std::vector<float*> targets(features.size());
+  for (const auto& [pass, first] : impl_->schedule) {
+    for (size_t o = 0; o < features.size(); ++o)
+      targets[o] = features[o].f32() + first * (features[o].numel() / x.dim(0));
+    impl_->passes[pass].kernels->run(x.f32() + first * per_image, nullptr, targets);
+  }
+  return features;
+}
+
+void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer) {
+  check_input(x, impl_->input_shape);
   if (logits.shape() != output_shape() || logits.dtype() != DType::f32) {
     throw InputError(fmt::format("inference plan: logits must be f32 {}, got {} {}",
                                  shape_str(output_shape()), dtype_name(logits.dtype()),
@@ -195,7 +239,7 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
     };
   }
   for (const auto& [pass, first] : impl_->schedule) {
-    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes,
+    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes, {},
                                      step_observer);
   }
 }
@@ -205,7 +249,30 @@ const Shape& InferencePlan::input_shape() const {
 }
 
 Shape InferencePlan::output_shape() const {
+  if (impl_->program->output < 0) {
+    throw InputError("inference plan: a feature plan has no logits (see output_shapes())");
+  }
   return {impl_->input_shape[0], impl_->program->num_classes};
+}
+
+std::vector<std::string> InferencePlan::output_names() const {
+  const infer::Program& program = *impl_->program;
+  if (program.outputs.empty()) return {"logits"};
+  std::vector<std::string> names;
+  for (const infer::ProgramOutput& out : program.outputs) names.push_back(out.name);
+  return names;
+}
+
+std::vector<Shape> InferencePlan::output_shapes() const {
+  const infer::Program& program = *impl_->program;
+  if (program.outputs.empty()) return {output_shape()};
+  std::vector<Shape> shapes;
+  for (const infer::ProgramOutput& out : program.outputs) {
+    Shape shape = impl_->passes.front().shaped.value_shapes[static_cast<size_t>(out.value)];
+    shape[0] = impl_->input_shape[0];
+    shapes.push_back(shape);
+  }
+  return shapes;
 }
 
 Precision InferencePlan::precision() const {
@@ -237,8 +304,13 @@ std::string InferencePlan::describe() const {
   out += fmt::format("  0 {} {}\n", pass.kernels->describe_input(), at(m.program->input));
   for (size_t i = 0; i < m.program->steps.size(); ++i) {
     const infer::Step& step = m.program->steps[i];
-    out +=
-        fmt::format("  {} {} {} -> {}\n", i + 1, pass.kernels->describe_step(i), at(step.src), at(step.dst));
+    const std::string sources =
+        step.kind == infer::StepKind::concat ? at(step.src) + " + " + at(step.src2) : at(step.src);
+    out += fmt::format("  {} {} {} -> {}\n", i + 1, pass.kernels->describe_step(i), sources, at(step.dst));
+  }
+  for (size_t o = 0; o < m.program->outputs.size(); ++o) {
+    out += fmt::format("  {} {} {} -> caller\n", m.program->steps.size() + 1 + o,
+                       pass.kernels->describe_output(o), at(m.program->outputs[o].value));
   }
   return out;
 }

@@ -26,7 +26,20 @@ StepGeometry windowed(const Step& step, const Shape& src, int64_t out_channels) 
   return g;
 }
 
-StepGeometry shape_step(const Step& step, const Shape& src) {
+// concat: src [N,H,W,C1] and src2 [N,H,W,C2] -> [N,H,W,C1+C2].
+StepGeometry concatenated(const Step& step, const Shape& src, const Shape& src2) {
+  if (src2.size() != 4 || src2[0] != src[0] || src2[1] != src[1] || src2[2] != src[2]) {
+    throw InputError(fmt::format("{}: cannot concatenate {} and {} along channels (N, H and W must agree)",
+                                 step.name, shape_str(src), shape_str(src2)));
+  }
+  StepGeometry g;
+  g.src = src;
+  g.dst = {src[0], src[1], src[2], src[3] + src2[3]};
+  return g;
+}
+
+// src2: the shape of step.src2 (concat), else empty.
+StepGeometry shape_step(const Step& step, const Shape& src, const Shape& src2) {
   const bool spatial = src.size() == 4;
   if (!spatial) throw InternalError(fmt::format("{}: input {} is not [N,H,W,C]", step.name, shape_str(src)));
   switch (step.kind) {
@@ -58,6 +71,14 @@ StepGeometry shape_step(const Step& step, const Shape& src) {
       g.dst = {src[0], step.weight.dim(0)};
       return g;
     }
+    case StepKind::upsample_nearest: {
+      StepGeometry g;
+      g.src = src;
+      g.dst = {src[0], 2 * src[1], 2 * src[2], src[3]};
+      return g;
+    }
+    case StepKind::concat:
+      return concatenated(step, src, src2);
   }
   throw InternalError("shape_program: unknown step kind");
 }
@@ -74,6 +95,10 @@ std::string_view step_kind_name(StepKind kind) {
       return "avg_pool";
     case StepKind::linear:
       return "linear";
+    case StepKind::upsample_nearest:
+      return "upsample_nearest";
+    case StepKind::concat:
+      return "concat";
   }
   return "?";
 }
@@ -86,10 +111,15 @@ ShapedProgram shape_program(const Program& program, const Shape& input) {
   ShapedProgram shaped;
   shaped.value_shapes.assign(static_cast<size_t>(program.num_values), Shape());
   shaped.value_shapes[static_cast<size_t>(program.input)] = input;
+  auto written = [&](const Step& step, int v) -> const Shape& {
+    const Shape& shape = shaped.value_shapes.at(static_cast<size_t>(v));
+    if (shape.empty()) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
+    return shape;
+  };
   for (const Step& step : program.steps) {
-    const Shape& src = shaped.value_shapes.at(static_cast<size_t>(step.src));
-    if (src.empty()) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
-    StepGeometry g = shape_step(step, src);
+    const bool two_sources = step.kind == StepKind::concat;
+    StepGeometry g =
+        shape_step(step, written(step, step.src), two_sources ? written(step, step.src2) : Shape());
     Shape& dst = shaped.value_shapes.at(static_cast<size_t>(step.dst));
     if (step.accumulate && dst != g.dst) {
       throw InputError(fmt::format("{}: the residual branch gives {} but the shortcut gives {}", step.name,
@@ -108,15 +138,25 @@ std::vector<Lifetime> value_lifetimes(const Program& program) {
   for (size_t i = 0; i < program.steps.size(); ++i) {
     const Step& step = program.steps[i];
     const int time = static_cast<int>(i) + 1;
-    Lifetime& src = lives.at(static_cast<size_t>(step.src));
+    auto read = [&](int v) {
+      Lifetime& src = lives.at(static_cast<size_t>(v));
+      if (src.first == kUnset) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
+      src.last = time;
+    };
+    read(step.src);
+    if (step.kind == StepKind::concat) read(step.src2);
     Lifetime& dst = lives.at(static_cast<size_t>(step.dst));
-    if (src.first == kUnset) throw InternalError(fmt::format("{}: reads a value nothing wrote", step.name));
-    src.last = time;
     if (dst.first == kUnset) {
       if (step.accumulate) throw InternalError(fmt::format("{}: accumulates into nothing", step.name));
       dst.first = time;
     }
     dst.last = time;
+  }
+  const int copied_out = static_cast<int>(program.steps.size()) + 1;
+  for (const ProgramOutput& out : program.outputs) {
+    Lifetime& life = lives.at(static_cast<size_t>(out.value));
+    if (life.first == kUnset) throw InternalError(fmt::format("output {}: nothing writes it", out.name));
+    life.last = copied_out;
   }
   for (Lifetime& life : lives) {
     if (life.first == kUnset) life = {0, 0};  // never used: a zero-length life

@@ -3,8 +3,9 @@
 // (shape_program) gives every value its NHWC shape and every step its windows and padding for one input
 // shape.
 //
-// A step reads value `src` and writes value `dst`. With `accumulate`, the step adds its result into dst's
-// current contents (the residual join: dst holds the shortcut), and `relu` then applies max(., 0).
+// A step reads value `src` (and `src2`: concat) and writes value `dst`. With `accumulate`, the step adds its
+// result into dst's current contents (the residual join: dst holds the shortcut), and `relu` then applies
+// max(., 0).
 #pragma once
 
 #include <cstdint>
@@ -17,10 +18,12 @@
 namespace resnet::infer {
 
 enum class StepKind {
-  conv,      // 2-D convolution, folded weight [O, I/groups, KH, KW] (OIHW) and bias [O]
-  max_pool,  // window kernel x kernel, stride, padding (PyTorch: -inf padding, floor mode)
-  avg_pool,  // global average pooling: [N,H,W,C] -> [N,1,1,C]
-  linear,    // fully connected on [N,1,1,C] (as [N,C]) -> [N,O], weight [O,C], bias [O]
+  conv,              // 2-D convolution, folded weight [O, I/groups, KH, KW] (OIHW) and bias [O]
+  max_pool,          // window kernel x kernel, stride, padding (PyTorch: -inf padding, floor mode)
+  avg_pool,          // global average pooling: [N,H,W,C] -> [N,1,1,C]
+  linear,            // fully connected on [N,1,1,C] (as [N,C]) -> [N,O], weight [O,C], bias [O]
+  upsample_nearest,  // x2 nearest neighbour: [N,H,W,C] -> [N,2H,2W,C] (torch's interpolate, mode="nearest")
+  concat,            // channels of src, then of src2: [N,H,W,C1] + [N,H,W,C2] -> [N,H,W,C1+C2]
 };
 std::string_view step_kind_name(StepKind kind);
 
@@ -39,6 +42,7 @@ struct Step {
   StepKind kind = StepKind::conv;
   std::string name;  // the module path it comes from: "layer1.0.conv2", "fc"
   int src = -1;
+  int src2 = -1;  // concat: the second source
   int dst = -1;
   bool accumulate = false;
   bool relu = false;
@@ -48,10 +52,18 @@ struct Step {
   StepInt8 int8;  // int8 programs only
 };
 
+// A value a run hands back by name ("layer2"): a spatial value [N,H,W,C], kept in the arena until the end of
+// the run and then copied out (as f32 NHWC).
+struct ProgramOutput {
+  std::string name;
+  int value = -1;
+};
+
 struct Program {
   int num_values = 1;  // value 0 is the input image batch
   int input = 0;
-  int output = -1;  // the logits [N, classes]
+  int output = -1;  // the logits [N, classes], written straight into the caller's tensor; -1: none
+  std::vector<ProgramOutput> outputs;  // named outputs (a backbone's features), in the order asked
   int64_t in_channels = 0;
   int64_t num_classes = 0;
   std::vector<Step> steps;
@@ -78,8 +90,9 @@ struct ShapedProgram {
 ShapedProgram shape_program(const Program& program, const Shape& input);
 
 // The steps during which each value must exist, for the buffer planner. Time 0 is the input's arrival (the
-// reorder into the plan's layout); step i runs at time i + 1. A value lives from the step that first writes
-// it to the last step that reads or accumulates into it.
+// reorder into the plan's layout); step i runs at time i + 1; the named outputs are copied out at time
+// steps.size() + 1. A value lives from the step that first writes it to the last step that reads or
+// accumulates into it; a named output to the end.
 struct Lifetime {
   int first = 0, last = 0;
 };

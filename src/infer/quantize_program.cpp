@@ -79,12 +79,23 @@ DType int8_output_type(const Step& step, DType src_type) {
       return src_type;
     case StepKind::avg_pool:
     case StepKind::linear:
+    case StepKind::upsample_nearest:  // not planned in int8 (quantize_program refuses them)
+    case StepKind::concat:
       return DType::f32;
   }
   return DType::f32;
 }
 
 void quantize_program(Program& program, const Int8Calibration& calibration) {
+  if (!program.outputs.empty()) {
+    throw InputError("an int8 plan computes logits only: compute features with --dtype f32 or bf16");
+  }
+  for (const Step& step : program.steps) {
+    if (step.kind == StepKind::upsample_nearest || step.kind == StepKind::concat) {
+      throw InputError(fmt::format("{}: the int8 plan has no {} step (use f32 or bf16)", step.name,
+                                   step_kind_name(step.kind)));
+    }
+  }
   // The type and scale of every value as the steps leave it (an accumulated value changes both).
   std::vector<DType> type(static_cast<size_t>(program.num_values), DType::f32);
   std::vector<float> scale(static_cast<size_t>(program.num_values), 1.0f);
@@ -117,6 +128,8 @@ void quantize_program(Program& program, const Int8Calibration& calibration) {
         break;
       case StepKind::avg_pool:
       case StepKind::linear:
+      case StepKind::upsample_nearest:
+      case StepKind::concat:
         q.dst_scale = 1.0f;
         break;
     }

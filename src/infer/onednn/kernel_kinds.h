@@ -14,8 +14,9 @@
 
 namespace resnet::infer {
 
-// A step that is one oneDNN primitive with its post-ops: a direct convolution, a pooling, or the
-// classifier's inner product. An int8 convolution is one too, with runtime scales.
+// A step that is one oneDNN primitive with one source and its post-ops: a direct convolution, a pooling, a
+// nearest upsampling (resampling), or the classifier's inner product. An int8 convolution is one too, with
+// runtime scales.
 class PrimitiveKernel final : public Kernel {
  public:
   // The program's weight of step `step` (PlanWeights' key), described by plain_md, read in place and
@@ -111,6 +112,56 @@ class WinogradKernel final : public Kernel {
   dnnl::memory::desc src_md_, dst_md_;
   WinogradConv conv_;
   dnnl::memory src_, dst_, weights_;  // set by bind()
+};
+
+// A channel concat of two values (oneDNN concat): dst = [src channels, src2 channels], each source read in
+// the layout its producer chose.
+class ConcatKernel final : public Kernel {
+ public:
+  // pd.src_desc(0) is value src's layout, pd.src_desc(1) value src2's; writes value dst in pd.dst_desc().
+  ConcatKernel(KernelLabel label, const dnnl::concat::primitive_desc& pd, int src, int src2, int dst);
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override { primitive_.execute(stream, args_); }
+  const dnnl::memory& output() const override { return dst_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  bool reference() const override { return is_reference(pd_); }
+
+ private:
+  KernelLabel label_;
+  dnnl::concat::primitive_desc pd_;
+  dnnl::concat primitive_;
+  int src_, src2_, dst_value_;
+  dnnl::memory dst_;
+  ExecArgs args_;  // filled by bind()
+};
+
+// A named output of the plan (a backbone's feature): value `value`, in the layout the plan chose, reordered
+// after the steps into the caller's f32 NHWC tensor.
+class OutputReorderKernel final : public Kernel {
+ public:
+  // value: described by `md` in the arena; out: f32 NHWC of the same logical dims.
+  OutputReorderKernel(std::string name, int value, const dnnl::memory::desc& md,
+                      const dnnl::memory::desc& out);
+
+  // out: where the next run() writes (the caller's tensor, at the pass's first image).
+  void set_output(float* out);
+
+  void bind(KernelBinding& binding) override;
+  void run(dnnl::stream& stream) const override { reorder_.execute(stream, args_); }
+  const dnnl::memory& output() const override { return out_; }
+  std::string describe() const override;
+  size_t scratchpad_bytes() const override { return pd_.scratchpad_desc().get_size(); }
+  bool reference() const override { return is_reference(pd_); }
+
+ private:
+  std::string name_;
+  int value_;
+  dnnl::reorder::primitive_desc pd_;
+  dnnl::reorder reorder_;
+  dnnl::memory out_;  // its handle is set per run
+  ExecArgs args_;     // filled by bind()
 };
 
 // The plan's input: the caller's f32 NHWC images reordered into the layout the first step reads; an int8

@@ -134,6 +134,9 @@ class KernelBuilder {
     if (step.kind != StepKind::conv && !decided(step.src)) {
       decide(step.src, memory::desc(logical(g.src), input_type(), g.src.size() == 4 ? tag::nhwc : tag::nc));
     }
+    if (step.kind == StepKind::concat && !decided(step.src2)) {
+      decide(step.src2, memory::desc(logical(value_shape(step.src2)), input_type(), tag::nhwc));
+    }
     switch (step.kind) {
       case StepKind::conv:
         if (use_winograd(step, g)) return winograd_conv(i, step, g);
@@ -143,8 +146,23 @@ class KernelBuilder {
         return pool(step, g);
       case StepKind::linear:
         return linear(i, step, g);
+      case StepKind::upsample_nearest:
+        return upsample_nearest(step, g);
+      case StepKind::concat:
+        return concat(step);
     }
     throw InternalError(fmt::format("{}: a step of unknown kind", step.name));
+  }
+
+  // The edge after the steps for each named output: its value, in the layout chosen, into the caller's f32
+  // NHWC tensor.
+  std::vector<std::unique_ptr<OutputReorderKernel>> output_reorders() const {
+    std::vector<std::unique_ptr<OutputReorderKernel>> kernels;
+    for (const ProgramOutput& out : program_.outputs) {
+      kernels.push_back(std::make_unique<OutputReorderKernel>(
+          out.name, out.value, value_md(out.value), desc_of(value_shape(out.value), DType::f32, tag::nhwc)));
+    }
+    return kernels;
   }
 
   // The edge after the steps: the caller's NHWC f32 images into the layout the first step chose.
@@ -175,6 +193,7 @@ class KernelBuilder {
   }
 
   bool decided(int v) const { return value_md(v).get_ndims() > 0; }
+  const Shape& value_shape(int v) const { return shaped_.value_shapes[static_cast<size_t>(v)]; }
   void decide(int v, const memory::desc& md) { value_md_[static_cast<size_t>(v)] = md; }
   // What a primitive may pick for a new activation: anything, or NHWC under the channels_last policy.
   memory::desc any_md(const Shape& nhwc, dt type) const {
@@ -251,6 +270,34 @@ class KernelBuilder {
     return std::make_unique<PrimitiveKernel>(std::move(name), pd, step.src, step.dst);
   }
 
+  // x2 nearest: oneDNN's nearest resampling picks source row floor(oh / 2) for an integer factor, as torch's
+  // interpolate(mode="nearest") does.
+  std::unique_ptr<Kernel> upsample_nearest(const Step& step, const StepGeometry& g) {
+    refuse_post_ops(step);
+    auto pd = dnnl::resampling_forward::primitive_desc(
+        cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::resampling_nearest,
+        value_md(step.src), any_md(g.dst, dst_type(step)), default_attr());
+    decide(step.dst, pd.dst_desc());
+    return std::make_unique<PrimitiveKernel>(label(step, "upsample_nearest"), pd, step.src, step.dst);
+  }
+
+  // Channel concat: each source as its producer laid it out; oneDNN picks the output's layout from them.
+  std::unique_ptr<Kernel> concat(const Step& step) {
+    refuse_post_ops(step);
+    auto pd = dnnl::concat::primitive_desc(cpu_engine(), 1, {value_md(step.src), value_md(step.src2)},
+                                           default_attr());
+    decide(step.dst, pd.dst_desc());
+    return std::make_unique<ConcatKernel>(label(step, "concat"), pd, step.src, step.src2, step.dst);
+  }
+
+  // Upsample and concat fuse nothing: the conv that reads them carries the ReLU.
+  static void refuse_post_ops(const Step& step) {
+    if (step.accumulate || step.relu) {
+      throw InternalError(
+          fmt::format("{}: a {} step takes no residual join or ReLU", step.name, step_kind_name(step.kind)));
+    }
+  }
+
   // The classifier writes f32 logits [N, classes] straight into the caller's tensor.
   std::unique_ptr<Kernel> linear(size_t i, const Step& step, const StepGeometry& g) {
     const int64_t out = step.weight.dim(0);
@@ -294,6 +341,7 @@ struct PlanKernels::Impl {
   int output = 0;  // the value written into the caller's logits
   std::unique_ptr<InputReorderKernel> input;
   std::vector<std::unique_ptr<Kernel>> steps;
+  std::vector<std::unique_ptr<OutputReorderKernel>> outputs;  // the named outputs, in order
   memory logits;  // the caller's tensor; its handle is set per run
   std::vector<size_t> value_bytes;
   AlignedBytes scratchpad{nullptr, &std::free};
@@ -314,8 +362,9 @@ PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Pr
     KernelBuilder builder(program, shaped, precision, layout, winograd);
     for (size_t i = 0; i < program.steps.size(); ++i) m.steps.push_back(builder.step(i));
     m.input = builder.input_reorder();
+    m.outputs = builder.output_reorders();
     m.output = program.output;
-    m.logits = memory(builder.value_md(program.output), cpu_engine(), nullptr);
+    if (program.output >= 0) m.logits = memory(builder.value_md(program.output), cpu_engine(), nullptr);
 
     m.value_bytes.assign(static_cast<size_t>(program.num_values), 0);
     for (int v = 0; v < program.num_values; ++v) {
@@ -323,6 +372,7 @@ PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Pr
     }
     m.scratchpad_bytes = m.input->scratchpad_bytes();
     for (const auto& k : m.steps) m.scratchpad_bytes = std::max(m.scratchpad_bytes, k->scratchpad_bytes());
+    for (const auto& k : m.outputs) m.scratchpad_bytes = std::max(m.scratchpad_bytes, k->scratchpad_bytes());
     m.winograd_buffer_bytes = builder.winograd_buffer_bytes();
     m.winograd_steps = builder.winograd_steps();
   });
@@ -350,18 +400,24 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
                           m.winograd_buffer.get());
     m.input->bind(binding);
     for (const auto& k : m.steps) k->bind(binding);
+    for (const auto& k : m.outputs) k->bind(binding);
     m.weight_reorders = binding.weight_reorders();
     m.weight_bytes = binding.weight_bytes();
     m.bound = true;
   });
 }
 
-void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
+void PlanKernels::run(const float* x, float* logits, const std::vector<float*>& outputs,
+                      const Observer& observer) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
     if (!m.bound) throw InternalError("inference plan: run before bind");
+    if (outputs.size() != m.outputs.size()) {
+      throw InternalError(
+          fmt::format("inference plan: {} output tensors for {} outputs", outputs.size(), m.outputs.size()));
+    }
     m.input->set_images(x);
-    m.logits.set_data_handle(logits);
+    if (m.output >= 0) m.logits.set_data_handle(logits);
     dnnl::stream& stream = cpu_stream();
     m.input->run(stream);
     if (observer) observer(-1, plain_f32_copy(m.input->images()));
@@ -373,12 +429,16 @@ void PlanKernels::run(const float* x, float* logits, const Observer& observer) {
         observer(static_cast<int>(i), plain_f32_copy(k.output()));
       }
     }
+    for (size_t o = 0; o < m.outputs.size(); ++o) {
+      m.outputs[o]->set_output(outputs[o]);
+      m.outputs[o]->run(stream);
+    }
     stream.wait();
   });
 }
 
 int64_t PlanKernels::primitives() const {
-  return static_cast<int64_t>(impl_->steps.size()) + 1;
+  return static_cast<int64_t>(impl_->steps.size() + impl_->outputs.size()) + 1;
 }
 int64_t PlanKernels::winograd_steps() const {
   return impl_->winograd_steps;
@@ -399,6 +459,10 @@ std::string PlanKernels::describe_step(size_t i) const {
 
 std::string PlanKernels::describe_input() const {
   return impl_->input->describe();
+}
+
+std::string PlanKernels::describe_output(size_t i) const {
+  return impl_->outputs.at(i)->describe();
 }
 
 }  // namespace resnet::infer

@@ -5,7 +5,9 @@
 //
 // Layout choice: a step's output layout is whatever its primitive picks; a step reads its input in the layout
 // its producer picked; a step that accumulates (sum post-op) writes in the layout of the value it adds into.
-// The input value takes the layout the first step asks for; the output (logits) is plain f32 [N, classes].
+// The input value takes the layout the first step asks for; the output (logits) is plain f32 [N, classes];
+// each named output (a feature) stays in its producer's layout and is reordered into the caller's f32 NHWC
+// tensor after the steps.
 //
 // int8 programs (infer::quantize_program): convolutions take s8 weights reordered from the per-channel
 // quantized folded weights, with runtime scales (src and dst per tensor, weights per output channel); the
@@ -60,11 +62,13 @@ class PlanKernels {
   void bind(std::byte* arena, const std::vector<size_t>& offsets, PlanWeights& weights);
   // Sees the output of step `step` (-1: the input) as f32 NHWC ([N, classes] for the logits).
   using Observer = std::function<void(int step, const Tensor& value)>;
-  // x: f32 [N,H,W,C] of the compiled shape (dense); logits: f32 [N, classes], written. With an observer,
-  // every step's output is copied out (reordered to f32 NHWC) after the step.
-  void run(const float* x, float* logits, const Observer& observer = {});
+  // x: f32 [N,H,W,C] of the compiled shape (dense); logits: f32 [N, classes], written (null when the
+  // program has none); outputs: one f32 NHWC buffer per named output of the program, written after the
+  // steps. With an observer, every step's output is copied out (reordered to f32 NHWC) after the step.
+  void run(const float* x, float* logits, const std::vector<float*>& outputs = {},
+           const Observer& observer = {});
 
-  int64_t primitives() const;       // per run, the input reorder included
+  int64_t primitives() const;       // per run, the input and output reorders included
   int64_t winograd_steps() const;   // convolutions run as Winograd
   int64_t weight_reorders() const;  // done by bind() (weights not found in PlanWeights)
   size_t weight_bytes() const;      // of the weights these primitives use
@@ -73,6 +77,8 @@ class PlanKernels {
   // Step i: "conv 32x64x56x56:aBcd16b -> 32x64x56x56:aBcd16b w:ABcd16b16a +sum +relu [jit:avx512_core]"
   std::string describe_step(size_t i) const;
   std::string describe_input() const;
+  // Named output i: "output layer2 reorder: 2x128x8x8:f32:aBcd16b -> 2x128x8x8:f32:acdb [...]"
+  std::string describe_output(size_t i) const;
 
  private:
   struct Impl;
