@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
@@ -343,6 +344,40 @@ TEST(SegmentationTrainCli, TrainsAndPrintsTheBestMiou) {
   EXPECT_EQ(lines_of(read_bytes(fs::path(out) / "class_iou.csv"))[0], "epoch,0,1");
   const json config = json::parse(read_bytes(fs::path(out) / "config.json"));
   EXPECT_EQ(config.at("loss"), "ce+dice");
+
+  // --resume takes the run's flags (the task's own too) and refuses changed ones.
+  const CliResult again = resnet_cli("train --quiet --out " + out + " --resume", dir);
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("had already finished"), std::string::npos) << again.out;
+  const CliResult other = resnet_cli("train --quiet --out " + out + " --resume --loss dice", dir);
+  EXPECT_EQ(other.exit_code, 2) << other.err;
+  EXPECT_NE(other.err.find("--loss \"dice\" (the run has \"ce+dice\")"), std::string::npos) << other.err;
+}
+
+}  // namespace
+}  // namespace resnet
+
+namespace resnet {
+namespace {
+
+TEST(SegmentationTrainCli, BenchTrainTimesAUnetStep) {
+  if (resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)";
+  const fs::path dir = scratch();
+  const CliResult r = resnet_cli(
+      "bench --train --arch unet-resnet18 --size 32 --batch 2 --in-channels 1 --num-classes 11 --iters 1 "
+      "--warmup 0 --threads 1 --json",
+      dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json j = json::parse(r.out);
+  EXPECT_EQ(j.at("arch"), "unet-resnet18");
+  EXPECT_EQ(j.at("num_classes"), 11);
+  EXPECT_EQ(j.at("in_channels"), 1);
+  EXPECT_GT(j.at("images_per_sec").get<double>(), 0.0);
+  EXPECT_TRUE(std::isfinite(j.at("final_loss").get<double>()));
+
+  const CliResult odd = resnet_cli("bench --train --arch unet-resnet18 --size 40 --batch 2 --iters 1", dir);
+  EXPECT_EQ(odd.exit_code, 2) << odd.err;
+  EXPECT_NE(odd.err.find("multiples of 32"), std::string::npos) << odd.err;
 }
 
 }  // namespace
