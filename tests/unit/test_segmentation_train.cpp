@@ -261,6 +261,75 @@ TEST(SegmentationTrain, InitWeightsFromAClassifierLoadsTheEncoder) {
                          find_tensor(original, "layer4.1.conv2.weight")->tensor));
 }
 
+// side x side one-channel images of four classes (a bright quadrant each), for a classification run.
+std::shared_ptr<const Dataset> quadrants(int n, int side) {
+  ImageArray a;
+  a.count = n;
+  a.height = a.width = side;
+  a.channels = 1;
+  for (int i = 0; i < n; ++i) {
+    const int label = i % 4;
+    for (int y = 0; y < side; ++y) {
+      for (int x = 0; x < side; ++x) {
+        const bool inside = (y < side / 2) == (label < 2) && (x < side / 2) == (label % 2 == 0);
+        a.pixels.push_back(uint8_t(inside ? 220 : 20 + i % 7));
+      }
+    }
+    a.labels.push_back(label);
+  }
+  DatasetInfo info;
+  info.name = "quadrants";
+  info.class_names = {"a", "b", "c", "d"};
+  info.channels = 1;
+  info.image_size = side;
+  info.mean = {0.3f};
+  info.std = {0.3f};
+  return make_memory_dataset(std::move(a), info);
+}
+
+TEST(SegmentationTrain, InitWeightsFromAClassificationRunFolderAndFromAUnetFile) {
+  REQUIRE_FASHION_MNIST();
+  const fs::path dir = scratch();
+  // A one-channel resnet18 classification run.
+  std::ostringstream log;
+  TrainConfig cls;
+  cls.arch = "resnet18";
+  cls.dataset = "fashion-mnist";
+  cls.epochs = 1;
+  cls.batch_size = 8;
+  cls.threads = 1;
+  cls.out_dir = (dir / "classifier").string();
+  TrainHooks hooks = quiet_hooks(log);
+  hooks.train_set = quadrants(16, 32);
+  hooks.test_set = quadrants(8, 32);
+  train(resolve_train_config(cls), hooks);
+
+  TrainConfig c = scenes_config(dir / "from-run");
+  c.init_weights = (dir / "classifier").string();
+  c.epochs = 1;
+  train(c, quiet_hooks(log));
+  EXPECT_NE(
+      log.str().find("init: 120 tensors loaded from classifier; fc.weight, fc.bias dropped (no classifier)"),
+      std::string::npos)
+      << log.str();
+
+  // A U-Net's own weights load as a whole, the head included.
+  TrainConfig whole = scenes_config(dir / "from-unet");
+  whole.init_weights = (dir / "from-run" / "last.safetensors").string();
+  whole.epochs = 1;
+  whole.lr = 1e-9;  // (almost) nothing moves: the head stays the file's
+  std::ostringstream log2;
+  train(whole, quiet_hooks(log2));
+  EXPECT_NE(log2.str().find("from last.safetensors (a U-Net: encoder, decoder and head)"), std::string::npos)
+      << log2.str();
+  const StateDict file = load_safetensors(whole.init_weights);
+  const StateDict after = load_safetensors((dir / "from-unet" / "last.safetensors").string());
+  const Tensor& head_before = find_tensor(file, "segmentation_head.0.bias")->tensor;
+  const Tensor& head_after = find_tensor(after, "segmentation_head.0.bias")->tensor;
+  for (int64_t k = 0; k < head_before.numel(); ++k)
+    EXPECT_NEAR(head_after.f32()[k], head_before.f32()[k], 1e-6);
+}
+
 TEST(SegmentationTrain, FrozenBackboneKeepsTheEncoderBitwise) {
   REQUIRE_FASHION_MNIST();
   const fs::path out = scratch();
