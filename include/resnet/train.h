@@ -9,10 +9,10 @@
 //   resnet::TrainSummary summary = resnet::train(resolve_train_config(config));
 //
 // One epoch: the training split in a seeded order (Loader), for each batch forward -> softmax cross-entropy
-// -> backward -> optimizer step with the schedule's lr, then evaluation on the test split, then a checkpoint.
-// Everything random (model init, sample order, augmentation) is a function of (seed, epoch, sample), so a run
-// resumed at an epoch boundary continues exactly as the uninterrupted run would (bit for bit with one
-// thread).
+// (segmentation: the --loss per pixel) -> backward -> optimizer step with the schedule's lr, then evaluation
+// on the test split, then a checkpoint. Everything random (model init, sample order, augmentation) is a
+// function of (seed, epoch, sample), so a run resumed at an epoch boundary continues exactly as the
+// uninterrupted run would (bit for bit with one thread).
 //
 // Two tasks share the loop (src/train/train_task.h): classification (a zoo ResNet, softmax cross-entropy,
 // top-1 accuracy) and segmentation (a U-Net "unet-<encoder>", resnet/unet.h; ce | dice | ce+dice with an

@@ -1,5 +1,6 @@
 // The training loop: epochs of forward -> loss -> backward -> optimizer step, evaluation after each, and a
-// checkpoint (checkpoint.h) that --resume continues from exactly.
+// checkpoint (checkpoint.h) that --resume continues from exactly. The task (train_task.h: classification or
+// segmentation) supplies the model, the data, the loss and the metrics; the loop is the same for both.
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
