@@ -110,10 +110,18 @@ def train(args):
     torch.manual_seed(args.seed)
     model = build(args.arch, 1, classes, args.encoder_depth)
     if args.init_weights:
-        state = torch.load(args.init_weights, map_location="cpu")
-        missing, unexpected = model.encoder.load_state_dict(
-            {k: v for k, v in state.items() if not k.startswith("fc.")}, strict=False)
-        print(f"init: encoder from {args.init_weights}; missing {missing}, unexpected {unexpected}", file=sys.stderr)
+        if args.init_weights.endswith(".safetensors"):
+            from safetensors.torch import load_file
+            state = load_file(args.init_weights)
+        else:
+            state = torch.load(args.init_weights, map_location="cpu")
+        # As `resnet train --task segmentation --init-weights F --non-strict`: every encoder tensor whose name
+        # and shape match is loaded; fc and mismatched tensors (a cifar-stem conv1) are skipped and reported.
+        own = model.encoder.state_dict()
+        fits = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        model.encoder.load_state_dict(fits, strict=False)
+        skipped = sorted(set(state) - set(fits))
+        print(f"init: {len(fits)} tensors loaded from {args.init_weights}; skipped: {skipped}", file=sys.stderr)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.wd)
     steps_per_epoch = math.ceil(len(tr_i) / args.batch_size)
     total = steps_per_epoch * args.epochs
