@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON
 
-.PHONY: all bootstrap configure build test demo bench bench-train bench-peers bench-predict clean format
+.PHONY: all bootstrap configure build test demo bench bench-train bench-peers bench-predict bench-unet clean format
 
 all: build
 
@@ -33,6 +33,9 @@ bench-peers: build
 
 bench-predict: build
 	@scripts/bench_predict.sh $(BUILD_DIR)
+
+bench-unet: build
+	@scripts/bench_unet.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

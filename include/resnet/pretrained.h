@@ -34,6 +34,7 @@ struct PretrainedReport {
   std::vector<std::string> adapted;  // first-convolution weights adapted to the model's channels
   int64_t file_channels = 0, model_channels = 0;
   std::vector<std::string> skipped;  // non-strict only: "layer1.0.conv1.weight: model [..], file [..]"
+  std::vector<std::string> dropped;  // the file's classifier, for a model without one (a U-Net's encoder)
 
   // "init: 318 tensors loaded from resnet50.pth; fc.weight, fc.bias re-initialised (1000 -> 10 classes);
   //  conv1.weight adapted (3 -> 1 channels)" (one line; skipped tensors follow as "; skipped: ...").
@@ -43,6 +44,15 @@ struct PretrainedReport {
 // file: a .pth or .safetensors state_dict (torchvision names), or a `resnet train` run's state.safetensors or
 // run folder (the model of its last committed epoch). Throws InputError naming the file and the tensor.
 PretrainedReport load_pretrained(ResNet& model, const std::string& file,
+                                 const PretrainedOptions& options = {});
+
+// The tensors load_pretrained reads from `file` (a run's state or folder: its model).
+StateDict read_pretrained_weights(const std::string& file);
+// load_pretrained of tensors already read from `file`. A model that is part of a larger one (a U-Net's
+// encoder, path "encoder") takes the file's torchvision names under its own prefix ("conv1.weight" ->
+// "encoder.conv1.weight"); a model without a classifier drops the file's fc.weight and fc.bias (reported as
+// dropped).
+PretrainedReport load_pretrained(ResNet& model, StateDict tensors, const std::string& file,
                                  const PretrainedOptions& options = {});
 
 }  // namespace resnet

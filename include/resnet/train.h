@@ -9,17 +9,24 @@
 //   resnet::TrainSummary summary = resnet::train(resolve_train_config(config));
 //
 // One epoch: the training split in a seeded order (Loader), for each batch forward -> softmax cross-entropy
-// -> backward -> optimizer step with the schedule's lr, then evaluation on the test split, then a checkpoint.
-// Everything random (model init, sample order, augmentation) is a function of (seed, epoch, sample), so a run
-// resumed at an epoch boundary continues exactly as the uninterrupted run would (bit for bit with one
-// thread).
+// (segmentation: the --loss per pixel) -> backward -> optimizer step with the schedule's lr, then evaluation
+// on the test split, then a checkpoint. Everything random (model init, sample order, augmentation) is a
+// function of (seed, epoch, sample), so a run resumed at an epoch boundary continues exactly as the
+// uninterrupted run would (bit for bit with one thread).
+//
+// Two tasks share the loop (src/train/train_task.h): classification (a zoo ResNet, softmax cross-entropy,
+// top-1 accuracy) and segmentation (a U-Net "unet-<encoder>", resnet/unet.h; ce | dice | ce+dice with an
+// ignore index, resnet/segmentation_loss.h; pixel accuracy, mIoU and per-class IoU).
 //
 // Files in out_dir (each written to a temp name and renamed, see src/train/checkpoint.h for the order):
-//   config.json         the resolved TrainConfig
-//   metrics.csv         epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds (accuracies are fractions)
-//   curves.png          loss and accuracy per epoch
-//   last.safetensors    the model's state_dict after the last completed epoch (torchvision names)
-//   best.safetensors    the state_dict of the epoch with the highest test accuracy
+//   config.json         the resolved TrainConfig, and the dataset's info (class names, channels, mean/std)
+//   metrics.csv         epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds (accuracies are fractions);
+//                       segmentation: epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds
+//                       (acc = pixel accuracy)
+//   class_iou.csv       segmentation only: epoch, then the test IoU of each class (a column per class name)
+//   curves.png          loss and accuracy per epoch (segmentation: loss, and mIoU with pixel accuracy)
+//   last.safetensors    the model's state_dict after the last completed epoch (torchvision / smp names)
+//   best.safetensors    the state_dict of the epoch with the highest test accuracy (segmentation: test mIoU)
 //   state.safetensors   what --resume reads: model, optimizer state and the run's progress, one file
 //   state.json          a readable copy of the progress part (informational; resume reads state.safetensors)
 #pragma once
@@ -35,13 +42,18 @@
 #include "resnet/data.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
+#include "resnet/segmentation_data.h"
 
 namespace resnet {
 
 struct TrainConfig {
+  // The task: "classification" (a zoo ResNet) or "segmentation" (a U-Net, "unet-<encoder>").
+  std::string task = "classification";
+
   // The model and the data.
-  std::string arch;          // a zoo name (resnet18 ... wide_resnet101_2, resnet20 ... resnet1202)
-  std::string dataset;       // fashion-mnist | mnist | cifar10 | cifar100 | folder
+  std::string arch;  // a zoo name (resnet18 ... wide_resnet101_2, resnet20 ... resnet1202; unet-resnet34 ...)
+  std::string
+      dataset;  // fashion-mnist | mnist | cifar10 | cifar100 | folder; fashion-mnist-scenes | folder-seg
   std::string data_dir;      // "" = default_data_dir(dataset)
   std::string stem;          // "" = the architecture's own; "imagenet" | "cifar"
   int image_size = 0;        // 0 = the dataset's own (folders: 224)
@@ -51,11 +63,18 @@ struct TrainConfig {
   std::vector<int> classes;  // non-empty: only these classes (both splits), relabelled 0..k-1 in this order
   int64_t per_class = 0;     // > 0: the first per_class training images of each class only
 
+  // Segmentation only (the classification defaults are "" / 255 / 0 / empty and any other value is refused).
+  std::string loss;                   // "" = "ce"; ce | dice | ce+dice (resnet/segmentation_loss.h)
+  int ignore_index = 255;             // mask value of pixels that belong to no class (0..255)
+  int encoder_depth = 0;              // 0 = 5; smp's encoder_depth, 3..5
+  std::vector<int> decoder_channels;  // empty = smp's default for the depth (256,128,64,32,16 cut to it)
+
   // Transfer learning (resnet/pretrained.h).
   std::string init_weights;           // "" = from scratch; else the weights the model starts from
   bool non_strict = false;            // skip and report the init tensors that do not fit instead of failing
-  std::string freeze;                 // "" | stem | layer1 .. layer4 | backbone (ResNet::freeze)
-  std::optional<double> lr_backbone;  // the lr of every parameter but the classifier's; default: lr
+  std::string freeze;                 // "" | stem | layer1 .. layer4 | backbone (ResNet/UNet::freeze)
+  std::optional<double> lr_backbone;  // the lr of every parameter but the classifier's (U-Net: the
+                                      // encoder's); default: lr
   float dropout = 0.0f;               // Dropout2d on each block's residual branch (ResNetConfig::dropout)
   std::string init_report;  // what --init-weights loaded (PretrainedReport::describe), for the record
 
@@ -100,20 +119,24 @@ std::vector<std::string> train_config_differences(const TrainConfig& a, const Tr
 // The model `arch` as trained on a dataset: its channels and classes, and the stem ("" = the arch's own).
 ResNetConfig model_config_for(const std::string& arch, const std::string& stem, const DatasetInfo& info);
 
+bool is_segmentation(const TrainConfig& config);
+
 struct EpochMetrics {
-  int64_t epoch = 0;  // 1-based
-  double train_loss = 0.0, train_acc = 0.0;
+  int64_t epoch = 0;                         // 1-based
+  double train_loss = 0.0, train_acc = 0.0;  // segmentation: acc = pixel accuracy
   double test_loss = 0.0, test_acc = 0.0;
-  double lr = 0.0;       // the lr of the epoch's last optimizer step
-  double seconds = 0.0;  // wall time of the epoch, training and evaluation
+  std::optional<double> test_miou;  // segmentation only (its presence marks a segmentation run's metrics)
+  std::vector<double> class_iou;    // segmentation only: the test IoU of each class
+  double lr = 0.0;                  // the lr of the epoch's last optimizer step
+  double seconds = 0.0;             // wall time of the epoch, training and evaluation
 };
 
 struct TrainSummary {
   std::vector<EpochMetrics> history;  // every completed epoch of the run, including earlier sessions
   int64_t first_epoch = 1;            // the epoch this call started at (> 1 when resumed)
   int64_t best_epoch = 0;
-  double best_test_acc = 0.0;
-  bool finished = false;  // all config.epochs epochs are done
+  double best_test_acc = 0.0;  // segmentation: the best test mIoU
+  bool finished = false;       // all config.epochs epochs are done
 };
 
 // A run whose loss or gradients became NaN or infinite. The checkpoint of the last completed epoch is kept.
@@ -128,6 +151,7 @@ struct TrainHooks {
   std::function<bool(const EpochMetrics&)> on_epoch_end;
   // Datasets to use instead of opening config.dataset from config.data_dir (tests, embedding programs).
   std::shared_ptr<const Dataset> train_set, test_set;
+  std::shared_ptr<const SegmentationDataset> segmentation_train_set, segmentation_test_set;
   std::ostream* log = nullptr;  // one line per epoch; null = std::cout
   bool progress = true;         // the per-epoch progress bar on stderr
 };
@@ -171,7 +195,8 @@ struct NamedHistory {
   std::vector<EpochMetrics> history;
 };
 void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path, const std::string& title);
-// A run's metrics.csv read back. Throws InputError naming the file and line.
+// A run's metrics.csv read back (either header: a segmentation run's rows have test_miou). Throws InputError
+// naming the file and line.
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);
 
 }  // namespace resnet

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <vector>
@@ -15,6 +16,9 @@
 #include "resnet/error.h"
 #include "resnet/loss.h"
 #include "resnet/optim.h"
+#include "resnet/segmentation_data.h"
+#include "resnet/segmentation_loss.h"
+#include "resnet/unet.h"
 #include "resnet/zoo.h"
 
 namespace resnet::cli {
@@ -64,38 +68,86 @@ DType compute_dtype(const std::string& precision) {
   throw InputError(fmt::format("--precision {}: expected f32 or bf16", precision));
 }
 
+// The model a training step runs, with one fixed batch and its loss: a classifier with softmax
+// cross-entropy on labels, or a U-Net (--arch unet-...) with per-pixel cross-entropy on a mask.
+struct BenchModel {
+  std::unique_ptr<Module> model;
+  std::string stem;
+  int in_channels = 0, num_classes = 0;
+  // forward -> loss -> backward on the fixed batch; returns the loss.
+  std::function<double()> forward_loss_backward;
+};
+
+// x [N, size, size, in_channels] standard normal.
+Tensor random_images(const TrainBenchCommon& c, int channels, Rng& rng) {
+  Tensor images({c.batch, c.size, c.size, channels});
+  float* x = images.f32();
+  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<float>(rng.normal());
+  return images;
+}
+
+BenchModel classifier(const TrainBenchFlags& f, const TrainBenchCommon& c, DType dtype) {
+  const ResNetConfig config = model_config(c, f.stem);
+  auto model = std::make_unique<ResNet>(config, c.model.seed);
+  model->freeze(f.freeze);
+  model->set_compute_dtype(dtype);
+  // Labels uniform in [0, classes).
+  Rng rng(1);
+  Tensor images = random_images(c, config.in_channels, rng);
+  std::vector<int64_t> labels(static_cast<size_t>(c.batch));
+  for (int64_t& label : labels) label = static_cast<int64_t>(rng.below(uint64_t(config.num_classes)));
+  ResNet& m = *model;
+  return {std::move(model), config.stem == Stem::cifar ? "cifar" : "imagenet", config.in_channels,
+          config.num_classes, [&m, images, labels] {
+            const Tensor logits = m.forward(images);
+            const CrossEntropy ce = softmax_cross_entropy(logits, labels);
+            m.backward(ce.grad);
+            return ce.loss;
+          }};
+}
+
+BenchModel unet(const TrainBenchFlags& f, const TrainBenchCommon& c, DType dtype) {
+  if (!f.stem.empty() && f.stem != "imagenet")
+    throw InputError(fmt::format("--stem {}: a U-Net's encoder has the ImageNet stem", f.stem));
+  const UNetConfig config = unet_config(c.model);
+  auto model = std::make_unique<UNet>(config, c.model.seed);
+  model->freeze(f.freeze);
+  model->set_compute_dtype(dtype);
+  // Mask [N, size, size] of classes uniform in [0, classes) (0/1 for one class).
+  Rng rng(1);
+  Tensor images = random_images(c, config.encoder.in_channels, rng);
+  Tensor mask({c.batch, c.size, c.size}, DType::u8);
+  auto* t = mask.data_as<uint8_t>();
+  for (int64_t i = 0; i < mask.numel(); ++i)
+    t[i] = static_cast<uint8_t>(rng.below(uint64_t(std::max(config.classes, 2))));
+  UNet& m = *model;
+  return {std::move(model), "imagenet", config.encoder.in_channels, config.classes, [&m, images, mask] {
+            const Tensor logits = m.forward(images);
+            const SegmentationLoss ce = segmentation_cross_entropy(logits, mask, kDefaultIgnoreIndex);
+            m.backward(ce.grad);
+            return ce.loss;
+          }};
+}
+
 void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
   if (c.batch < 2) throw InputError(fmt::format("--batch {}: batch norm training needs at least 2", c.batch));
   if (c.model.in_channels < 1) {
     throw InputError(fmt::format("--in-channels {}: must be positive", c.model.in_channels));
   }
   const DType dtype = compute_dtype(f.precision);
-  const ResNetConfig config = model_config(c, f.stem);
   apply_threads(c.threads);
+  BenchModel bench = is_unet_name(c.model.arch) ? unet(f, c, dtype) : classifier(f, c, dtype);
 
-  ResNet model(config, c.model.seed);
-  model.freeze(f.freeze);
-  model.set_compute_dtype(dtype);
+  Module& model = *bench.model;
   model.set_training(true);
   std::vector<Parameter*> params = model.parameters();
   Sgd sgd(params, kSgd);
-
-  // One fixed batch: x [N, size, size, in_channels] standard normal, labels uniform in [0, classes).
-  Tensor images({c.batch, c.size, c.size, config.in_channels});
-  Rng rng(1);
-  float* x = images.f32();
-  for (int64_t i = 0; i < images.numel(); ++i) x[i] = static_cast<float>(rng.normal());
-  std::vector<int64_t> labels(static_cast<size_t>(c.batch));
-  for (int64_t& label : labels) label = static_cast<int64_t>(rng.below(uint64_t(config.num_classes)));
 
   double loss = 0.0;
   auto step = [&] {  // as train_epoch() in src/train/trainer.cpp, without the data loader and the meters
     sgd.set_lr(kSgd.lr);
     model.zero_grad();
-    const Tensor logits = model.forward(images);
-    const CrossEntropy ce = softmax_cross_entropy(logits, labels);
-    loss = ce.loss;
-    model.backward(ce.grad);
+    loss = bench.forward_loss_backward();
     grad_norm(params);
     sgd.step();
   };
@@ -121,11 +173,11 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
     const nlohmann::json out = {{"engine", "resnet.cpp"},
                                 {"mode", "train"},
                                 {"arch", c.model.arch},
-                                {"stem", config.stem == Stem::cifar ? "cifar" : "imagenet"},
+                                {"stem", bench.stem},
                                 {"batch", c.batch},
                                 {"size", c.size},
-                                {"in_channels", config.in_channels},
-                                {"num_classes", config.num_classes},
+                                {"in_channels", bench.in_channels},
+                                {"num_classes", bench.num_classes},
                                 {"precision", f.precision},
                                 {"freeze", f.freeze},
                                 {"threads", ops::num_threads()},
@@ -143,9 +195,8 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
     std::cout << fmt::format(
         "train {} ({} stem) batch {} {}x{}x{} {} threads {}: {:.2f} images/s, {:.2f} ms/step (median of {}), "
         "peak RSS {:.1f} MiB\n",
-        c.model.arch, config.stem == Stem::cifar ? "cifar" : "imagenet", c.batch, c.size, c.size,
-        config.in_channels, f.precision, ops::num_threads(), images_per_sec, ms_per_step, c.iters,
-        peak_rss_mib);
+        c.model.arch, bench.stem, c.batch, c.size, c.size, bench.in_channels, f.precision, ops::num_threads(),
+        images_per_sec, ms_per_step, c.iters, peak_rss_mib);
   }
 }
 

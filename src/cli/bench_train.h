@@ -1,8 +1,10 @@
 // `resnet bench --train`: the training-step benchmark. Times full optimizer steps on one fixed synthetic
 // batch, as src/train/trainer.cpp runs them per step (no data loading):
 //   zero_grad -> forward (train mode) -> softmax cross-entropy -> backward -> gradient norm -> SGD step
-// and reports images/s and ms per step from the median step time, plus the process's peak RSS.
-// bench/peers/pytorch_train.py is the same measurement in PyTorch; scripts/bench_train.sh runs both.
+// and reports images/s and ms per step from the median step time, plus the process's peak RSS. A U-Net
+// (--arch unet-..., with --num-classes, --encoder-depth, --decoder-channels) takes a fixed random mask and
+// the per-pixel cross-entropy instead of labels and softmax cross-entropy. bench/peers/pytorch_train.py is
+// the same measurement in PyTorch; scripts/bench_train.sh runs both.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -14,7 +14,7 @@ namespace resnet::cli {
 void register_list(CLI::App& app) {
   auto* cmd = app.add_subcommand("list",
                                  "the architectures, with parameters and MACs (1x3x224x224; 1x3x32x32 for "
-                                 "CIFAR networks); then the U-Nets");
+                                 "CIFAR networks); then the U-Nets (not in --json)");
   auto json = std::make_shared<bool>(false);
   cmd->add_flag("--json", *json, "print JSON");
   cmd->callback([json] {
@@ -39,8 +39,9 @@ void register_list(CLI::App& app) {
       ResNet model(zoo_config(name), 0, Init::none);
       report(name, model, zoo_default_image_size(name));
     }
-    // The U-Nets with smp's defaults (depth 5, one class).
-    for (const std::string& name : unet_zoo_names()) {
+    // The U-Nets with smp's defaults (depth 5, one class), in the table only: the --json array keeps the
+    // classifiers it has always listed.
+    for (const std::string& name : *json ? std::vector<std::string>{} : unet_zoo_names()) {
       UNet model(unet_zoo_config(name), 0, Init::none);
       report(name, model, 224);
     }

@@ -1,6 +1,8 @@
 // resnet train --arch A --dataset D [--data DIR] --out DIR [--epochs E] [--batch-size B] [--lr X] ...
 // [--resume] Trains a zoo model on a dataset; see include/resnet/train.h for the loop and the files in --out,
-// and docs/CLI.md for every flag and its default.
+// and docs/CLI.md for every flag and its default. --task segmentation trains a U-Net (--arch unet-...) on a
+// segmentation dataset (fashion-mnist-scenes, folder-seg) with --loss, --ignore-index, --encoder-depth and
+// --decoder-channels.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -35,8 +37,11 @@ std::string json_key(const std::string& flag) {
 TrainConfig merge_with_run(const CLI::App& cmd, const TrainConfig& given) {
   const RunFiles files(given.out_dir);
   if (!std::filesystem::exists(files.config_json())) return given;  // train() reports the missing state
-  nlohmann::json merged = nlohmann::json::parse(train_config_to_json(read_run_config(files)));
-  const nlohmann::json mine = nlohmann::json::parse(train_config_to_json(given));
+  const TrainConfig run = read_run_config(files);
+  TrainConfig flags = given;
+  if (cmd.count("--task") == 0) flags.task = run.task;  // so that its own flags (--loss, ...) are compared
+  nlohmann::json merged = nlohmann::json::parse(train_config_to_json(run));
+  const nlohmann::json mine = nlohmann::json::parse(train_config_to_json(flags));
   for (const CLI::Option* option : cmd.get_options()) {
     const std::string flag = option->get_lnames().empty() ? "" : "--" + option->get_lnames().front();
     if (flag.empty() || option->count() == 0) continue;
@@ -67,8 +72,9 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
     std::cout << fmt::format("the run in {} had already finished its {} epochs\n", c.out_dir, c.epochs);
   }
   const EpochMetrics& best = s.history[size_t(s.best_epoch - 1)];
-  std::cout << fmt::format("best test accuracy {:.2f}% (epoch {}): {}\n", 100 * best.test_acc, best.epoch,
-                           files.best_weights())
+  const std::string score = best.test_miou ? fmt::format("best test mIoU {:.2f}%", 100 * *best.test_miou)
+                                           : fmt::format("best test accuracy {:.2f}%", 100 * best.test_acc);
+  std::cout << fmt::format("{} (epoch {}): {}\n", score, best.epoch, files.best_weights())
             << fmt::format("last epoch's weights: {}\n", files.last_weights())
             << fmt::format("metrics: {}  curves: {}\n", files.metrics_csv(), files.curves_png());
 }
@@ -80,9 +86,12 @@ void register_train(CLI::App& app) {
   TrainConfig& c = f->config;
   auto* cmd =
       app.add_subcommand("train", "train a model of the zoo on a dataset, with checkpoints and resume");
+  cmd->add_option("--task", c.task, "classification | segmentation (a U-Net, --arch unet-...)")
+      ->capture_default_str();
   cmd->add_option("--arch", c.arch, "architecture (see `resnet list`); required unless --resume");
   cmd->add_option("--dataset", c.dataset,
-                  "fashion-mnist | mnist | cifar10 | cifar100 | folder; required unless --resume");
+                  "fashion-mnist | mnist | cifar10 | cifar100 | folder; segmentation: fashion-mnist-scenes | "
+                  "folder-seg; required unless --resume");
   cmd->add_option("--data", c.data_dir,
                   "dataset folder (default for fashion-mnist: /usr/share/datasets/fashion-mnist)");
   cmd->add_option("--out", c.out_dir, "folder for checkpoints, metrics.csv and curves.png")->required();
@@ -131,11 +140,22 @@ void register_train(CLI::App& app) {
                 "with --init-weights: skip and report tensors that do not fit instead of failing");
   cmd->add_option(
       "--freeze", c.freeze,
-      "freeze up to and including: stem | layer1 | layer2 | layer3 | layer4 | backbone (all but fc)");
+      "freeze up to and including: stem | layer1 | layer2 | layer3 | layer4 | backbone (all but fc; a "
+      "U-Net's whole encoder)");
   cmd->add_option("--lr-backbone", f->lr_backbone,
-                  "learning rate of every parameter but fc's (default: --lr)");
+                  "learning rate of every parameter but fc's (a U-Net: of its encoder) (default: --lr)");
   cmd->add_option("--dropout", c.dropout, "Dropout2d probability on each block's residual branch")
       ->capture_default_str();
+  cmd->add_option("--loss", c.loss, "segmentation: ce | dice | ce+dice (default: ce)");
+  cmd->add_option("--ignore-index", c.ignore_index,
+                  "segmentation: the mask value of pixels no loss or metric counts (0..255)")
+      ->capture_default_str();
+  cmd->add_option("--encoder-depth", c.encoder_depth,
+                  "segmentation: encoder stages the U-Net's decoder uses, 3..5 (default 5)");
+  cmd->add_option("--decoder-channels", c.decoder_channels,
+                  "segmentation: channels of each decoder block, a,b,... (default 256,128,64,32,16, one per "
+                  "depth)")
+      ->delimiter(',');
   cmd->add_option("--max-steps-per-epoch", c.max_steps_per_epoch,
                   "stop each epoch after N steps (0 = a full pass)")
       ->capture_default_str();

@@ -30,9 +30,14 @@ constexpr const char* kRunKey = "run.json";
 constexpr int kStateVersion = 1;
 
 json metrics_json(const EpochMetrics& m) {
-  return {{"epoch", m.epoch},         {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
-          {"test_loss", m.test_loss}, {"test_acc", m.test_acc},     {"lr", m.lr},
-          {"seconds", m.seconds}};
+  json j = {{"epoch", m.epoch},         {"train_loss", m.train_loss}, {"train_acc", m.train_acc},
+            {"test_loss", m.test_loss}, {"test_acc", m.test_acc},     {"lr", m.lr},
+            {"seconds", m.seconds}};
+  if (m.test_miou) {
+    j["test_miou"] = *m.test_miou;
+    j["class_iou"] = m.class_iou;
+  }
+  return j;
 }
 
 EpochMetrics metrics_from_json(const json& j) {
@@ -44,6 +49,10 @@ EpochMetrics metrics_from_json(const json& j) {
   m.test_acc = j.at("test_acc").get<double>();
   m.lr = j.at("lr").get<double>();
   m.seconds = j.at("seconds").get<double>();
+  if (j.contains("test_miou")) {
+    m.test_miou = j.at("test_miou").get<double>();
+    m.class_iou = j.value("class_iou", std::vector<double>{});
+  }
   return m;
 }
 
@@ -56,7 +65,7 @@ json run_json(const TrainConfig& config, const RunProgress& p) {
           {"epochs_done", p.epochs_done},
           {"step", p.step},
           {"best_epoch", p.best_epoch},
-          {"best_test_acc", p.best_test_acc},
+          {is_segmentation(config) ? "best_test_miou" : "best_test_acc", p.best_test_acc},
           {"rng", "every random draw is a function of (seed, epoch, sample): no generator state to save"},
           {"history", history},
           {"config", json::parse(train_config_to_json(config))}};
@@ -69,25 +78,33 @@ Tensor bytes_tensor(const std::string& text) {
 }
 
 std::map<std::string, std::string> weights_metadata(const TrainConfig& config, const EpochMetrics& m) {
-  return {{"format", "pt"},
-          {"source", "resnet.cpp train"},
-          {"arch", config.arch},
-          {"stem", config.stem},
-          {"dataset", config.dataset},
-          {"epoch", std::to_string(m.epoch)},
-          {"test_acc", fmt::format("{:.6f}", m.test_acc)}};
+  std::map<std::string, std::string> meta = {{"format", "pt"},
+                                             {"source", "resnet.cpp train"},
+                                             {"arch", config.arch},
+                                             {"stem", config.stem},
+                                             {"dataset", config.dataset},
+                                             {"epoch", std::to_string(m.epoch)},
+                                             {"test_acc", fmt::format("{:.6f}", m.test_acc)}};
+  if (m.test_miou) {
+    meta["task"] = config.task;
+    meta["test_miou"] = fmt::format("{:.6f}", *m.test_miou);
+  }
+  return meta;
 }
 
-void write_derived(const RunFiles& files, const TrainConfig& config, Module& model, const RunProgress& p,
-                   bool write_last, bool write_best) {
+void write_derived(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
+                   const RunProgress& p, bool write_last, bool write_best) {
   if (p.history.empty()) return;
   const EpochMetrics& last = p.history.back();
   if (write_last) save_safetensors(model.state_dict(), files.last_weights(), weights_metadata(config, last));
   if (write_best) save_safetensors(model.state_dict(), files.best_weights(), weights_metadata(config, last));
   write_file_atomic(files.metrics_csv(), metrics_csv(p.history));
-  write_curves_png(p.history, files.curves_png(),
-                   fmt::format("{} on {}: best test accuracy {:.2f}% (epoch {})", config.arch, config.dataset,
-                               100 * p.best_test_acc, p.best_epoch));
+  if (is_segmentation(config))
+    write_file_atomic(files.class_iou_csv(), class_iou_csv(p.history, data.class_names));
+  write_curves_png(
+      p.history, files.curves_png(),
+      fmt::format("{} on {}: best test {} {:.2f}% (epoch {})", config.arch, config.dataset,
+                  is_segmentation(config) ? "mIoU" : "accuracy", 100 * p.best_test_acc, p.best_epoch));
   write_file_atomic(files.state_json(), run_json(config, p).dump(2) + "\n");
 }
 
@@ -113,6 +130,9 @@ std::string RunFiles::config_json() const {
 std::string RunFiles::metrics_csv() const {
   return (fs::path(dir) / "metrics.csv").string();
 }
+std::string RunFiles::class_iou_csv() const {
+  return (fs::path(dir) / "class_iou.csv").string();
+}
 std::string RunFiles::curves_png() const {
   return (fs::path(dir) / "curves.png").string();
 }
@@ -129,11 +149,39 @@ std::string RunFiles::state_json() const {
   return (fs::path(dir) / "state.json").string();
 }
 
+double best_score(const EpochMetrics& m) {
+  return m.test_miou.value_or(m.test_acc);
+}
+
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+  if (!history.empty() && history.front().test_miou) {
+    std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds\n";
+    for (const EpochMetrics& m : history) {
+      out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}\n", m.epoch, m.train_loss,
+                         m.train_acc, m.test_loss, m.test_acc, m.test_miou.value_or(0.0), m.lr, m.seconds);
+    }
+    return out;
+  }
   std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n";
   for (const EpochMetrics& m : history) {
     out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}\n", m.epoch, m.train_loss, m.train_acc,
                        m.test_loss, m.test_acc, m.lr, m.seconds);
+  }
+  return out;
+}
+
+std::string class_iou_csv(const std::vector<EpochMetrics>& history, const std::vector<std::string>& names) {
+  const size_t columns = history.empty() ? names.size() : history.front().class_iou.size();
+  std::string out = "epoch";
+  for (size_t c = 0; c < columns; ++c) {
+    // A binary model (one class) has IoUs of two: background and the class.
+    out += "," + (columns == names.size() ? names[c] : std::to_string(c));
+  }
+  out += "\n";
+  for (const EpochMetrics& m : history) {
+    out += std::to_string(m.epoch);
+    for (double iou : m.class_iou) out += fmt::format(",{:.6f}", iou);
+    out += "\n";
   }
   return out;
 }
@@ -143,12 +191,29 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   if (!in) throw InputError(fmt::format("{}: cannot open", path));
   std::vector<EpochMetrics> history;
   std::string line;
+  bool segmentation = false;
   for (int number = 1; std::getline(in, line); ++number) {
-    if (number == 1 || line.empty()) continue;  // the header
+    if (number == 1) {  // the header: a segmentation run's has test_miou
+      segmentation = line.find("test_miou") != std::string::npos;
+      continue;
+    }
+    if (line.empty()) continue;
     EpochMetrics m;
-    const int fields = std::sscanf(line.c_str(), "%" SCNd64 ",%lf,%lf,%lf,%lf,%lf,%lf", &m.epoch,
-                                   &m.train_loss, &m.train_acc, &m.test_loss, &m.test_acc, &m.lr, &m.seconds);
-    if (fields != 7) throw InputError(fmt::format("{}:{}: expected 7 numbers, got '{}'", path, number, line));
+    if (segmentation) {
+      double miou = 0.0;
+      const int fields =
+          std::sscanf(line.c_str(), "%" SCNd64 ",%lf,%lf,%lf,%lf,%lf,%lf,%lf", &m.epoch, &m.train_loss,
+                      &m.train_acc, &m.test_loss, &m.test_acc, &miou, &m.lr, &m.seconds);
+      if (fields != 8)
+        throw InputError(fmt::format("{}:{}: expected 8 numbers, got '{}'", path, number, line));
+      m.test_miou = miou;
+    } else {
+      const int fields =
+          std::sscanf(line.c_str(), "%" SCNd64 ",%lf,%lf,%lf,%lf,%lf,%lf", &m.epoch, &m.train_loss,
+                      &m.train_acc, &m.test_loss, &m.test_acc, &m.lr, &m.seconds);
+      if (fields != 7)
+        throw InputError(fmt::format("{}:{}: expected 7 numbers, got '{}'", path, number, line));
+    }
     history.push_back(m);
   }
   return history;
@@ -190,20 +255,20 @@ std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
   }
 }
 
-void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,
-                const RunProgress& p) {
+void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
+                const Optimizer& optimizer, const RunProgress& p) {
   StateDict state = with_prefix(model.state_dict(), kModelPrefix);
   for (NamedTensor& t : with_prefix(optimizer.state_dict(), kOptimizerPrefix)) state.push_back(std::move(t));
   state.push_back({kRunKey, bytes_tensor(run_json(config, p).dump())});
   save_safetensors(state, files.state(), {{"format", "resnet.cpp training state"}});  // the commit point
-  write_derived(files, config, model, p, true, p.best_epoch == p.epochs_done);
+  write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
 }
 
-void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Module& model,
-                           const RunProgress& p) {
+void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,
+                           Module& model, const RunProgress& p) {
   // best.safetensors of an earlier epoch was written after that epoch's commit and never touched since; only
   // the committed epoch's own best file may be missing.
-  write_derived(files, config, model, p, true, p.best_epoch == p.epochs_done);
+  write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
 }
 
 bool is_run_state(const StateDict& tensors) {
@@ -250,7 +315,8 @@ RunState load_run_state(const RunFiles& files) {
     p.epochs_done = j.at("epochs_done").get<int64_t>();
     p.step = j.at("step").get<int64_t>();
     p.best_epoch = j.at("best_epoch").get<int64_t>();
-    p.best_test_acc = j.at("best_test_acc").get<double>();
+    p.best_test_acc = j.contains("best_test_miou") ? j.at("best_test_miou").get<double>()
+                                                   : j.at("best_test_acc").get<double>();
     for (const json& m : j.at("history")) p.history.push_back(metrics_from_json(m));
     state.config = train_config_from_json(j.at("config").dump(), path);
     if (p.epochs_done != int64_t(p.history.size())) {
@@ -268,8 +334,8 @@ namespace {
 // "<name>.tmp.<pid>" of one of the run's files, written by a process that no longer runs.
 bool is_stale_temp_file(const RunFiles& files, const std::string& name) {
   for (const std::string& path :
-       {files.config_json(), files.metrics_csv(), files.curves_png(), files.last_weights(),
-        files.best_weights(), files.state(), files.state_json()}) {
+       {files.config_json(), files.metrics_csv(), files.class_iou_csv(), files.curves_png(),
+        files.last_weights(), files.best_weights(), files.state(), files.state_json()}) {
     const std::string prefix = fs::path(path).filename().string() + ".tmp.";
     if (!name.starts_with(prefix)) continue;
     const std::string pid = name.substr(prefix.size());

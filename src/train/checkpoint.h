@@ -8,7 +8,7 @@
 //   - every other file complete: either as of the committed epoch or, if the kill fell between the commit
 //     and their rewrite, one epoch behind it. --resume re-derives them from the state.
 // Epoch-end order: state.safetensors -> last.safetensors -> best.safetensors (if the epoch is the best)
-// -> metrics.csv -> curves.png -> state.json.
+// -> metrics.csv -> class_iou.csv (segmentation) -> curves.png -> state.json.
 #pragma once
 
 #include <optional>
@@ -27,7 +27,7 @@ struct RunProgress {
   int64_t epochs_done = 0;
   int64_t step = 0;  // optimizer steps taken
   int64_t best_epoch = 0;
-  double best_test_acc = -1.0;
+  double best_test_acc = -1.0;  // the best score: test accuracy, or test mIoU for segmentation
   std::vector<EpochMetrics> history;
 };
 
@@ -36,6 +36,7 @@ struct RunFiles {
   std::string dir;
   std::string config_json() const;
   std::string metrics_csv() const;
+  std::string class_iou_csv() const;
   std::string curves_png() const;
   std::string last_weights() const;
   std::string best_weights() const;
@@ -60,21 +61,28 @@ TrainConfig read_run_config(const RunFiles& files);
 // Its "dataset_info"; nullopt for a run written before that key existed.
 std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files);
 
-// Commits an epoch and rewrites the derived files, in the order above.
-void save_epoch(const RunFiles& files, const TrainConfig& config, Module& model, const Optimizer& optimizer,
-                const RunProgress& progress);
+// Commits an epoch and rewrites the derived files, in the order above (data: the class names of
+// class_iou.csv).
+void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
+                const Optimizer& optimizer, const RunProgress& progress);
 // Reads state.safetensors. Throws InputError naming the file if it is missing, corrupt or not a run state.
 RunState load_run_state(const RunFiles& files);
 // Whether `tensors` (a safetensors file's) are a training state, and the model's state_dict within them.
 bool is_run_state(const StateDict& tensors);
 StateDict model_of_run_state(const StateDict& tensors);
 // Rewrites the files derived from a committed state (after a kill they may lag it by an epoch).
-void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, Module& model,
-                           const RunProgress& progress);
+void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,
+                           Module& model, const RunProgress& progress);
 // Removes "<file>.tmp.<pid>" leftovers of killed runs.
 void remove_stale_temp_files(const RunFiles& files);
 
-// metrics.csv: the header "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" and one row per epoch.
+// metrics.csv: the header "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" and one row per epoch;
+// a segmentation run's (rows with test_miou): "epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,
+// seconds".
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
+// class_iou.csv: "epoch,<class name>,..." and the test IoU of each class per epoch.
+std::string class_iou_csv(const std::vector<EpochMetrics>& history, const std::vector<std::string>& names);
+// The score that picks best.safetensors: test mIoU for segmentation, else test accuracy.
+double best_score(const EpochMetrics& m);
 
 }  // namespace resnet

@@ -19,6 +19,7 @@ struct Color {
 };
 constexpr Color kTrainColor{0.122, 0.467, 0.706};  // matplotlib's first two colours
 constexpr Color kTestColor{1.000, 0.498, 0.055};
+constexpr Color kMiouColor{0.173, 0.627, 0.173};
 constexpr Color kInk{0.15, 0.15, 0.15};
 constexpr Color kGrid{0.88, 0.88, 0.88};
 constexpr const char* kFont = "DejaVu Sans";
@@ -273,6 +274,13 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
                       const std::string& title) {
   Series train_loss{"train", kTrainColor, {}, {}}, test_loss{"test", kTestColor, {}, {}};
   Series train_acc{"train", kTrainColor, {}, {}}, test_acc{"test", kTestColor, {}, {}};
+  // Segmentation: the accuracies are pixel accuracies, and the test mIoU joins them.
+  const bool segmentation = !history.empty() && history.front().test_miou.has_value();
+  if (segmentation) {
+    train_acc.name = "train pixel acc";
+    test_acc.name = "test pixel acc";
+  }
+  Series test_miou{"test mIoU", kMiouColor, {}, {}};
   for (const EpochMetrics& m : history) {
     const double e = double(m.epoch);
     for (Series* s : {&train_loss, &test_loss, &train_acc, &test_acc}) s->x.push_back(e);
@@ -280,11 +288,26 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
     test_loss.y.push_back(m.test_loss);
     train_acc.y.push_back(100.0 * m.train_acc);
     test_acc.y.push_back(100.0 * m.test_acc);
+    if (m.test_miou) {
+      test_miou.x.push_back(e);
+      test_miou.y.push_back(100.0 * *m.test_miou);
+    }
   }
   const double first = history.empty() ? 1.0 : double(history.front().epoch);
   const double last = history.empty() ? 1.0 : double(history.back().epoch);
   const std::pair<double, double> x_range = epoch_range(first, last);
   const auto [loss_lo, loss_hi] = value_range({train_loss, test_loss});
+  if (segmentation) {
+    const auto [lo, hi] = value_range({train_acc, test_acc, test_miou});
+    write_two_panels(path, title, x_range,
+                     {"Loss", "loss", {train_loss, test_loss}, loss_range(loss_lo, loss_hi), true},
+                     {"mIoU and pixel accuracy",
+                      "percent",
+                      {test_miou, train_acc, test_acc},
+                      accuracy_range(lo, hi),
+                      false});
+    return;
+  }
   const auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
 
   write_two_panels(

@@ -21,13 +21,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kFirstConv = "conv1.weight";
 
-// The file's tensors by name; a run's state (or run folder) gives the model of its last committed epoch.
-StateDict read_pretrained(const std::string& file) {
-  if (fs::is_directory(file)) return load_run_state(RunFiles(file)).model;
-  StateDict tensors = load_weights(file);
-  return is_run_state(tensors) ? model_of_run_state(tensors) : tensors;
-}
-
 Tensor as_f32(const Tensor& t, const std::string& name, const std::string& file) {
   if (t.dtype() == DType::f32) return t;
   if (t.dtype() != DType::bf16) {
@@ -60,7 +53,32 @@ Tensor adapt_input_conv(const Tensor& rgb, int64_t channels) {
   return adapted;
 }
 
+// A sub-model (path "encoder") holds the file's names under its prefix; one without a classifier has no
+// use for the file's. Returns the names dropped.
+std::vector<std::string> place_under_prefix(StateDict& tensors, ResNet& model) {
+  std::vector<std::string> dropped;
+  if (model.path().empty()) return dropped;
+  const bool has_classifier = dynamic_cast<Linear*>(model.children().back()) != nullptr;
+  StateDict kept;
+  for (NamedTensor& t : tensors) {
+    if (!has_classifier && (t.name == "fc.weight" || t.name == "fc.bias")) {
+      dropped.push_back(t.name);
+      continue;
+    }
+    kept.push_back({model.path() + "." + t.name, std::move(t.tensor)});
+  }
+  tensors = std::move(kept);
+  return dropped;
+}
+
 }  // namespace
+
+// The file's tensors by name; a run's state (or run folder) gives the model of its last committed epoch.
+StateDict read_pretrained_weights(const std::string& file) {
+  if (fs::is_directory(file)) return load_run_state(RunFiles(file)).model;
+  StateDict tensors = load_weights(file);
+  return is_run_state(tensors) ? model_of_run_state(tensors) : tensors;
+}
 
 std::string PretrainedReport::describe() const {
   std::string text = fmt::format("init: {} tensors loaded from {}", loaded, source);
@@ -72,14 +90,21 @@ std::string PretrainedReport::describe() const {
     text += fmt::format("; {} adapted ({} -> {} channels)", fmt::join(adapted, ", "), file_channels,
                         model_channels);
   }
+  if (!dropped.empty()) text += fmt::format("; {} dropped (no classifier)", fmt::join(dropped, ", "));
   if (!skipped.empty()) text += fmt::format("; skipped: {}", fmt::join(skipped, "; "));
   return text;
 }
 
 PretrainedReport load_pretrained(ResNet& model, const std::string& file, const PretrainedOptions& options) {
-  StateDict tensors = read_pretrained(file);
+  return load_pretrained(model, read_pretrained_weights(file), file, options);
+}
+
+PretrainedReport load_pretrained(ResNet& model, StateDict tensors, const std::string& file,
+                                 const PretrainedOptions& options) {
   PretrainedReport report;
   report.source = fs::path(file).filename().string();
+  report.dropped = place_under_prefix(tensors, model);
+  const std::string first_conv = (model.path().empty() ? "" : model.path() + ".") + kFirstConv;
 
   std::unordered_map<std::string, Tensor> in_model;
   for (const NamedTensor& t : model.state_dict()) in_model.emplace(t.name, t.tensor);
@@ -100,7 +125,7 @@ PretrainedReport load_pretrained(ResNet& model, const std::string& file, const P
       report.file_classes = have[0];
       report.model_classes = want[0];
       t.tensor = mine->second.clone();  // the model's own initialisation, "loaded" onto itself
-    } else if (t.name == kFirstConv && have.size() == 4 && have[1] == 3 && have[0] == want[0] &&
+    } else if (t.name == first_conv && have.size() == 4 && have[1] == 3 && have[0] == want[0] &&
                have[2] == want[2] && have[3] == want[3]) {
       t.tensor = adapt_input_conv(as_f32(t.tensor, t.name, file), want[1]);
       report.adapted.push_back(t.name);

@@ -8,7 +8,10 @@
 #include <nlohmann/json.hpp>
 
 #include "resnet/optim.h"
+#include "resnet/segmentation_data.h"
+#include "resnet/segmentation_loss.h"
 #include "resnet/train.h"
+#include "resnet/unet.h"
 #include "resnet/zoo.h"
 
 namespace resnet {
@@ -30,7 +33,7 @@ bool small_image_model(const TrainConfig& c) {
 }
 
 // JSON keys are the CLI flags without "--" and with '_' for '-', so a flag and its key read alike.
-json to_json(const TrainConfig& c) {
+json classification_json(const TrainConfig& c) {
   return {{"arch", c.arch},
           {"dataset", c.dataset},
           {"data", c.data_dir},
@@ -67,6 +70,19 @@ json to_json(const TrainConfig& c) {
           {"workers", c.workers}};
 }
 
+// A segmentation run's config has these keys too; a classification run's has none of them (its config.json
+// is as before segmentation existed).
+json to_json(const TrainConfig& c) {
+  json j = classification_json(c);
+  if (!is_segmentation(c)) return j;
+  j["task"] = c.task;
+  j["loss"] = c.loss;
+  j["ignore_index"] = c.ignore_index;
+  j["encoder_depth"] = c.encoder_depth;
+  j["decoder_channels"] = c.decoder_channels;
+  return j;
+}
+
 // Keys that do not change the trained weights.
 bool execution_only(const std::string& key) {
   return one_of(key, {"out", "threads", "workers", "data", "init"});
@@ -80,15 +96,83 @@ ResNetConfig model_config_for(const std::string& arch, const std::string& stem, 
   return config;
 }
 
-TrainConfig resolve_train_config(TrainConfig c) {
-  if (c.arch.empty()) throw InputError("--arch is required (see `resnet list`)");
-  if (c.dataset.empty())
-    throw InputError("--dataset is required (fashion-mnist, mnist, cifar10, cifar100, folder)");
+bool is_segmentation(const TrainConfig& config) {
+  return config.task == "segmentation";
+}
+
+namespace {
+
+// The flags of the other task must keep their defaults.
+void check_task_flags(const TrainConfig& c) {
+  auto refuse = [&](bool given, const std::string& flag) {
+    if (given) throw InputError(fmt::format("{} does not apply to --task {}", flag, c.task));
+  };
+  if (is_segmentation(c)) {
+    refuse(!c.classes.empty(), "--classes");
+    refuse(c.per_class != 0, "--per-class");
+    refuse(c.label_smoothing != 0.0, "--label-smoothing");
+    refuse(c.dropout != 0.0f, "--dropout");
+    return;
+  }
+  refuse(!c.loss.empty(), "--loss");
+  refuse(c.ignore_index != kDefaultIgnoreIndex, "--ignore-index");
+  refuse(c.encoder_depth != 0, "--encoder-depth");
+  refuse(!c.decoder_channels.empty(), "--decoder-channels");
+}
+
+// The U-Net flags: --arch a U-Net, --stem imagenet (its encoder's), a loss, the depth and decoder channels as
+// smp takes them (unet_zoo_config checks them).
+void resolve_segmentation(TrainConfig& c) {
+  require(is_unet_name(c.arch), "--arch", c.arch,
+          "--task segmentation trains a U-Net (unet-resnet18, unet-resnet34, ...; see `resnet list`)");
+  require(c.stem.empty() || c.stem == "imagenet", "--stem", c.stem,
+          "a U-Net's encoder has the ImageNet stem (its stages halve the size)");
+  c.stem = "imagenet";
+  if (c.loss.empty()) c.loss = "ce";
+  parse_segmentation_loss(c.loss);  // throws for an unknown loss
+  require(c.ignore_index >= 0 && c.ignore_index <= 255, "--ignore-index", std::to_string(c.ignore_index),
+          "must be in 0..255 (a mask value)");
+  if (c.encoder_depth == 0) c.encoder_depth = 5;
+  require(c.encoder_depth >= 3 && c.encoder_depth <= 5, "--encoder-depth", std::to_string(c.encoder_depth),
+          "must be 3, 4 or 5");
+  if (c.decoder_channels.empty()) c.decoder_channels = default_decoder_channels(c.encoder_depth);
+  require(c.decoder_channels.size() == size_t(c.encoder_depth), "--decoder-channels",
+          fmt::format("{}", fmt::join(c.decoder_channels, ",")),
+          fmt::format("needs one value per decoder block ({}, the --encoder-depth)", c.encoder_depth));
+  unet_zoo_config(c.arch, 2, 1, c.encoder_depth, c.decoder_channels);  // throws for a bad combination
+  const std::vector<std::string> datasets = segmentation_dataset_names();
+  require(std::find(datasets.begin(), datasets.end(), c.dataset) != datasets.end(), "--dataset", c.dataset,
+          fmt::format("unknown segmentation dataset (expected one of: {})", fmt::join(datasets, ", ")));
+}
+
+void resolve_classification(TrainConfig& c) {
+  if (is_unet_name(c.arch)) {
+    throw InputError(fmt::format("--arch {}: a U-Net trains with --task segmentation", c.arch));
+  }
   zoo_config(c.arch);  // throws for an unknown architecture
   const std::vector<std::string> datasets = dataset_names();
   require(std::find(datasets.begin(), datasets.end(), c.dataset) != datasets.end(), "--dataset", c.dataset,
           fmt::format("unknown dataset (expected one of: {})", fmt::join(datasets, ", ")));
   if (c.stem.empty()) c.stem = zoo_config(c.arch).stem == Stem::cifar ? "cifar" : "imagenet";
+}
+
+}  // namespace
+
+TrainConfig resolve_train_config(TrainConfig c) {
+  require(one_of(c.task, {"classification", "segmentation"}), "--task", c.task,
+          "expected classification or segmentation");
+  if (c.arch.empty()) throw InputError("--arch is required (see `resnet list`)");
+  if (c.dataset.empty()) {
+    throw InputError(is_segmentation(c)
+                         ? "--dataset is required (fashion-mnist-scenes, folder-seg)"
+                         : "--dataset is required (fashion-mnist, mnist, cifar10, cifar100, folder)");
+  }
+  check_task_flags(c);
+  if (is_segmentation(c)) {
+    resolve_segmentation(c);
+  } else {
+    resolve_classification(c);
+  }
   require(one_of(c.stem, {"imagenet", "cifar"}), "--stem", c.stem, "expected imagenet or cifar");
   require(one_of(c.optimizer, {"sgd", "adamw"}), "--optimizer", c.optimizer, "expected sgd or adamw");
   require(one_of(c.schedule, {"constant", "step", "multistep", "cosine", "onecycle"}), "--schedule",
@@ -177,6 +261,12 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.out_dir = j.at("out").get<std::string>();
     c.threads = j.at("threads").get<int>();
     c.workers = j.at("workers").get<int>();
+    // Classification runs have none of the segmentation keys.
+    c.task = j.value("task", std::string("classification"));
+    c.loss = j.value("loss", std::string());
+    c.ignore_index = j.value("ignore_index", kDefaultIgnoreIndex);
+    c.encoder_depth = j.value("encoder_depth", 0);
+    c.decoder_channels = j.value("decoder_channels", std::vector<int>{});
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, e.what()));
@@ -186,11 +276,16 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
 std::vector<std::string> train_config_differences(const TrainConfig& a, const TrainConfig& b) {
   const json ja = to_json(a), jb = to_json(b);
   std::vector<std::string> out;
-  for (const auto& [key, value] : ja.items()) {
-    if (execution_only(key) || jb.at(key) == value) continue;
+  auto compare = [&](const std::string& key) {
+    const json va = ja.value(key, json()), vb = jb.value(key, json());
+    if (execution_only(key) || va == vb) return;
     std::string flag = "--" + key;
     std::replace(flag.begin(), flag.end(), '_', '-');
-    out.push_back(fmt::format("{} {} (the run has {})", flag, value.dump(), jb.at(key).dump()));
+    out.push_back(fmt::format("{} {} (the run has {})", flag, va.dump(), vb.dump()));
+  };
+  for (const auto& [key, value] : ja.items()) compare(key);
+  for (const auto& [key, value] : jb.items()) {
+    if (!ja.contains(key)) compare(key);
   }
   return out;
 }

@@ -1,0 +1,138 @@
+// Training a zoo ResNet to classify: Loader batches, softmax cross-entropy, top-1 accuracy.
+#include <fmt/format.h>
+
+#include <numeric>
+#include <ostream>
+
+#include "resnet/loss.h"
+#include "resnet/pretrained.h"
+#include "train/train_task.h"
+
+namespace resnet {
+namespace {
+
+constexpr int64_t kEvalBatchSize = 256;
+
+struct Datasets {
+  std::shared_ptr<const Dataset> train, test;
+};
+
+Datasets open_datasets(const TrainConfig& c, const TrainHooks& hooks) {
+  Datasets d{hooks.train_set, hooks.test_set};
+  if (!d.train) d.train = open_dataset(c.dataset, c.data_dir, Split::train);
+  if (!d.test) d.test = open_dataset(c.dataset, c.data_dir, Split::test);
+  if (!c.classes.empty()) {
+    d.train = select_classes(d.train, c.classes, c.per_class);
+    d.test = select_classes(d.test, c.classes);
+  } else if (c.per_class > 0) {
+    std::vector<int> all(size_t(d.train->num_classes()));
+    std::iota(all.begin(), all.end(), 0);
+    d.train = select_classes(d.train, all, c.per_class);
+  }
+  if (d.train->class_names() != d.test->class_names() || d.train->channels() != d.test->channels()) {
+    throw InputError(fmt::format(
+        "{}: the test split has {} classes and {} channels, the training split {} and {}", c.dataset,
+        d.test->num_classes(), d.test->channels(), d.train->num_classes(), d.train->channels()));
+  }
+  if (d.train->size() < 2) throw InputError(fmt::format("{}: training needs at least 2 images", c.dataset));
+  if (d.test->size() < 1) throw InputError(fmt::format("{}: the test split is empty", c.dataset));
+  return d;
+}
+
+class ClassificationTask final : public TrainTask {
+ public:
+  ClassificationTask(TrainConfig& c, const TrainHooks& hooks, std::ostream& log)
+      : config_(c), data_(open_datasets(c, hooks)) {
+    const DatasetInfo& info = data_.train->info();
+    ResNetConfig model_config = model_config_for(c.arch, c.stem, info);
+    model_config.dropout = c.dropout;
+    model_ = std::make_unique<ResNet>(model_config, c.seed);
+    // A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint).
+    if (!c.init_weights.empty() && !c.resume) {
+      c.init_report = load_pretrained(*model_, c.init_weights, {.strict = !c.non_strict}).describe();
+      log << c.init_report << "\n" << std::flush;
+    }
+    model_->freeze(c.freeze);
+    // bf16: mixed precision (ResNet::set_compute_dtype); the per-epoch evaluation runs in it too, as training
+    // under torch.autocast evaluates.
+    model_->set_compute_dtype(c.precision == "bf16" ? DType::bf16 : DType::f32);
+    classifier_prefix_ = model_->children().back()->path() + ".";
+    make_loaders(info);
+  }
+
+  const DatasetInfo& info() const override { return data_.train->info(); }
+  Module& model() override { return *model_; }
+  bool in_backbone(const std::string& name) const override { return !name.starts_with(classifier_prefix_); }
+
+  int64_t train_batches() const override { return train_loader_->num_batches(); }
+  void start_train_epoch(int64_t epoch) override {
+    model_->set_training(true);
+    train_loader_->start_epoch(epoch);
+  }
+  bool next_train_batch() override { return train_loader_->next(batch_); }
+
+  StepResult forward_loss() override {
+    const Tensor logits = model_->forward(batch_.images);
+    CrossEntropy ce = softmax_cross_entropy(logits, batch_.labels, config_.label_smoothing);
+    grad_ = std::move(ce.grad);
+    const int64_t n = int64_t(batch_.labels.size());
+    return {.loss = ce.loss, .images = n, .correct = ce.correct, .counted = n};
+  }
+  void backward() override { model_->backward(grad_); }
+
+  int64_t test_batches() const override { return test_loader_->num_batches(); }
+  TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
+    int64_t images = 0;
+    const EvalResult r =
+        resnet::evaluate(*model_, *test_loader_, config_.label_smoothing, [&](const Batch& b, const Tensor&) {
+          images += int64_t(b.labels.size());
+          on_batch(images);
+        });
+    return {.loss = r.loss, .accuracy = r.top1()};
+  }
+
+ private:
+  void make_loaders(const DatasetInfo& info) {
+    const TrainConfig& c = config_;
+    const TransformSpec train_spec =
+        c.augment ? train_transform(info, c.image_size) : eval_transform(info, c.image_size);
+    LoaderOptions train_options{.batch_size = c.batch_size,
+                                .shuffle = true,
+                                .seed = c.seed,
+                                .threads = c.workers,
+                                .subset = c.subset};
+    const int64_t train_samples =
+        c.subset > 0 ? std::min(c.subset, data_.train->size()) : data_.train->size();
+    if (train_samples < 2)
+      throw InputError(fmt::format("--subset {}: training needs at least 2 images", c.subset));
+    train_options.drop_last = drop_single_image_batch(train_samples, c.batch_size);
+    train_loader_ = std::make_unique<Loader>(data_.train, train_spec, train_options);
+    LoaderOptions test_options{.batch_size = std::max(c.batch_size, kEvalBatchSize),
+                               .shuffle = false,
+                               .threads = c.workers,
+                               .subset = c.test_subset};
+    test_loader_ = std::make_unique<Loader>(data_.test, eval_transform(info, c.image_size), test_options);
+  }
+
+  const TrainConfig& config_;
+  Datasets data_;
+  std::unique_ptr<ResNet> model_;
+  std::string classifier_prefix_;
+  std::unique_ptr<Loader> train_loader_, test_loader_;
+  Batch batch_;
+  Tensor grad_;
+};
+
+}  // namespace
+
+std::unique_ptr<TrainTask> make_classification_task(TrainConfig& config, const TrainHooks& hooks,
+                                                    std::ostream& log) {
+  return std::make_unique<ClassificationTask>(config, hooks, log);
+}
+
+std::unique_ptr<TrainTask> make_train_task(TrainConfig& config, const TrainHooks& hooks, std::ostream& log) {
+  return is_segmentation(config) ? make_segmentation_task(config, hooks, log)
+                                 : make_classification_task(config, hooks, log);
+}
+
+}  // namespace resnet

@@ -1,0 +1,76 @@
+// What differs between training a classifier and a segmenter, behind one interface, so that the trainer
+// (trainer.cpp) is one loop for both: the task opens the datasets, builds the model (with --init-weights,
+// --freeze and the precision applied), makes the loaders, runs a batch's forward + loss and backward with its
+// counts, and evaluates the test split. Optimizer, schedule, checkpoints, resume, divergence checks and the
+// progress bar belong to the loop.
+//   classification_task.cpp: a zoo ResNet, Loader, softmax cross-entropy, top-1 accuracy (evaluate()).
+//   segmentation_task.cpp:   a U-Net, SegmentationLoader, ce | dice | ce+dice, pixel accuracy and mIoU.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "resnet/data.h"
+#include "resnet/module.h"
+#include "resnet/train.h"
+
+namespace resnet {
+
+// One training batch: its mean loss and what the accuracy counts.
+struct StepResult {
+  double loss = 0.0;    // the batch's loss (a mean over its images or pixels)
+  int64_t images = 0;   // images in the batch
+  int64_t correct = 0;  // classification: images right; segmentation: pixels right
+  int64_t counted = 0;  // classification: images; segmentation: pixels not ignored
+};
+
+// The test split's numbers.
+struct TestResult {
+  double loss = 0.0;      // mean over the images
+  double accuracy = 0.0;  // top-1, or pixel accuracy
+  std::optional<double> miou;
+  std::vector<double> class_iou;
+};
+
+class TrainTask {
+ public:
+  virtual ~TrainTask() = default;
+
+  // The training split's info (what config.json records).
+  virtual const DatasetInfo& info() const = 0;
+  virtual Module& model() = 0;
+  // Whether a parameter trains at --lr-backbone (all but the classifier; a U-Net's encoder).
+  virtual bool in_backbone(const std::string& parameter_name) const = 0;
+
+  virtual int64_t train_batches() const = 0;  // per epoch
+  virtual void start_train_epoch(int64_t epoch) = 0;
+  // Takes the epoch's next batch; false when the epoch is over.
+  virtual bool next_train_batch() = 0;
+  // The batch through the model in train mode and the loss; the loss's gradient is kept for backward().
+  virtual StepResult forward_loss() = 0;
+  virtual void backward() = 0;
+
+  virtual int64_t test_batches() const = 0;
+  // The model in eval mode over the test split; on_batch(images so far) after each batch.
+  virtual TestResult evaluate(const std::function<void(int64_t images)>& on_batch) = 0;
+};
+
+// Opens the datasets and builds the model and loaders of config.task. A fresh run with --init-weights loads
+// them, records the report in config.init_report and prints it to `log`. Throws InputError for bad input.
+std::unique_ptr<TrainTask> make_train_task(TrainConfig& config, const TrainHooks& hooks, std::ostream& log);
+std::unique_ptr<TrainTask> make_classification_task(TrainConfig& config, const TrainHooks& hooks,
+                                                    std::ostream& log);
+std::unique_ptr<TrainTask> make_segmentation_task(TrainConfig& config, const TrainHooks& hooks,
+                                                  std::ostream& log);
+
+// Batch norm needs more than one value per channel: a last batch of a single image is dropped.
+inline bool drop_single_image_batch(int64_t samples, int64_t batch_size) {
+  return samples % batch_size == 1;
+}
+
+}  // namespace resnet
