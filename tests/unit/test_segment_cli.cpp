@@ -1,8 +1,9 @@
 // `resnet segment`: the mask PNG of each image holds, per pixel, the argmax of the logits `resnet infer`
-// gives for the same image (decoded, divided by 255, normalised with ImageNet's mean/std, as NCHW .npy);
-// images of several sizes share a run (grouped by size); --size resizes the others; bad inputs are one line
-// each on stderr, the rest still done, exit 2; --overlay writes the picture; int8, a classifier --arch and a
-// --size that is not a multiple of 2^depth are refused.
+// gives for the same image (decoded, divided by 255, normalised with ImageNet's mean/std, or with the run's
+// for weights in a `resnet train` run folder, as NCHW .npy); images of several sizes share a run (grouped by
+// size); --size resizes the others; bad inputs are one line each on stderr, the rest still done, exit 2;
+// --overlay writes the picture; int8, a classifier --arch and a --size that is not a multiple of 2^depth are
+// refused.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include "resnet/npy.h"
 #include "resnet/unet.h"
 #include "resnet/weights.h"
+#include "train/checkpoint.h"
 
 namespace resnet {
 namespace {
@@ -84,37 +86,29 @@ class SegmentCli : public ::testing::Test {
     return {WEXITSTATUS(status), read_text(out), read_text(err)};
   }
 
-  // `resnet infer`'s logits [1,K,H,W] of one image, given as NCHW .npy normalised as segment does.
-  static Tensor infer_logits(const std::string& file) {
-    const DatasetInfo imagenet = imagenet_info();
-    const Tensor x = apply_transform(TransformSpec{.mean = imagenet.mean, .std = imagenet.std},
-                                     read_image(file, 3), 0);  // [H,W,3]
+  // `resnet infer`'s logits [1,K,H,W] of one image, given as NCHW .npy normalised as segment does (by
+  // default with ImageNet's statistics, 3 channels).
+  static Tensor infer_logits(const std::string& file, const std::string& weights_file = weights(),
+                             const DatasetInfo& data = imagenet_info()) {
+    const Tensor x = apply_transform(TransformSpec{.mean = data.mean, .std = data.std},
+                                     read_image(file, int(data.mean.size())), 0);  // [H,W,C]
     const std::string in = (dir_ / "x.npy").string(), out = (dir_ / "logits.npy").string();
     save_npy(nhwc_to_nchw(x.reshaped({1, x.dim(0), x.dim(1), x.dim(2)})), in);
     const CliResult r =
         resnet(fmt::format("infer --arch unet-resnet18 --encoder-depth {} --num-classes {} "
-                           "--weights {} --input-npy {} --output-npy {} --threads 1",
-                           kDepth, kClasses, weights(), in, out));
+                           "--in-channels {} --weights {} --input-npy {} --output-npy {} "
+                           "--threads 1",
+                           kDepth, kClasses, x.dim(2), weights_file, in, out));
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return load_npy(out);
   }
 
-  static fs::path dir_;
-};
-
-fs::path SegmentCli::dir_;
-
-TEST_F(SegmentCli, MasksAreTheArgmaxOfInferLogits) {
-  const fs::path out = dir_ / "masks";
-  const CliResult r = resnet(fmt::format("segment {} --batch 3 --out {} {} {} {}", model_flags(),
-                                         out.string(), image("a.png"), image("b.png"), image("c.jpg")));
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(count_lines(r.out), 3) << r.out;
-  for (const char* name : {"a.png", "b.png", "c.jpg"}) {
-    const Tensor logits = infer_logits(image(name));  // [1,K,H,W]
-    const Image mask = read_index_png((out / (fs::path(name).stem().string() + ".png")).string());
-    ASSERT_EQ(mask.height, logits.dim(2)) << name;
-    ASSERT_EQ(mask.width, logits.dim(3)) << name;
+  // The mask PNG holds the argmax of the logits [1,K,H,W] at every pixel whose top two logits are not within
+  // 1e-4 (batch 1 vs a larger batch: rounding may decide a near tie; those must be rare).
+  static void expect_argmax(const Tensor& logits, const std::string& mask_png) {
+    const Image mask = read_index_png(mask_png);
+    ASSERT_EQ(mask.height, logits.dim(2)) << mask_png;
+    ASSERT_EQ(mask.width, logits.dim(3)) << mask_png;
     const int64_t pixels = logits.dim(2) * logits.dim(3);
     int64_t near_ties = 0, differ = 0;
     for (int64_t p = 0; p < pixels; ++p) {
@@ -130,15 +124,64 @@ TEST_F(SegmentCli, MasksAreTheArgmaxOfInferLogits) {
           second = std::max(second, v);
         }
       }
-      if (first - second < 1e-4f) {  // batch 1 vs a batch of 2: rounding may decide a near tie
+      if (first - second < 1e-4f) {
         ++near_ties;
         continue;
       }
       differ += mask.pixels[size_t(p)] != best;
     }
-    EXPECT_EQ(differ, 0) << name;
-    EXPECT_LT(near_ties, pixels / 100) << name;
+    EXPECT_EQ(differ, 0) << mask_png;
+    EXPECT_LT(near_ties, pixels / 100) << mask_png;
   }
+
+  static fs::path dir_;
+};
+
+fs::path SegmentCli::dir_;
+
+TEST_F(SegmentCli, MasksAreTheArgmaxOfInferLogits) {
+  const fs::path out = dir_ / "masks";
+  const CliResult r = resnet(fmt::format("segment {} --batch 3 --out {} {} {} {}", model_flags(),
+                                         out.string(), image("a.png"), image("b.png"), image("c.jpg")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(count_lines(r.out), 3) << r.out;
+  for (const char* name : {"a.png", "b.png", "c.jpg"})
+    expect_argmax(infer_logits(image(name)), (out / (fs::path(name).stem().string() + ".png")).string());
+}
+
+// A 1-channel model in a `resnet train` run folder: the images are read as "L" and normalised with the run's
+// statistics; the same weights outside a run folder have no statistics (exit 2).
+TEST_F(SegmentCli, RunFolderGivesTheNormalisationOfAOneChannelModel) {
+  const fs::path run = dir_ / "run";
+  fs::create_directories(run);
+  UNet model(unet_zoo_config("unet-resnet18", kClasses, 1, kDepth), /*seed=*/8);
+  const std::string run_weights = (run / "best.safetensors").string();
+  save_safetensors(model.state_dict(), run_weights);
+  TrainConfig config;
+  config.arch = "unet-resnet18";
+  DatasetInfo data{.name = "scenes",
+                   .class_names = {"background", "a", "b", "c"},
+                   .channels = 1,
+                   .image_size = 32,
+                   .mean = {0.3f},
+                   .std = {0.2f}};
+  write_run_config(RunFiles(run.string()), config, data);
+
+  const fs::path out = dir_ / "run_masks";
+  const CliResult r =
+      resnet(fmt::format("segment --arch unet-resnet18 --weights {} --threads 1 --overlay "
+                         "--out {} {}",
+                         run_weights, out.string(), image("a.png")));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  expect_argmax(infer_logits(image("a.png"), run_weights, data), (out / "a.png").string());
+  EXPECT_TRUE(fs::exists(out / "a_overlay.png"));
+
+  const std::string elsewhere = (dir_ / "no_run.safetensors").string();
+  fs::copy_file(run_weights, elsewhere, fs::copy_options::overwrite_existing);
+  const CliResult no_run = resnet(fmt::format("segment --arch unet-resnet18 --weights {} --out {} {}",
+                                              elsewhere, out.string(), image("a.png")));
+  EXPECT_EQ(no_run.exit_code, 2);
+  EXPECT_EQ(count_lines(no_run.err), 1) << no_run.err;
 }
 
 TEST_F(SegmentCli, BadInputsAreOneLineEachAndTheRestIsStillDone) {
