@@ -1,8 +1,8 @@
 // The U-Net through the fused inference plan (InferencePlan::compile(UNet&), infer::lower_unet), on the
 // fixtures of tests/oracle/make_unet_fixtures.py (smp 0.6, in $RESNET_FIXTURES/unet; every case of its
 // unet.json): the f32 plan's logits [N,H,W,K] equal the layer-by-layer model's and smp's eval logits within
-// 1e-4 relative, with Winograd and without; the bf16 plan within kBf16Tolerance. An int8 plan and an input
-// whose size is not a multiple of 2^depth are refused with an InputError.
+// 1e-4 relative, with Winograd and without; the bf16 plan within kBf16Tolerance (5e-2). An int8 plan and an
+// input whose size is not a multiple of 2^depth are refused with an InputError.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -21,9 +21,9 @@ namespace resnet::parity {
 namespace {
 
 // bf16 plan vs smp's f32 eval logits: bf16 weights and activations (8-bit mantissa) through 20-60 layers.
-// Measured on these fixtures (AVX-512 machine): 0.9e-2 .. 1.55e-2 (the worst: resnet34 encoder, depth 4,
-// 11 classes); the bound leaves room for other CPUs' kernels.
-constexpr double kBf16Tolerance = 3e-2;
+// Measured on these fixtures (AVX-512 with bf16): 1.1e-2 .. 2.3e-2 of the logit scale (the worst: resnet18
+// encoder, 1 channel, depth 5); the bound leaves room for other CPUs' kernels.
+constexpr double kBf16Tolerance = 5e-2;
 
 struct PlanCase {
   std::string name;
