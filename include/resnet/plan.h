@@ -28,6 +28,7 @@
 namespace resnet {
 
 class ResNet;
+class UNet;
 struct Int8Calibration;
 namespace infer {
 class PlanCompiler;  // src/infer/plan_compiler.h: compiles a Program built by hand (tests, other models)
@@ -85,6 +86,11 @@ class InferencePlan {
   static InferencePlan compile_features(ResNet& model, const std::vector<std::string>& stages,
                                         Precision precision, const Shape& input_shape,
                                         const PlanOptions& options = {});
+  // A U-Net (resnet/unet.h): its run() gives per-pixel logits f32 [N, H, W, classes] (NHWC). f32 or bf16
+  // (bf16: the encoder, decoder and head in bf16, the logits f32); int8, or an input whose height or width
+  // is not a multiple of 2^encoder_depth: InputError.
+  static InferencePlan compile(UNet& model, Precision precision, const Shape& input_shape,
+                               const PlanOptions& options = {});
   // The same model, precision and options for another input shape: the folded weights, and every weight
   // reordered into a layout the new primitives also choose, are shared with this plan rather than made again.
   InferencePlan reshaped(const Shape& input_shape) const;
@@ -93,8 +99,8 @@ class InferencePlan {
   InferencePlan& operator=(InferencePlan&&) noexcept;
   ~InferencePlan();
 
-  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes]. One run at a time per plan (the plan
-  // owns its activation memory); separate plans may run concurrently.
+  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes] (a U-Net's: [N, H, W, classes]). One
+  // run at a time per plan (the plan owns its activation memory); separate plans may run concurrently.
   Tensor run(const Tensor& x);
   void run(const Tensor& x, Tensor& logits);
   // A feature plan (compile_features): x f32 [N, H, W, C] -> one f32 NHWC tensor per output, in the order of
@@ -107,7 +113,7 @@ class InferencePlan {
   void run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer);
 
   const Shape& input_shape() const;
-  Shape output_shape() const;  // [N, classes]; a feature plan: InputError
+  Shape output_shape() const;  // [N, classes] (a U-Net's: [N, H, W, classes]); a feature plan: InputError
   // What a run hands back: {"logits"}, or the stages of a feature plan.
   std::vector<std::string> output_names() const;
   // {[N, classes]}, or each feature's NHWC shape [N, H/r, W/r, C].

@@ -61,6 +61,8 @@ class UNet : public Module {
 
   const UNetConfig& config() const { return config_; }
   ResNet& encoder() { return encoder_; }
+  UnetDecoder& decoder() { return decoder_; }
+  Module& segmentation_head() { return segmentation_head_; }
 
   // As ResNet::set_compute_dtype: bf16 runs the encoder and the decoder in bf16; the segmentation head, the
   // parameters, their gradients and the logits stay f32.

@@ -3,7 +3,8 @@
 // Times eval forward passes on random input after warm-up; reports the median (and p99) batch time. Runs the
 // compiled inference plan (compiled once, before timing) unless --no-fuse asks for the layer-by-layer model.
 // int8 uses the scales of an .int8.safetensors --weights file, or else calibrates min-max on the random input
-// batch itself (the speed does not depend on the scales; a note says so).
+// batch itself (the speed does not depend on the scales; a note says so). A U-Net (--arch unet-..., --size a
+// multiple of 2^depth) times its plan of per-pixel logits, f32 or bf16.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -20,6 +21,7 @@
 #include "resnet/calibration.h"
 #include "resnet/error.h"
 #include "resnet/plan.h"
+#include "resnet/unet.h"
 
 namespace resnet::cli {
 namespace {
@@ -69,15 +71,17 @@ void run_bench(const BenchOptions& o) {
   }
   apply_threads(o.threads);
   std::shared_ptr<const Int8Calibration> int8;
-  auto model = build_model(o.model, Init::torchvision, &int8);
+  // A classifier or a U-Net (--arch unet-...: per-pixel logits; no int8 plan).
+  auto model = build_any_model(o.model, Init::torchvision, &int8);
+  auto* unet = dynamic_cast<UNet*>(model.get());
   Tensor input({o.batch, o.size, o.size, o.model.in_channels});
   Rng rng(1);
   float* p = input.f32();
   for (int64_t i = 0; i < input.numel(); ++i) p[i] = static_cast<float>(rng.normal());
-  if (precision == Precision::int8 && int8 == nullptr) {
+  if (precision == Precision::int8 && int8 == nullptr && unet == nullptr) {
     std::cerr << "resnet: note: no int8 calibration in the weights; calibrating min-max on the random input "
                  "(fine for timing; use resnet quantize for accuracy)\n";
-    Calibrator calibrator(*model, {.method = CalibrationMethod::minmax});
+    Calibrator calibrator(dynamic_cast<ResNet&>(*model), {.method = CalibrationMethod::minmax});
     calibrator.observe(input);
     int8 = std::make_shared<const Int8Calibration>(calibrator.finish());
   }
@@ -89,7 +93,9 @@ void run_bench(const BenchOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     PlanOptions options{.sub_batch = o.sub_batch, .winograd = !o.no_winograd};
     if (precision == Precision::int8) options.int8 = int8;
-    plan.emplace(InferencePlan::compile(*model, precision, input.shape(), options));
+    plan.emplace(
+        unet ? InferencePlan::compile(*unet, precision, input.shape(), options)
+             : InferencePlan::compile(dynamic_cast<ResNet&>(*model), precision, input.shape(), options));
     compile_ms = ms_since(start);
     logits = Tensor::empty(plan->output_shape());
     if (o.show_plan) std::cerr << plan->describe();

@@ -1,11 +1,11 @@
 // resnet infer --arch A [--weights F] [--num-classes N] [--in-channels C] --input-npy IN.npy [--output-npy
 // OUT.npy] [--dtype f32|bf16|int8] [--no-fuse] [--threads T]
 // IN: float32 NCHW images (as numpy/PyTorch hold them). OUT: float32 logits [N, classes]; for a U-Net
-// (--arch unet-..., --no-fuse only for now) logits [N, classes, H, W]. Without --output-npy, prints the top-5
-// classes per image with softmax probabilities (a U-Net: the classes that win the most pixels). Runs the
-// compiled inference plan (BN folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32
-// only). int8 takes its activation scales from an .int8.safetensors file made by `resnet quantize` (and
-// refuses a plain one).
+// (--arch unet-...) logits [N, classes, H, W]. Without --output-npy, prints the top-5 classes per image with
+// softmax probabilities (a U-Net: the classes that win the most pixels). Runs the compiled inference plan (BN
+// folded, fused post-ops) unless --no-fuse asks for the layer-by-layer model (f32 only). int8 takes its
+// activation scales from an .int8.safetensors file made by `resnet quantize` (and refuses a plain one); a
+// U-Net has no int8 plan.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "resnet/error.h"
 #include "resnet/npy.h"
 #include "resnet/plan.h"
+#include "resnet/unet.h"
 
 namespace resnet::cli {
 namespace {
@@ -83,14 +84,15 @@ void print_pixel_shares(const Tensor& logits) {  // [N,H,W,K]
   }
 }
 
-// A U-Net's logits [N,K,H,W] (NCHW, as smp returns them), layer by layer: the fused plan has no U-Net yet.
-void run_unet_infer(const InferOptions& o, const Tensor& input) {
-  if (!o.no_fuse) {
-    throw InputError(fmt::format("--arch {}: U-Nets are not yet planned for fused inference; use --no-fuse",
-                                 o.model.arch));
-  }
+// A U-Net's logits [N,K,H,W] (NCHW, as smp returns them), through the plan or layer by layer.
+void run_unet_infer(const InferOptions& o, const Tensor& input, Precision precision) {
   auto model = build_any_model(o.model, Init::torchvision);
-  const Tensor logits = model->forward(nchw_to_nhwc(input));  // [N,H,W,K]
+  UNet& unet = dynamic_cast<UNet&>(*model);
+  const Tensor images = nchw_to_nhwc(input);
+  const Tensor logits =
+      o.no_fuse ? unet.forward(images)
+                : InferencePlan::compile(unet, precision, images.shape(), {.winograd = !o.no_winograd})
+                      .run(images);  // [N,H,W,K]
   if (o.output_npy.empty()) {
     print_pixel_shares(logits);
   } else {
@@ -109,7 +111,7 @@ void run_infer(const InferOptions& o) {
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
-  if (is_unet_name(o.model.arch)) return run_unet_infer(o, input);
+  if (is_unet_name(o.model.arch)) return run_unet_infer(o, input, precision);
   std::shared_ptr<const Int8Calibration> int8;
   auto model = build_model(o.model, Init::torchvision, &int8);
   if (precision == Precision::int8 && int8 == nullptr) {

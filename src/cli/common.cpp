@@ -255,6 +255,24 @@ TransformSpec predict_transform(const DatasetInfo& data, const std::optional<Run
   return spec;
 }
 
+std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs, int& failures) {
+  std::vector<std::string> files;
+  for (const std::string& input : inputs) {
+    std::error_code ec;
+    if (!fs::is_directory(input, ec)) {
+      files.push_back(input);
+      continue;
+    }
+    std::vector<std::string> found = find_images(input);
+    if (found.empty()) {
+      std::cerr << fmt::format("resnet: error: {}: no .jpg, .jpeg or .png files in this folder\n", input);
+      ++failures;
+    }
+    files.insert(files.end(), found.begin(), found.end());
+  }
+  return files;
+}
+
 void add_threads_option(CLI::App& cmd, int& threads) {
   cmd.add_option("--threads", threads, "compute threads (default: all cores)")->check(CLI::PositiveNumber);
 }

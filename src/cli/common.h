@@ -106,6 +106,11 @@ void register_predict(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_dataset(CLI::App& app);
 void register_features(CLI::App& app);
+void register_segment(CLI::App& app);
+
+// Image inputs of predict-like commands: each IMAGE as given, each DIR's images (find_images: .jpg, .jpeg,
+// .png under it, sorted). A DIR without images is one error line on stderr and one more in `failures`.
+std::vector<std::string> expand_image_inputs(const std::vector<std::string>& inputs, int& failures);
 
 // `summary --features` (cmd_features.cpp): each stage's name, channels, reduction and feature shape [1,C,h,w]
 // for an input CxHxW; json: one JSON object.

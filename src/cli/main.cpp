@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   resnet::cli::register_explain(app);
   resnet::cli::register_dataset(app);
   resnet::cli::register_features(app);
+  resnet::cli::register_segment(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -8,10 +8,14 @@
 
 #include "infer/fold.h"
 #include "models/blocks.h"
+#include "models/unet_decoder.h"
 #include "models/zero_pad_shortcut.h"
+#include "nn/identity.h"
 #include "nn/linear.h"
+#include "nn/module_list.h"
 #include "nn/pooling.h"
 #include "resnet/error.h"
+#include "resnet/unet.h"
 
 namespace resnet::infer {
 namespace {
@@ -56,6 +60,8 @@ class Lowering {
         x = residual_block(*block, x);
       } else if (dynamic_cast<Sequential*>(&m) != nullptr) {
         x = sequence(m.children(), x);
+      } else if (dynamic_cast<Identity*>(&m) != nullptr || dynamic_cast<IdentityWrapper*>(&m) != nullptr) {
+        continue;  // the identity: x as it is
       } else if (dynamic_cast<ReLU*>(&m) != nullptr) {
         unsupported(m, "not supported by the inference plan (a ReLU must follow a convolution)");
       } else if (dynamic_cast<Dropout*>(&m) == nullptr) {
@@ -63,6 +69,61 @@ class Lowering {
       }
     }
     return x;
+  }
+
+  // The values of a ResNet's `stages` (checked by check_stages), in the order asked, each kept: the
+  // top-level modules in groups that each end a stage, lowered up to the deepest stage asked.
+  std::vector<int> stage_values(ResNet& model, const std::vector<std::string>& stages, int x);
+
+  // smp's UnetDecoder: features [stem, ..., deepest] (values) -> the last block's output. The deepest
+  // feature enters block 0 (through the identity `center`); block i takes feature D-2-i as its skip.
+  int unet_decoder(UnetDecoder& decoder, const std::vector<int>& features) {
+    for (Module* child : decoder.children()) {
+      if (dynamic_cast<Identity*>(child) == nullptr && dynamic_cast<ModuleList*>(child) == nullptr)
+        unsupported(*child, fmt::format("a child of {} the plan does not know", decoder.path()));
+    }
+    const std::vector<UnetDecoderBlock*> blocks = decoder.blocks();
+    if (features.size() != blocks.size()) {
+      throw InternalError(
+          fmt::format("{}: {} features for {} blocks", decoder.path(), features.size(), blocks.size()));
+    }
+    const size_t depth = blocks.size();
+    int x = features.back();
+    for (size_t i = 0; i < depth; ++i)
+      x = decoder_block(*blocks[i], x, i + 1 < depth ? features[depth - 2 - i] : -1);
+    return x;
+  }
+
+  // A decoder block from its structure: x2 nearest upsample of x, concat with `skip` (-1: none) after its
+  // channels, then each conv-BN-ReLU stage with BN folded and the ReLU fused.
+  int decoder_block(UnetDecoderBlock& block, int x, int skip) {
+    const DecoderBlockStructure& s = block.structure();
+    for (Module* child : block.children()) {
+      const bool container = std::find(s.containers.begin(), s.containers.end(), child) != s.containers.end();
+      for (Module* part : container ? child->children() : std::vector<Module*>{child}) {
+        if (!s.describes(*part)) {
+          unsupported(*part, fmt::format("a part of {} ({}) that its block structure does not describe",
+                                         block.path(), block.type_name()));
+        }
+      }
+    }
+    if ((skip >= 0) != (s.skip_channels > 0)) {
+      throw InternalError(fmt::format("{}: skip value {} for a block of {} skip channels", block.path(), skip,
+                                      s.skip_channels));
+    }
+    int y = add({.kind = StepKind::upsample_nearest,
+                 .name = block.path() + ".upsample",
+                 .src = x,
+                 .dst = new_value()});
+    if (skip >= 0) {
+      y = add({.kind = StepKind::concat,
+               .name = block.path() + ".concat",
+               .src = y,
+               .src2 = skip,
+               .dst = new_value()});
+    }
+    for (const BranchStage& stage : s.stages) y = conv_step(*stage.conv, stage.bn, y, stage.relu != nullptr);
+    return y;
   }
 
  private:
@@ -188,6 +249,36 @@ void check_stages(const ResNet& model, const std::vector<std::string>& stages) {
   }
 }
 
+std::vector<int> Lowering::stage_values(ResNet& model, const std::vector<std::string>& stages, int x) {
+  const std::vector<std::string> names = model.stage_names();
+  size_t deepest = 0;
+  for (const std::string& stage : stages) {
+    deepest =
+        std::max(deepest, static_cast<size_t>(std::find(names.begin(), names.end(), stage) - names.begin()));
+  }
+  std::vector<int> values(stages.size(), -1);
+  // Each group is lowered on its own, so that the value after it is the stage's output.
+  // Children's paths start with the model's own (a U-Net's encoder: "encoder.layer1").
+  const std::string prefix = model.path().empty() ? "" : model.path() + ".";
+  std::vector<Module*> group;
+  size_t stage = 0;
+  for (Module* child : model.children()) {
+    group.push_back(child);
+    if (child->path() != prefix + stage_last_module(names[stage])) continue;
+    x = sequence(group, x);
+    group.clear();
+    for (size_t i = 0; i < stages.size(); ++i) {
+      if (stages[i] != names[stage]) continue;
+      values[i] = x;
+      keep(x);
+    }
+    if (stage++ == deepest) break;
+  }
+  if (stage <= deepest)
+    throw InternalError(fmt::format("{}: stage {} not found", model.config().name, names[stage]));
+  return values;
+}
+
 }  // namespace
 
 Program lower_module(Module& module, int64_t in_channels) {
@@ -211,35 +302,29 @@ Program lower_resnet(ResNet& model) {
 
 Program lower_resnet_features(ResNet& model, const std::vector<std::string>& stages) {
   check_stages(model, stages);
-  const std::vector<std::string> names = model.stage_names();
-  size_t deepest = 0;
-  for (const std::string& stage : stages) {
-    deepest =
-        std::max(deepest, static_cast<size_t>(std::find(names.begin(), names.end(), stage) - names.begin()));
-  }
   Program program;
   program.in_channels = model.config().in_channels;
-  program.outputs.resize(stages.size());
+  const std::vector<int> values = Lowering(program).stage_values(model, stages, program.input);
+  for (size_t i = 0; i < stages.size(); ++i) program.outputs.push_back({stages[i], values[i]});
+  return program;
+}
+
+Program lower_unet(UNet& model) {
+  const UNetConfig& config = model.config();
+  Program program;
+  program.in_channels = config.encoder.in_channels;
+  program.size_multiple = int64_t{1} << config.encoder_depth;
   Lowering lowering(program);
-  // The top-level modules in groups that each end a stage; each group is lowered on its own, so that the
-  // value after it is the stage's output.
-  std::vector<Module*> group;
-  int x = program.input;
-  size_t stage = 0;
-  for (Module* child : model.children()) {
-    group.push_back(child);
-    if (child->path() != stage_last_module(names[stage])) continue;
-    x = lowering.sequence(group, x);
-    group.clear();
-    for (size_t i = 0; i < stages.size(); ++i) {
-      if (stages[i] != names[stage]) continue;
-      program.outputs[i] = {stages[i], x};
-      lowering.keep(x);
-    }
-    if (stage++ == deepest) break;
-  }
-  if (stage <= deepest)
-    throw InternalError(fmt::format("{}: stage {} not found", model.config().name, names[stage]));
+  // The encoder's features the decoder takes: "stem", "layer1", ..., one per level of the depth.
+  const std::vector<std::string> names = model.encoder().stage_names();
+  const std::vector<std::string> stages(names.begin(), names.begin() + config.encoder_depth);
+  check_stages(model.encoder(), stages);
+  const std::vector<int> features = lowering.stage_values(model.encoder(), stages, program.input);
+  int x = lowering.unet_decoder(model.decoder(), features);
+  x = lowering.sequence({&model.segmentation_head()}, x);
+  program.outputs = {{"logits", x}};
+  program.pixel_logits = true;
+  program.num_classes = config.classes;
   return program;
 }
 

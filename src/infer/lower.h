@@ -12,6 +12,7 @@
 
 #include "infer/program.h"
 #include "resnet/model.h"
+#include "resnet/unet.h"
 
 namespace resnet::infer {
 
@@ -23,6 +24,13 @@ Program lower_resnet(ResNet& model);
 // only up to the deepest stage asked; a residual join whose shortcut is an output adds into an exact copy of
 // it, so that no output is written over. Unknown or repeated stage: InputError listing the stages.
 Program lower_resnet_features(ResNet& model, const std::vector<std::string>& stages);
+
+// A U-Net (smp's design): the encoder's stages ("stem", "layer1", ... one per level of the depth, as
+// lower_resnet_features), each decoder block from its DecoderBlockStructure (x2 nearest upsample, concat with
+// its skip feature, conv-BN-ReLU stages folded and fused), then the segmentation head's conv. The program's
+// one named output "logits" is [N,H,W,classes] (pixel_logits); H and W must be multiples of 2^depth
+// (size_multiple). Throws as lower_resnet.
+Program lower_unet(UNet& model);
 
 // Any module tree (a Sequential, a block, a layer) on an input of `in_channels` channels; the program's
 // output is the tree's output (num_classes stays 0). Throws as lower_resnet.

@@ -17,6 +17,7 @@
 #include "infer/quantize_program.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
+#include "resnet/unet.h"
 
 namespace resnet {
 
@@ -115,6 +116,25 @@ InferencePlan InferencePlan::compile_features(ResNet& model, const std::vector<s
   }
   return infer::PlanCompiler::compile(infer::lower_resnet_features(model, stages), precision, input_shape,
                                       options);
+}
+
+InferencePlan InferencePlan::compile(UNet& model, Precision precision, const Shape& input_shape,
+                                     const PlanOptions& options) {
+  const UNetConfig& config = model.config();
+  if (precision == Precision::int8) {
+    throw InputError(
+        fmt::format("{}: no int8 inference plan for a U-Net (its upsample and concat steps "
+                    "have no int8 kernels): use --dtype f32 or bf16",
+                    config.name));
+  }
+  const int64_t multiple = int64_t{1} << config.encoder_depth;
+  if (input_shape.size() == 4 && (input_shape[1] % multiple != 0 || input_shape[2] % multiple != 0)) {
+    throw InputError(
+        fmt::format("{}: input height and width must be multiples of {} (2^encoder_depth, depth {}), "
+                    "got {}x{}",
+                    config.name, multiple, config.encoder_depth, input_shape[1], input_shape[2]));
+  }
+  return infer::PlanCompiler::compile(infer::lower_unet(model), precision, input_shape, options);
 }
 
 InferencePlan infer::PlanCompiler::compile(Program program, Precision precision, const Shape& input_shape,
@@ -229,7 +249,7 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
                                  precision_name(impl_->precision)));
   }
   const int64_t per_image = x.numel() / x.dim(0);
-  const int64_t classes = logits.dim(1);
+  const int64_t logits_per_image = logits.numel() / logits.dim(0);
   const infer::Program& program = *impl_->program;
   infer::PlanKernels::Observer step_observer;
   if (observer) {
@@ -239,8 +259,12 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
     };
   }
   for (const auto& [pass, first] : impl_->schedule) {
-    impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits.f32() + first * classes, {},
-                                     step_observer);
+    float* logits_at = logits.f32() + first * logits_per_image;
+    if (program.pixel_logits) {  // the one named output, copied out of the plan's layout
+      impl_->passes[pass].kernels->run(x.f32() + first * per_image, nullptr, {logits_at}, step_observer);
+    } else {
+      impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits_at, {}, step_observer);
+    }
   }
 }
 
@@ -249,6 +273,7 @@ const Shape& InferencePlan::input_shape() const {
 }
 
 Shape InferencePlan::output_shape() const {
+  if (impl_->program->pixel_logits) return output_shapes().front();
   if (impl_->program->output < 0) {
     throw InputError("inference plan: a feature plan has no logits (see output_shapes())");
   }

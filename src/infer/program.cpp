@@ -108,6 +108,10 @@ ShapedProgram shape_program(const Program& program, const Shape& input) {
     throw InputError(fmt::format("inference plan: expected an input [N,H,W,{}] (NHWC), got {}",
                                  program.in_channels, shape_str(input)));
   }
+  if (input[1] % program.size_multiple != 0 || input[2] % program.size_multiple != 0) {
+    throw InputError(fmt::format("inference plan: input height and width must be multiples of {}, got {}x{}",
+                                 program.size_multiple, input[1], input[2]));
+  }
   ShapedProgram shaped;
   shaped.value_shapes.assign(static_cast<size_t>(program.num_values), Shape());
   shaped.value_shapes[static_cast<size_t>(program.input)] = input;

@@ -64,8 +64,14 @@ struct Program {
   int input = 0;
   int output = -1;  // the logits [N, classes], written straight into the caller's tensor; -1: none
   std::vector<ProgramOutput> outputs;  // named outputs (a backbone's features), in the order asked
+  // The one named output is per-pixel logits [N,H,W,num_classes] (a segmentation model), which run() hands
+  // back as the plan's logits.
+  bool pixel_logits = false;
   int64_t in_channels = 0;
   int64_t num_classes = 0;
+  // The input's height and width must be multiples of this (a U-Net of depth D: 2^D, so that every skip
+  // feature meets its upsampled value).
+  int64_t size_multiple = 1;
   std::vector<Step> steps;
   // int8 programs (quantize_program): the input is quantized to s8 with this scale.
   bool int8 = false;
@@ -86,7 +92,8 @@ struct ShapedProgram {
   std::vector<StepGeometry> steps;
 };
 
-// Throws InputError when input (NHWC) has the wrong channels or is too small for a window.
+// Throws InputError when input (NHWC) has the wrong channels, a height or width that is not a multiple of
+// size_multiple, or is too small for a window.
 ShapedProgram shape_program(const Program& program, const Shape& input);
 
 // The steps during which each value must exist, for the buffer planner. Time 0 is the input's arrival (the

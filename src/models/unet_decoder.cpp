@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "dnnl/ops.h"
 #include "nn/activation.h"
 #include "nn/batchnorm2d.h"
@@ -25,8 +27,16 @@ Conv2dOptions conv3x3(int64_t in_channels, int64_t out_channels, bool bias) {
 Conv2dReLU::Conv2dReLU(std::string path, int64_t in_channels, int64_t out_channels)
     : Sequential(std::move(path), "Conv2dReLU"),
       conv_(append<Conv2d>(conv3x3(in_channels, out_channels, false))) {
-  append<BatchNorm2d>(out_channels);
-  append<ReLU>();
+  stage_ = {.conv = &conv_, .bn = &append<BatchNorm2d>(out_channels), .relu = &append<ReLU>()};
+}
+
+bool DecoderBlockStructure::describes(const Module& module) const {
+  const Module* m = &module;
+  for (const BranchStage& stage : stages) {
+    if (m == stage.conv || m == stage.bn || m == stage.relu) return true;
+  }
+  return std::find(containers.begin(), containers.end(), m) != containers.end() ||
+         std::find(identities.begin(), identities.end(), m) != identities.end();
 }
 
 UnetDecoderBlock::UnetDecoderBlock(std::string path, int64_t in_channels, int64_t skip_channels,
@@ -37,7 +47,12 @@ UnetDecoderBlock::UnetDecoderBlock(std::string path, int64_t in_channels, int64_
       conv1_(add_child<Conv2dReLU>("conv1", in_channels + skip_channels, out_channels)),
       attention1_(add_child<IdentityWrapper>("attention1", "Attention", "attention")),
       conv2_(add_child<Conv2dReLU>("conv2", out_channels, out_channels)),
-      attention2_(add_child<IdentityWrapper>("attention2", "Attention", "attention")) {}
+      attention2_(add_child<IdentityWrapper>("attention2", "Attention", "attention")),
+      structure_{.in_channels = in_channels,
+                 .skip_channels = skip_channels,
+                 .stages = {conv1_.stage(), conv2_.stage()},
+                 .containers = {&conv1_, &conv2_},
+                 .identities = {&attention1_, &attention2_}} {}
 
 // x [N,h,w,in], skip [N,2h,2w,skip] or undefined -> [N,2h,2w,out]
 Tensor UnetDecoderBlock::forward(const Tensor& x, const Tensor& skip) {

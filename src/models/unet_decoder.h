@@ -6,6 +6,7 @@
 #include <utility>
 #include <vector>
 
+#include "models/block_structure.h"
 #include "nn/conv2d.h"
 #include "nn/sequential.h"
 #include "resnet/module.h"
@@ -19,9 +20,27 @@ class Conv2dReLU : public Sequential {
  public:
   Conv2dReLU(std::string path, int64_t in_channels, int64_t out_channels);
   Conv2d& conv() { return conv_; }
+  // Its three children as one stage: conv, bn, relu.
+  BranchStage stage() const { return stage_; }
 
  private:
   Conv2d& conv_;
+  BranchStage stage_;
+};
+
+// What a decoder block computes, described once by UnetDecoderBlock and read by the inference plan's
+// lowering (infer/lower.cpp), as BlockStructure is for residual blocks:
+//   out = stage_k(...stage_1(concat(upsample_x2(x), skip)))     stage_i(x) = relu(bn(conv(x)))
+// (no concat when skip_channels is 0). The pointers are the block's own modules.
+struct DecoderBlockStructure {
+  int64_t in_channels = 0;                // of x, before the upsample
+  int64_t skip_channels = 0;              // of the skip feature concatenated after x's channels; 0: none
+  std::vector<BranchStage> stages;        // in data-flow order
+  std::vector<const Module*> containers;  // the modules grouping the stages (smp's Conv2dReLU)
+  std::vector<const Module*> identities;  // modules that pass their input through (smp's Attention(None))
+
+  // Whether `module` (a child of the block, or of one of its containers) is one this structure names.
+  bool describes(const Module& module) const;
 };
 
 // smp's UnetDecoderBlock (attention_type=None, interpolation "nearest"): x [N,h,w,in] -> x2 nearest upsample
@@ -38,6 +57,7 @@ class UnetDecoderBlock : public Module {
   Tensor backward(const Tensor& dy) override;
 
   std::vector<Conv2d*> convs() { return {&conv1_.conv(), &conv2_.conv()}; }
+  const DecoderBlockStructure& structure() const { return structure_; }
 
  private:
   int64_t in_channels_, skip_channels_;
@@ -45,6 +65,7 @@ class UnetDecoderBlock : public Module {
   Module& attention1_;
   Conv2dReLU& conv2_;
   Module& attention2_;
+  DecoderBlockStructure structure_;
 };
 
 // smp's UnetDecoder for a ResNet encoder: (center) Identity, (blocks) ModuleList of UnetDecoderBlock.
