@@ -122,9 +122,7 @@ void register_features(CLI::App& app) {
   cmd->add_option("--out-dir", o->out_dir, "write <stage>.npy (float32 NCHW) here")->required();
   cmd->add_option("--stages", o->stages, "comma-separated: stem, layer1 .. layerN")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
-  cmd->add_flag("--no-fuse", o->no_fuse, "run the model layer by layer instead of the compiled plan");
-  cmd->add_flag("--no-winograd", o->no_winograd,
-                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
+  add_plan_flags(*cmd, o->no_fuse, o->no_winograd);
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_features(*o); });
 }

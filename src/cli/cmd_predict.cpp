@@ -8,7 +8,6 @@
 // Where the model's input conventions come from: see "Image models" in cli/common.h.
 #include <fmt/format.h>
 
-#include <filesystem>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -20,8 +19,6 @@
 namespace resnet::cli {
 namespace {
 
-namespace fs = std::filesystem;
-
 struct PredictFlags {
   std::string arch, weights, labels, dtype = "f32";
   int top_k = 5;
@@ -31,26 +28,6 @@ struct PredictFlags {
   int threads = 0;
   std::vector<std::string> inputs;
 };
-
-// The files to classify: each IMAGE as given, each DIR's images (find_images). A DIR without images is an
-// error line.
-std::vector<std::string> expand_inputs(const std::vector<std::string>& inputs, int& failures) {
-  std::vector<std::string> files;
-  for (const std::string& input : inputs) {
-    std::error_code ec;
-    if (!fs::is_directory(input, ec)) {
-      files.push_back(input);
-      continue;
-    }
-    std::vector<std::string> found = find_images(input);
-    if (found.empty()) {
-      std::cerr << fmt::format("resnet: error: {}: no .jpg, .jpeg or .png files in this folder\n", input);
-      ++failures;
-    }
-    files.insert(files.end(), found.begin(), found.end());
-  }
-  return files;
-}
 
 void print_text(const ImagePrediction& p, bool indices_only) {
   size_t index_width = 1;
@@ -96,7 +73,7 @@ void run_predict(const PredictFlags& f) {
   const bool indices_only = options.labels.empty();
 
   int failures = 0;
-  const std::vector<std::string> files = expand_inputs(f.inputs, failures);
+  const std::vector<std::string> files = expand_image_inputs(f.inputs, failures);
   ImageClassifier classifier(*model, std::move(options));
   classifier.classify(files, [&](const ImagePrediction& p) {
     if (!p.error.empty()) {

@@ -277,6 +277,12 @@ void add_threads_option(CLI::App& cmd, int& threads) {
   cmd.add_option("--threads", threads, "compute threads (default: all cores)")->check(CLI::PositiveNumber);
 }
 
+void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd) {
+  cmd.add_flag("--no-fuse", no_fuse, "run the model layer by layer instead of the compiled plan");
+  cmd.add_flag("--no-winograd", no_winograd,
+               "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
+}
+
 void apply_threads(int threads) {
   ops::set_num_threads(threads);
 }

@@ -88,6 +88,10 @@ TransformSpec predict_transform(const DatasetInfo& data, const std::optional<Run
 void add_threads_option(CLI::App& cmd, int& threads);
 void apply_threads(int threads);
 
+// --no-fuse (the model layer by layer) and --no-winograd (f32 plan: direct 3x3 convolutions), as infer and
+// features take them.
+void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd);
+
 // "3x224x224" -> {3, 224, 224}; throws InputError naming the flag.
 std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& flag);
 

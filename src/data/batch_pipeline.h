@@ -4,6 +4,8 @@
 // function of b alone, so the result does not depend on which worker builds it.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
@@ -16,6 +18,8 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "resnet/data.h"
+#include "resnet/error.h"
 
 namespace resnet {
 
@@ -148,6 +152,50 @@ class BatchPipeline {
   int64_t next_consume_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> workers_;
+};
+
+// What both loaders keep around their pipeline: the checked options, the sizes of an epoch, the current
+// epoch and its sample order. A loader's Impl derives from it and adds its dataset, its transform and
+// build_batch(b) (samples order[b*B, min((b+1)*B, num_samples))). The loader's destructor stops `pipeline`
+// itself: the workers read the Impl's own members, which are gone before this base is destroyed.
+template <class B>
+struct EpochBatches {
+  LoaderOptions options;
+  int64_t num_samples = 0;
+  int64_t num_batches = 0;
+  int64_t capacity = 0;  // batches claimed by workers beyond the consumer's next one
+
+  // The current epoch. `epoch` and `order` change only while no worker runs.
+  int64_t epoch = -1;
+  std::vector<int64_t> order;
+  BatchPipeline<B> pipeline;
+
+  // Checks `o` (InputError) and sizes the epochs over a dataset of `dataset_size` samples.
+  void configure(int64_t dataset_size, const LoaderOptions& o) {
+    if (o.batch_size <= 0) throw InputError(fmt::format("batch size must be positive, got {}", o.batch_size));
+    if (o.threads < 0) throw InputError(fmt::format("loader threads must be >= 0, got {}", o.threads));
+    num_samples = o.subset > 0 ? std::min(o.subset, dataset_size) : dataset_size;
+    num_batches = o.drop_last ? num_samples / o.batch_size : (num_samples + o.batch_size - 1) / o.batch_size;
+    capacity = std::max<int64_t>({o.prefetch, o.threads, 1});
+    options = o;
+  }
+
+  std::vector<int64_t> epoch_order(int64_t e) const {
+    return epoch_sample_order(num_samples, options.shuffle, options.seed, e);
+  }
+
+  void start_epoch(int64_t e, typename BatchPipeline<B>::Build build) {
+    pipeline.stop();
+    epoch = e;
+    order = epoch_order(e);
+    pipeline.start(num_batches, options.threads, capacity, std::move(build));
+  }
+
+  // `loader` names the class in the error of a next() before start_epoch().
+  bool next(B& batch, const char* loader) {
+    if (epoch < 0) throw InternalError(fmt::format("{}::next called before start_epoch", loader));
+    return pipeline.next(batch);
+  }
 };
 
 }  // namespace resnet

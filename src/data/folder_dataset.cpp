@@ -19,10 +19,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-// torchvision's IMG_EXTENSIONS, split into what we decode and what we refuse (rather than silently skip).
-bool is_supported_image(const std::string& ext) {
-  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
-}
+// torchvision's IMG_EXTENSIONS that we refuse (rather than silently skip); is_decodable_image is the rest.
 bool is_other_image(const std::string& ext) {
   return ext == ".ppm" || ext == ".bmp" || ext == ".pgm" || ext == ".tif" || ext == ".tiff" || ext == ".webp";
 }
@@ -57,7 +54,7 @@ std::vector<std::string> list_images(const fs::path& root, OtherImages other) {
         throw InputError(
             fmt::format("{}: {} images are not supported (only JPEG and PNG)", entry.path().string(), ext));
       }
-      if (is_supported_image(ext)) names.push_back(entry.path().filename().string());
+      if (is_decodable_image(entry.path())) names.push_back(entry.path().filename().string());
     }
     std::sort(names.begin(), names.end());
     for (const std::string& name : names) images.push_back((dir / name).string());
@@ -84,6 +81,11 @@ class FolderDataset : public Dataset {
 };
 
 }  // namespace
+
+bool is_decodable_image(const std::filesystem::path& file) {
+  const std::string ext = lower(file.extension().string());
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png";
+}
 
 std::unique_ptr<Dataset> open_image_folder(const std::string& root, int channels,
                                            const std::vector<std::string>* classes) {

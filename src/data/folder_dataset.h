@@ -1,6 +1,7 @@
 // ImageFolder: root/<class>/**/<image>.{jpg,jpeg,png}, decoded lazily, one file per get().
 #pragma once
 
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <vector>
@@ -8,6 +9,10 @@
 #include "resnet/data.h"
 
 namespace resnet {
+
+// Whether `file` is an image we decode, by its extension in any case: .jpg, .jpeg or .png (torchvision's
+// IMG_EXTENSIONS less the formats we refuse).
+bool is_decodable_image(const std::filesystem::path& file);
 
 // Classes are the sorted sub-folder names of `root` (torchvision's ImageFolder), or, if `classes` is given
 // (the training split's), those names in that order, so that a validation folder gets the same label numbers.

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "data/folder_dataset.h"
 #include "data/segmentation_datasets.h"
 #include "io/image.h"
 #include "resnet/error.h"
@@ -13,12 +14,6 @@ namespace resnet {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string lower(std::string s) {
-  std::transform(s.begin(), s.end(), s.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return s;
-}
 
 struct Pair {
   std::string image, mask;
@@ -35,8 +30,7 @@ std::vector<Pair> list_pairs(const fs::path& split_dir) {
   }
   std::vector<std::string> names;
   for (const fs::directory_entry& entry : fs::directory_iterator(images)) {
-    const std::string ext = lower(entry.path().extension().string());
-    if (entry.is_regular_file() && (ext == ".png" || ext == ".jpg" || ext == ".jpeg"))
+    if (entry.is_regular_file() && is_decodable_image(entry.path()))
       names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());

@@ -14,18 +14,9 @@
 
 namespace resnet {
 
-struct Loader::Impl {
+struct Loader::Impl : EpochBatches<Batch> {
   std::shared_ptr<const Dataset> dataset;
   TransformSpec transform;
-  LoaderOptions options;
-  int64_t num_samples = 0;
-  int64_t num_batches = 0;
-  int64_t capacity = 0;  // batches claimed by workers beyond the consumer's next one
-
-  // The current epoch. `epoch` and `order` change only while no worker runs.
-  int64_t epoch = -1;
-  std::vector<int64_t> order;
-  BatchPipeline<Batch> pipeline;
 
   Batch build_batch(int64_t b) const;
 };
@@ -66,18 +57,9 @@ Batch Loader::Impl::build_batch(int64_t b) const {
 Loader::Loader(std::shared_ptr<const Dataset> dataset, TransformSpec transform, LoaderOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!dataset) throw InternalError("Loader: no dataset");
-  if (options.batch_size <= 0)
-    throw InputError(fmt::format("batch size must be positive, got {}", options.batch_size));
-  if (options.threads < 0)
-    throw InputError(fmt::format("loader threads must be >= 0, got {}", options.threads));
-  Impl& s = *impl_;
-  s.num_samples = options.subset > 0 ? std::min(options.subset, dataset->size()) : dataset->size();
-  s.num_batches = options.drop_last ? s.num_samples / options.batch_size
-                                    : (s.num_samples + options.batch_size - 1) / options.batch_size;
-  s.capacity = std::max<int64_t>({options.prefetch, options.threads, 1});
-  s.dataset = std::move(dataset);
-  s.transform = std::move(transform);
-  s.options = options;
+  impl_->configure(dataset->size(), options);
+  impl_->dataset = std::move(dataset);
+  impl_->transform = std::move(transform);
 }
 
 Loader::~Loader() {
@@ -98,22 +80,16 @@ int64_t Loader::num_batches() const {
 }
 
 std::vector<int64_t> Loader::epoch_order(int64_t epoch) const {
-  return epoch_sample_order(impl_->num_samples, impl_->options.shuffle, impl_->options.seed, epoch);
+  return impl_->epoch_order(epoch);
 }
 
 void Loader::start_epoch(int64_t epoch) {
   Impl& s = *impl_;
-  s.pipeline.stop();
-  s.epoch = epoch;
-  s.order = epoch_order(epoch);
-  s.pipeline.start(s.num_batches, s.options.threads, s.capacity,
-                   [&s](int64_t b) { return s.build_batch(b); });
+  s.start_epoch(epoch, [&s](int64_t b) { return s.build_batch(b); });
 }
 
 bool Loader::next(Batch& batch) {
-  Impl& s = *impl_;
-  if (s.epoch < 0) throw InternalError("Loader::next called before start_epoch");
-  return s.pipeline.next(batch);
+  return impl_->next(batch, "Loader");
 }
 
 }  // namespace resnet

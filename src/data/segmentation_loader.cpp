@@ -12,17 +12,10 @@
 
 namespace resnet {
 
-struct SegmentationLoader::Impl {
+struct SegmentationLoader::Impl : EpochBatches<SegmentationBatch> {
   std::shared_ptr<const SegmentationDataset> dataset;
   SegmentationTransform transform;
   TransformSpec normalize;  // mean/std only: ToTensor + Normalize of the image
-  LoaderOptions options;
-  int64_t num_samples = 0;
-  int64_t num_batches = 0;
-  int64_t capacity = 0;
-  int64_t epoch = -1;
-  std::vector<int64_t> order;  // changes only while no worker runs
-  BatchPipeline<SegmentationBatch> pipeline;
 
   SegmentationBatch build_batch(int64_t b) const;
 };
@@ -62,20 +55,12 @@ SegmentationLoader::SegmentationLoader(std::shared_ptr<const SegmentationDataset
                                        SegmentationTransform transform, LoaderOptions options)
     : impl_(std::make_unique<Impl>()) {
   if (!dataset) throw InternalError("SegmentationLoader: no dataset");
-  if (options.batch_size <= 0)
-    throw InputError(fmt::format("batch size must be positive, got {}", options.batch_size));
-  if (options.threads < 0)
-    throw InputError(fmt::format("loader threads must be >= 0, got {}", options.threads));
   Impl& s = *impl_;
-  s.num_samples = options.subset > 0 ? std::min(options.subset, dataset->size()) : dataset->size();
-  s.num_batches = options.drop_last ? s.num_samples / options.batch_size
-                                    : (s.num_samples + options.batch_size - 1) / options.batch_size;
-  s.capacity = std::max<int64_t>({options.prefetch, options.threads, 1});
+  s.configure(dataset->size(), options);
   s.dataset = std::move(dataset);
   s.normalize.mean = transform.mean;
   s.normalize.std = transform.std;
   s.transform = std::move(transform);
-  s.options = options;
 }
 
 SegmentationLoader::~SegmentationLoader() {
@@ -93,22 +78,16 @@ int64_t SegmentationLoader::num_batches() const {
 }
 
 std::vector<int64_t> SegmentationLoader::epoch_order(int64_t epoch) const {
-  return epoch_sample_order(impl_->num_samples, impl_->options.shuffle, impl_->options.seed, epoch);
+  return impl_->epoch_order(epoch);
 }
 
 void SegmentationLoader::start_epoch(int64_t epoch) {
   Impl& s = *impl_;
-  s.pipeline.stop();
-  s.epoch = epoch;
-  s.order = epoch_order(epoch);
-  s.pipeline.start(s.num_batches, s.options.threads, s.capacity,
-                   [&s](int64_t b) { return s.build_batch(b); });
+  s.start_epoch(epoch, [&s](int64_t b) { return s.build_batch(b); });
 }
 
 bool SegmentationLoader::next(SegmentationBatch& batch) {
-  Impl& s = *impl_;
-  if (s.epoch < 0) throw InternalError("SegmentationLoader::next called before start_epoch");
-  return s.pipeline.next(batch);
+  return impl_->next(batch, "SegmentationLoader");
 }
 
 }  // namespace resnet

@@ -29,13 +29,7 @@ Datasets open_datasets(const TrainConfig& c, const TrainHooks& hooks) {
     std::iota(all.begin(), all.end(), 0);
     d.train = select_classes(d.train, all, c.per_class);
   }
-  if (d.train->class_names() != d.test->class_names() || d.train->channels() != d.test->channels()) {
-    throw InputError(fmt::format(
-        "{}: the test split has {} classes and {} channels, the training split {} and {}", c.dataset,
-        d.test->num_classes(), d.test->channels(), d.train->num_classes(), d.train->channels()));
-  }
-  if (d.train->size() < 2) throw InputError(fmt::format("{}: training needs at least 2 images", c.dataset));
-  if (d.test->size() < 1) throw InputError(fmt::format("{}: the test split is empty", c.dataset));
+  check_splits(c.dataset, d.train->info(), d.train->size(), d.test->info(), d.test->size());
   return d;
 }
 
@@ -96,17 +90,8 @@ class ClassificationTask final : public TrainTask {
     const TrainConfig& c = config_;
     const TransformSpec train_spec =
         c.augment ? train_transform(info, c.image_size) : eval_transform(info, c.image_size);
-    LoaderOptions train_options{.batch_size = c.batch_size,
-                                .shuffle = true,
-                                .seed = c.seed,
-                                .threads = c.workers,
-                                .subset = c.subset};
-    const int64_t train_samples =
-        c.subset > 0 ? std::min(c.subset, data_.train->size()) : data_.train->size();
-    if (train_samples < 2)
-      throw InputError(fmt::format("--subset {}: training needs at least 2 images", c.subset));
-    train_options.drop_last = drop_single_image_batch(train_samples, c.batch_size);
-    train_loader_ = std::make_unique<Loader>(data_.train, train_spec, train_options);
+    train_loader_ =
+        std::make_unique<Loader>(data_.train, train_spec, train_loader_options(c, data_.train->size()));
     LoaderOptions test_options{.batch_size = std::max(c.batch_size, kEvalBatchSize),
                                .shuffle = false,
                                .threads = c.workers,

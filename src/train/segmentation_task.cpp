@@ -24,14 +24,7 @@ SegmentationDatasets open_datasets(const TrainConfig& c, const TrainHooks& hooks
   const SegmentationOptions options{.ignore_index = c.ignore_index};
   if (!d.train) d.train = open_segmentation_dataset(c.dataset, c.data_dir, Split::train, options);
   if (!d.test) d.test = open_segmentation_dataset(c.dataset, c.data_dir, Split::test, options);
-  const DatasetInfo &train = d.train->info(), &test = d.test->info();
-  if (train.class_names != test.class_names || train.channels != test.channels) {
-    throw InputError(
-        fmt::format("{}: the test split has {} classes and {} channels, the training split {} and {}",
-                    c.dataset, test.num_classes(), test.channels, train.num_classes(), train.channels));
-  }
-  if (d.train->size() < 2) throw InputError(fmt::format("{}: training needs at least 2 images", c.dataset));
-  if (d.test->size() < 1) throw InputError(fmt::format("{}: the test split is empty", c.dataset));
+  check_splits(c.dataset, d.train->info(), d.train->size(), d.test->info(), d.test->size());
   return d;
 }
 
@@ -165,17 +158,8 @@ class SegmentationTask final : public TrainTask {
     const SegmentationTransform train_transform =
         c.augment ? segmentation_train_transform(*data_.train, c.image_size)
                   : segmentation_eval_transform(*data_.train);
-    const int64_t train_samples =
-        c.subset > 0 ? std::min(c.subset, data_.train->size()) : data_.train->size();
-    if (train_samples < 2)
-      throw InputError(fmt::format("--subset {}: training needs at least 2 images", c.subset));
-    const LoaderOptions train_options{.batch_size = c.batch_size,
-                                      .shuffle = true,
-                                      .drop_last = drop_single_image_batch(train_samples, c.batch_size),
-                                      .seed = c.seed,
-                                      .threads = c.workers,
-                                      .subset = c.subset};
-    train_loader_ = std::make_unique<SegmentationLoader>(data_.train, train_transform, train_options);
+    train_loader_ = std::make_unique<SegmentationLoader>(data_.train, train_transform,
+                                                         train_loader_options(c, data_.train->size()));
     const LoaderOptions test_options{
         .batch_size = c.batch_size, .shuffle = false, .threads = c.workers, .subset = c.test_subset};
     test_loader_ = std::make_unique<SegmentationLoader>(data_.test, segmentation_eval_transform(*data_.test),

@@ -68,9 +68,14 @@ std::unique_ptr<TrainTask> make_classification_task(TrainConfig& config, const T
 std::unique_ptr<TrainTask> make_segmentation_task(TrainConfig& config, const TrainHooks& hooks,
                                                   std::ostream& log);
 
-// Batch norm needs more than one value per channel: a last batch of a single image is dropped.
-inline bool drop_single_image_batch(int64_t samples, int64_t batch_size) {
-  return samples % batch_size == 1;
-}
+// What both tasks ask of a dataset's splits: the same class names and channels, at least 2 training images
+// and 1 test image. InputError naming `dataset` otherwise.
+void check_splits(const std::string& dataset, const DatasetInfo& train, int64_t train_size,
+                  const DatasetInfo& test, int64_t test_size);
+
+// The training loader's options: shuffled and seeded by --seed, --workers threads, --subset (InputError if it
+// leaves fewer than 2 images of the `train_size`). Batch norm needs more than one value per channel: a last
+// batch of a single image is dropped.
+LoaderOptions train_loader_options(const TrainConfig& config, int64_t train_size);
 
 }  // namespace resnet

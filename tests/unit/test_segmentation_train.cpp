@@ -25,13 +25,19 @@
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
 #include "unit/state_dict_util.h"
+#include "unit/train_test_helpers.h"
 
 namespace resnet {
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::CliResult;
 using test::find_tensor;
+using test::lines_of;
+using test::quiet_hooks;
+using test::read_bytes;
+using test::run_resnet;
 
 const char* const kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
@@ -42,28 +48,7 @@ const char* const kFashionMnist = "/usr/share/datasets/fashion-mnist";
                   "(scripts/bootstrap.sh installs it)"
 
 fs::path scratch(const std::string& name = "") {
-  const char* env = std::getenv("RESNET_TEST_TMP");
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir =
-      fs::path(env != nullptr && *env != '\0' ? env : fs::temp_directory_path().string()) / "segtrain" /
-      (std::string(info->test_suite_name()) + "." + info->name() + (name.empty() ? "" : "." + name));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+  return test::fresh_test_dir("segtrain", name);
 }
 
 TrainConfig scenes_config(const fs::path& out) {
@@ -84,33 +69,9 @@ TrainConfig scenes_config(const fs::path& out) {
   return resolve_train_config(c);
 }
 
-TrainHooks quiet_hooks(std::ostream& log) {
-  TrainHooks h;
-  h.log = &log;
-  h.progress = false;
-  return h;
-}
-
 // Bitwise equality of two tensors' bytes.
 bool same_bytes(const Tensor& a, const Tensor& b) {
   return a.nbytes() == b.nbytes() && std::memcmp(a.data(), b.data(), a.nbytes()) == 0;
-}
-
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string resnet_bin() {
-  const char* bin = std::getenv("RESNET_BIN");
-  return bin != nullptr ? bin : "";
-}
-
-CliResult resnet_cli(const std::string& args, const fs::path& dir) {
-  const std::string command =
-      resnet_bin() + " " + args + " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), read_bytes(dir / "stdout"), read_bytes(dir / "stderr")};
 }
 
 // side x side gray scenes: a bright left half is class 1, the rest class 0.
@@ -360,7 +321,7 @@ TEST(SegmentationTrain, FrozenBackboneKeepsTheEncoderBitwise) {
 // ----- command line
 
 TEST(SegmentationTrainCli, BadFlagsAreOneLineExit2) {
-  if (resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)";
+  REQUIRE_RESNET_BIN();
   const fs::path dir = scratch();
   // A folder-seg tree of 70x70 images: not a multiple of 32.
   const fs::path odd = dir / "odd";
@@ -388,7 +349,7 @@ TEST(SegmentationTrainCli, BadFlagsAreOneLineExit2) {
        "--task"},
   };
   for (const auto& [args, expected] : cases) {
-    const CliResult r = resnet_cli(args, dir);
+    const CliResult r = run_resnet(args, dir);
     EXPECT_EQ(r.exit_code, 2) << args << "\n" << r.err;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << args << "\n" << r.err;
     EXPECT_NE(r.err.find(expected), std::string::npos) << args << "\n" << r.err;
@@ -397,13 +358,13 @@ TEST(SegmentationTrainCli, BadFlagsAreOneLineExit2) {
 }
 
 TEST(SegmentationTrainCli, TrainsAndPrintsTheBestMiou) {
-  if (resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)";
+  REQUIRE_RESNET_BIN();
   const fs::path dir = scratch();
   const fs::path data = dir / "halves";
   write_segmentation_split(HalvesDataset(32, 8), (data / "train").string());
   write_segmentation_split(HalvesDataset(32, 4), (data / "test").string());
   const std::string out = (dir / "out").string();
-  const CliResult r = resnet_cli(
+  const CliResult r = run_resnet(
       "train --quiet --threads 1 --task segmentation --arch unet-resnet18 --dataset "
       "folder-seg --data " +
           data.string() + " --epochs 1 --batch-size 4 --loss ce+dice --out " + out,
@@ -415,10 +376,10 @@ TEST(SegmentationTrainCli, TrainsAndPrintsTheBestMiou) {
   EXPECT_EQ(config.at("loss"), "ce+dice");
 
   // --resume takes the run's flags (the task's own too) and refuses changed ones.
-  const CliResult again = resnet_cli("train --quiet --out " + out + " --resume", dir);
+  const CliResult again = run_resnet("train --quiet --out " + out + " --resume", dir);
   EXPECT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("had already finished"), std::string::npos) << again.out;
-  const CliResult other = resnet_cli("train --quiet --out " + out + " --resume --loss dice", dir);
+  const CliResult other = run_resnet("train --quiet --out " + out + " --resume --loss dice", dir);
   EXPECT_EQ(other.exit_code, 2) << other.err;
   EXPECT_NE(other.err.find("--loss \"dice\" (the run has \"ce+dice\")"), std::string::npos) << other.err;
 }
@@ -430,9 +391,9 @@ namespace resnet {
 namespace {
 
 TEST(SegmentationTrainCli, BenchTrainTimesAUnetStep) {
-  if (resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)";
+  REQUIRE_RESNET_BIN();
   const fs::path dir = scratch();
-  const CliResult r = resnet_cli(
+  const CliResult r = run_resnet(
       "bench --train --arch unet-resnet18 --size 32 --batch 2 --in-channels 1 --num-classes 11 --iters 1 "
       "--warmup 0 --threads 1 --json",
       dir);
@@ -444,7 +405,7 @@ TEST(SegmentationTrainCli, BenchTrainTimesAUnetStep) {
   EXPECT_GT(j.at("images_per_sec").get<double>(), 0.0);
   EXPECT_TRUE(std::isfinite(j.at("final_loss").get<double>()));
 
-  const CliResult odd = resnet_cli("bench --train --arch unet-resnet18 --size 40 --batch 2 --iters 1", dir);
+  const CliResult odd = run_resnet("bench --train --arch unet-resnet18 --size 40 --batch 2 --iters 1", dir);
   EXPECT_EQ(odd.exit_code, 2) << odd.err;
   EXPECT_NE(odd.err.find("multiples of 32"), std::string::npos) << odd.err;
 }

@@ -27,6 +27,7 @@
 #include "resnet/train.h"
 #include "resnet/weights.h"
 #include "unit/state_dict_util.h"
+#include "unit/train_test_helpers.h"
 
 extern char** environ;
 
@@ -35,34 +36,19 @@ namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
+using test::CliResult;
 using test::find_tensor;
+using test::lines_of;
+using test::quiet_hooks;
+using test::read_bytes;
+using test::resnet_bin;
+using test::run_resnet;
 
 // ----- helpers
 
 // A fresh folder for the current test under $RESNET_TEST_TMP/train.
 fs::path scratch(const std::string& name = "") {
-  const char* env = std::getenv("RESNET_TEST_TMP");
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  fs::path dir =
-      fs::path(env != nullptr && *env != '\0' ? env : fs::temp_directory_path().string()) / "train" /
-      (std::string(info->test_suite_name()) + "." + info->name() + (name.empty() ? "" : "." + name));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir;
-}
-
-std::string read_bytes(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) out.push_back(line);
-  return out;
+  return test::fresh_test_dir("train", name);
 }
 
 // Four classes of side x side gray images: noise, plus a bright square in the class's quadrant.
@@ -135,33 +121,9 @@ TrainConfig small_config(const fs::path& out) {
   return resolve_train_config(c);
 }
 
-TrainHooks quiet_hooks(std::ostream& log) {
-  TrainHooks h;
-  h.log = &log;
-  h.progress = false;
-  return h;
-}
-
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string resnet_bin() {
-  const char* bin = std::getenv("RESNET_BIN");
-  return bin != nullptr ? bin : "";
-}
-
 CliResult resnet_cli(const std::string& args) {
-  const fs::path dir = scratch("cli");
-  const std::string command =
-      resnet_bin() + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), read_bytes(dir / "out"), read_bytes(dir / "err")};
+  return run_resnet(args, scratch("cli"));
 }
-
-#define REQUIRE_RESNET_BIN() \
-  if (resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)"
 
 size_t count_lines(const std::string& s) {
   return size_t(std::count(s.begin(), s.end(), '\n'));

@@ -1,0 +1,34 @@
+// The parts of opening data and loaders that classification_task.cpp and segmentation_task.cpp share.
+#include "train/train_task.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "resnet/error.h"
+
+namespace resnet {
+
+void check_splits(const std::string& dataset, const DatasetInfo& train, int64_t train_size,
+                  const DatasetInfo& test, int64_t test_size) {
+  if (train.class_names != test.class_names || train.channels != test.channels) {
+    throw InputError(
+        fmt::format("{}: the test split has {} classes and {} channels, the training split {} and {}",
+                    dataset, test.num_classes(), test.channels, train.num_classes(), train.channels));
+  }
+  if (train_size < 2) throw InputError(fmt::format("{}: training needs at least 2 images", dataset));
+  if (test_size < 1) throw InputError(fmt::format("{}: the test split is empty", dataset));
+}
+
+LoaderOptions train_loader_options(const TrainConfig& c, int64_t train_size) {
+  const int64_t samples = c.subset > 0 ? std::min(c.subset, train_size) : train_size;
+  if (samples < 2) throw InputError(fmt::format("--subset {}: training needs at least 2 images", c.subset));
+  return {.batch_size = c.batch_size,
+          .shuffle = true,
+          .drop_last = samples % c.batch_size == 1,
+          .seed = c.seed,
+          .threads = c.workers,
+          .subset = c.subset};
+}
+
+}  // namespace resnet
