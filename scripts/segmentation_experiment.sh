@@ -45,6 +45,9 @@ smp "$out/smp-init" --init-weights "$checkpoint"
 
 echo "test mIoU, last epoch (all 2,000 test scenes):"
 for run in ours-scratch ours-init smp-scratch smp-init; do
-  /usr/bin/python3 -c 'import csv,sys; r=list(csv.DictReader(open(sys.argv[1]))); print(f"  {sys.argv[2]:<13} {100*float(r[-1][\"test_miou\"]):.2f}%  (epoch {r[-1][\"epoch\"]})")' \
-    "$out/$run/metrics.csv" "$run"
+  /usr/bin/python3 - "$out/$run/metrics.csv" "$run" <<'PY'
+import csv, sys
+last = list(csv.DictReader(open(sys.argv[1])))[-1]
+print(f"  {sys.argv[2]:<13} {100 * float(last['test_miou']):.2f}%  (epoch {last['epoch']})")
+PY
 done
