@@ -321,6 +321,11 @@ void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& pa
   static constexpr Color kPalette[] = {kTrainColor,           kTestColor,
                                        {0.173, 0.627, 0.173}, {0.839, 0.153, 0.157},
                                        {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}};
+  // Segmentation runs (every history has test_miou) compare their test mIoU; otherwise top-1 accuracy.
+  const bool segmentation =
+      !runs.empty() && std::all_of(runs.begin(), runs.end(), [](const NamedHistory& run) {
+        return !run.history.empty() && run.history.front().test_miou.has_value();
+      });
   std::vector<Series> test_acc, train_loss;
   double first = std::numeric_limits<double>::infinity(), last = -first;
   for (size_t r = 0; r < runs.size(); ++r) {
@@ -331,7 +336,7 @@ void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& pa
       first = std::min(first, double(m.epoch));
       last = std::max(last, double(m.epoch));
       test_acc.back().x.push_back(double(m.epoch));
-      test_acc.back().y.push_back(100.0 * m.test_acc);
+      test_acc.back().y.push_back(100.0 * (segmentation ? m.test_miou.value_or(0.0) : m.test_acc));
       train_loss.back().x.push_back(double(m.epoch));
       train_loss.back().y.push_back(m.train_loss);
     }
@@ -340,9 +345,12 @@ void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& pa
   const auto [acc_lo, acc_hi] = value_range(test_acc);
   const auto [loss_lo, loss_hi] = value_range(train_loss);
 
-  write_two_panels(path, title, epoch_range(first, last),
-                   {"Test accuracy", "top-1 accuracy (%)", test_acc, accuracy_range(acc_lo, acc_hi), false},
-                   {"Training loss", "cross-entropy loss", train_loss, loss_range(loss_lo, loss_hi), true});
+  write_two_panels(
+      path, title, epoch_range(first, last),
+      {segmentation ? "Test mIoU" : "Test accuracy", segmentation ? "mIoU (%)" : "top-1 accuracy (%)",
+       test_acc, accuracy_range(acc_lo, acc_hi), false},
+      {"Training loss", segmentation ? "training loss" : "cross-entropy loss", train_loss,
+       loss_range(loss_lo, loss_hi), true});
 }
 
 void write_confusion_png(const EvalResult& result, const std::string& path, const std::string& title) {
