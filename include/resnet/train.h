@@ -137,6 +137,10 @@ struct TrainSummary {
   int64_t best_epoch = 0;
   double best_test_acc = 0.0;  // segmentation: the best test mIoU
   bool finished = false;       // all config.epochs epochs are done
+  // > 0: TrainHooks::stop_requested stopped the run in this epoch (1-based), which was abandoned: nothing of
+  // it was written, the checkpoint of the epoch before it (if any) is the run's state, and --resume redoes
+  // it.
+  int64_t interrupted_in_epoch = 0;
 };
 
 // A run whose loss or gradients became NaN or infinite. The checkpoint of the last completed epoch is kept.
@@ -154,6 +158,10 @@ struct TrainHooks {
   std::shared_ptr<const SegmentationDataset> segmentation_train_set, segmentation_test_set;
   std::ostream* log = nullptr;  // one line per epoch; null = std::cout
   bool progress = true;         // the per-epoch progress bar on stderr
+  // Asked before each optimizer step and after each evaluation batch (never while a checkpoint is written);
+  // true stops the run there: the epoch in progress is abandoned and train() returns with
+  // TrainSummary::interrupted_in_epoch set. `resnet train` answers it from SIGINT/SIGTERM.
+  std::function<bool()> stop_requested;
 };
 
 // Trains as `config` (already resolved) says. Throws InputError for bad input (nothing is written before the

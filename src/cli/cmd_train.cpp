@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/common.h"
+#include "cli/stop_signals.h"
 #include "resnet/error.h"
 #include "resnet/train.h"
 #include "train/checkpoint.h"
@@ -53,6 +54,14 @@ TrainConfig merge_with_run(const CLI::App& cmd, const TrainConfig& given) {
   return config;
 }
 
+// A run that SIGINT/SIGTERM stopped: one line on stderr saying what is kept, then exit 128 + the signal.
+[[noreturn]] void stopped_by(int signal, const TrainConfig& c, const TrainSummary& s) {
+  std::cerr << fmt::format("resnet: stopped by {} in epoch {}/{}, which is abandoned; {}\n",
+                           StopSignals::name(signal), s.interrupted_in_epoch, c.epochs,
+                           describe_kept_checkpoint(c.out_dir, int64_t(s.history.size())));
+  throw ExitStatus{StopSignals::exit_status(signal)};
+}
+
 void run_train(const CLI::App& cmd, TrainFlags& f) {
   TrainConfig c = f.config;
   if (cmd.count("--lr") > 0) c.lr = f.lr;
@@ -65,7 +74,10 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
 
   TrainHooks hooks;
   hooks.progress = !f.quiet;
+  const StopSignals signals;
+  hooks.stop_requested = [&signals] { return signals.received() != 0; };
   const TrainSummary s = train(c, hooks);
+  if (s.interrupted_in_epoch > 0) stopped_by(signals.received(), c, s);
   const RunFiles files(c.out_dir);
   if (s.history.empty()) return;
   if (s.first_epoch > c.epochs) {

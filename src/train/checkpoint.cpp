@@ -260,8 +260,26 @@ void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetI
   StateDict state = with_prefix(model.state_dict(), kModelPrefix);
   for (NamedTensor& t : with_prefix(optimizer.state_dict(), kOptimizerPrefix)) state.push_back(std::move(t));
   state.push_back({kRunKey, bytes_tensor(run_json(config, p).dump())});
-  save_safetensors(state, files.state(), {{"format", "resnet.cpp training state"}});  // the commit point
-  write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
+  try {
+    save_safetensors(state, files.state(), {{"format", "resnet.cpp training state"}});  // the commit point
+  } catch (const InputError& e) {
+    throw InputError(fmt::format("{}; {}", e.what(), describe_kept_checkpoint(files.dir, p.epochs_done - 1)));
+  }
+  try {
+    write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
+  } catch (const InputError& e) {
+    throw InputError(
+        fmt::format("{}; epoch {} is committed in {}: `resnet train --out {} --resume` rewrites "
+                    "this file from it",
+                    e.what(), p.epochs_done, files.state(), files.dir));
+  }
+}
+
+std::string describe_kept_checkpoint(const std::string& out_dir, int64_t epochs_done) {
+  if (epochs_done <= 0) return "no epoch had completed, so there is no checkpoint to resume";
+  return fmt::format(
+      "the checkpoint of epoch {} in {} is kept: `resnet train --out {} --resume` continues from it",
+      epochs_done, out_dir, out_dir);
 }
 
 void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,

@@ -62,7 +62,9 @@ TrainConfig read_run_config(const RunFiles& files);
 std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files);
 
 // Commits an epoch and rewrites the derived files, in the order above (data: the class names of
-// class_iou.csv).
+// class_iou.csv). A write that fails (disk full, file too large, folder gone or read-only) is an InputError
+// naming the file and saying what the run keeps: before the commit, the previous epoch's checkpoint (no file
+// of it touched); after it, this epoch's (--resume rewrites the derived files).
 void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
                 const Optimizer& optimizer, const RunProgress& progress);
 // Reads state.safetensors. Throws InputError naming the file if it is missing, corrupt or not a run state.
@@ -73,6 +75,9 @@ StateDict model_of_run_state(const StateDict& tensors);
 // Rewrites the files derived from a committed state (after a kill they may lag it by an epoch).
 void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,
                            Module& model, const RunProgress& progress);
+// What a run stopped now keeps, for error messages: "the checkpoint of epoch N in DIR is kept: `resnet train
+// --out DIR --resume` continues from it", or that there is none (epochs_done = 0).
+std::string describe_kept_checkpoint(const std::string& out_dir, int64_t epochs_done);
 // Removes "<file>.tmp.<pid>" leftovers of killed runs.
 void remove_stale_temp_files(const RunFiles& files);
 

@@ -129,6 +129,13 @@ std::string first_non_finite(Module& model) {
   return "";
 }
 
+// Thrown when TrainHooks::stop_requested says stop, caught by train(): the epoch in progress is abandoned.
+struct StopRequested {};
+
+void stop_if_requested(const Run& run) {
+  if (run.hooks.stop_requested && run.hooks.stop_requested()) throw StopRequested{};
+}
+
 struct EpochTotals {
   double loss_sum = 0.0;  // of the batch losses times their images
   int64_t images = 0;
@@ -143,7 +150,9 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
   ProgressBar bar(std::cerr, run.show_progress, fmt::format("epoch {}/{}", epoch + 1, run.config.epochs),
                   run.steps_per_epoch);
   EpochTotals t;
-  for (int64_t s = 0; s < run.steps_per_epoch && task.next_train_batch(); ++s) {
+  for (int64_t s = 0; s < run.steps_per_epoch; ++s) {
+    stop_if_requested(run);
+    if (!task.next_train_batch()) break;
     const int64_t step = run.progress.step;
     optimizer.set_lr(run.schedule.lr_at(step));
     if (std::optional<double> momentum = run.schedule.momentum_at(step)) optimizer.set_momentum(*momentum);
@@ -171,7 +180,10 @@ TestResult test_epoch(Run& run, int64_t epoch) {
   ProgressBar bar(std::cerr, run.show_progress, fmt::format("test  {}/{}", epoch + 1, run.config.epochs),
                   run.task->test_batches());
   int64_t done = 0;
-  return run.task->evaluate([&](int64_t images) { bar.update(++done, images, -1.0, 0.0); });
+  return run.task->evaluate([&](int64_t images) {
+    bar.update(++done, images, -1.0, 0.0);
+    stop_if_requested(run);
+  });
 }
 
 void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
@@ -215,8 +227,16 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
   }
   for (int64_t epoch = run.progress.epochs_done; epoch < config.epochs; ++epoch) {
     const Clock::time_point start = Clock::now();
-    const EpochTotals totals = train_epoch(run, epoch);
-    const TestResult test = test_epoch(run, epoch);
+    EpochTotals totals;
+    TestResult test;
+    try {
+      totals = train_epoch(run, epoch);
+      test = test_epoch(run, epoch);
+    } catch (const StopRequested&) {
+      TrainSummary s = summary_of(run, first_epoch);
+      s.interrupted_in_epoch = epoch + 1;
+      return s;
+    }
     if (!std::isfinite(test.loss)) diverged(run, epoch + 1, fmt::format("the test loss is {}", test.loss));
     if (const std::string bad = first_non_finite(run.task->model()); !bad.empty()) {
       diverged(run, epoch + 1, fmt::format("{} holds a non-finite value", bad));
