@@ -151,13 +151,25 @@ struct LoaderOptions {
   int threads = 2;         // worker threads decoding and augmenting; 0 = on the caller's thread inside next()
   int prefetch = 4;        // batches ready or in progress ahead of the consumer (at least `threads`)
   int64_t subset = 0;      // > 0: only the first `subset` samples of the dataset (overfit tests)
+  // A sample whose reading throws an InputError (a corrupt image file) is left out of its batch instead of
+  // failing the epoch: the batch is that much smaller (possibly empty) and lists it in `skipped`. Which
+  // samples a batch holds still depends on nothing but the batch number.
+  bool skip_bad_samples = false;
+};
+
+// A sample a loader left out (LoaderOptions::skip_bad_samples): its dataset index and the error, which names
+// the file.
+struct SkippedSample {
+  int64_t index = 0;
+  std::string reason;
 };
 
 struct Batch {
   int64_t index = 0;             // batch number within the epoch
-  Tensor images;                 // f32 [B, H, W, C]
+  Tensor images;                 // f32 [B, H, W, C]; B = 0 (no tensor) if every sample was skipped
   std::vector<int64_t> labels;   // [B]
   std::vector<int64_t> samples;  // [B] dataset index of each image
+  std::vector<SkippedSample> skipped;
 };
 
 // Batches of one epoch at a time. The sample order of epoch e is a function of (seed, e) only, and sample i's
@@ -182,6 +194,9 @@ class Loader {
   // The next batch of the current epoch; false when the epoch is over. Rethrows a worker's error (e.g. the
   // InputError of an undecodable image) for the batch that hit it.
   bool next(Batch& batch);
+  // The samples the batches taken by next() since the last call left out (LoaderOptions::skip_bad_samples),
+  // in order.
+  std::vector<SkippedSample> take_skipped();
 
  private:
   struct Impl;

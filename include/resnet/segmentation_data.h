@@ -131,10 +131,11 @@ SegmentationSample augment_segmentation(const SegmentationTransform& transform, 
 // Loader
 
 struct SegmentationBatch {
-  int64_t index = 0;             // batch number within the epoch
-  Tensor images;                 // f32 [B, H, W, C], normalised
-  Tensor masks;                  // u8 [B, H, W]
-  std::vector<int64_t> samples;  // [B] dataset index of each sample
+  int64_t index = 0;                   // batch number within the epoch
+  Tensor images;                       // f32 [B, H, W, C], normalised
+  Tensor masks;                        // u8 [B, H, W]
+  std::vector<int64_t> samples;        // [B] dataset index of each sample
+  std::vector<SkippedSample> skipped;  // LoaderOptions::skip_bad_samples: the samples left out (B smaller)
 };
 
 // As Loader (resnet/data.h): the order of epoch e is a function of (seed, e), sample i's augmentation of
@@ -153,6 +154,7 @@ class SegmentationLoader {
   std::vector<int64_t> epoch_order(int64_t epoch) const;
   void start_epoch(int64_t epoch);
   bool next(SegmentationBatch& batch);
+  std::vector<SkippedSample> take_skipped();  // as Loader::take_skipped
 
  private:
   struct Impl;

@@ -103,6 +103,10 @@ struct TrainConfig {
   // oneDNN); they may differ between a run and its resumption.
   int threads = 0;  // compute threads; 0 = all cores
   int workers = 2;  // loader threads decoding and augmenting ahead; 0 = on the training thread
+  // An image that cannot be read (a corrupt file in a folder dataset) is logged once and left out of its
+  // batch, and metrics.csv counts them per epoch (skipped_images); false: it stops the run (InputError).
+  // May be turned on when resuming.
+  bool skip_bad_images = false;
 };
 
 // Fills the defaults that depend on other fields (lr, weight_decay, stem) and checks every value. Throws
@@ -129,6 +133,7 @@ struct EpochMetrics {
   std::vector<double> class_iou;    // segmentation only: the test IoU of each class
   double lr = 0.0;                  // the lr of the epoch's last optimizer step
   double seconds = 0.0;             // wall time of the epoch, training and evaluation
+  std::optional<int64_t> skipped_images;  // --skip-bad-images: images of both splits left out this epoch
 };
 
 struct TrainSummary {

@@ -175,6 +175,9 @@ void register_train(CLI::App& app) {
                   "compute threads (default: all cores; 1 makes runs bit-for-bit repeatable)");
   cmd->add_option("--workers", c.workers, "data loader threads (0 = load on the training thread)")
       ->capture_default_str();
+  cmd->add_flag("--skip-bad-images", c.skip_bad_images,
+                "an image file that cannot be read is logged once and left out (counted per epoch in "
+                "metrics.csv's skipped_images) instead of stopping the run");
   cmd->add_flag("--quiet", f->quiet, "no progress bar (the per-epoch lines remain)");
   cmd->callback([cmd, f] { run_train(*cmd, *f); });
 }

@@ -9,10 +9,12 @@
 #include <algorithm>
 #include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -194,8 +196,39 @@ struct EpochBatches {
   // `loader` names the class in the error of a next() before start_epoch().
   bool next(B& batch, const char* loader) {
     if (epoch < 0) throw InternalError(fmt::format("{}::next called before start_epoch", loader));
-    return pipeline.next(batch);
+    if (!pipeline.next(batch)) return false;
+    skipped.insert(skipped.end(), batch.skipped.begin(), batch.skipped.end());
+    return true;
   }
+
+  // What the batches taken so far left out (options.skip_bad_samples); the consumer's thread only.
+  std::vector<SkippedSample> skipped;
+  std::vector<SkippedSample> take_skipped() { return std::exchange(skipped, {}); }
 };
+
+// dataset.get(index) through `read`; with options.skip_bad_samples, an InputError (a corrupt file) is
+// recorded in `skipped` and gives nullopt instead.
+template <class Read>
+auto read_or_skip(const LoaderOptions& options, int64_t index, std::vector<SkippedSample>& skipped, Read read)
+    -> std::optional<decltype(read())> {
+  if (!options.skip_bad_samples) return read();
+  try {
+    return read();
+  } catch (const InputError& e) {
+    skipped.push_back({index, e.what()});
+    return std::nullopt;
+  }
+}
+
+// The first `rows` rows of a batch tensor [B, ...] (rows <= B): the batch after some samples were skipped.
+inline Tensor first_rows(const Tensor& t, int64_t rows) {
+  if (rows == t.dim(0)) return t;
+  if (rows == 0) return Tensor();
+  Shape shape = t.shape();
+  shape[0] = rows;
+  Tensor out = Tensor::empty(shape, t.dtype());
+  std::memcpy(out.data(), t.data(), size_t(out.nbytes()));
+  return out;
+}
 
 }  // namespace resnet

@@ -21,7 +21,8 @@ struct Loader::Impl : EpochBatches<Batch> {
   Batch build_batch(int64_t b) const;
 };
 
-// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)).
+// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)), less those skipped as unreadable
+// (options.skip_bad_samples).
 Batch Loader::Impl::build_batch(int64_t b) const {
   const int64_t begin = b * options.batch_size;
   const int64_t end = std::min(begin + options.batch_size, num_samples);
@@ -31,11 +32,14 @@ Batch Loader::Impl::build_batch(int64_t b) const {
   int64_t per_sample = 0;
   for (int64_t k = begin; k < end; ++k) {
     const int64_t index = order[size_t(k)];
-    Sample sample = dataset->get(index);
+    std::optional<Sample> sample =
+        read_or_skip(options, index, batch.skipped, [&] { return dataset->get(index); });
+    if (!sample) continue;
     Rng rng(sample_seed(options.seed, epoch, index));
-    const Image image = transform_pixels(transform, std::move(sample.image), rng);
+    const Image image = transform_pixels(transform, std::move(sample->image), rng);
     const Shape shape{image.height, image.width, image.channels};
-    if (k == begin) {
+    const int64_t row = int64_t(batch.labels.size());
+    if (row == 0) {
       batch.images = Tensor({end - begin, image.height, image.width, image.channels});
       dst = batch.images.f32();
       per_sample = shape_numel(shape);
@@ -47,10 +51,11 @@ Batch Loader::Impl::build_batch(int64_t b) const {
                       dataset->info().name, index, shape_str(shape),
                       shape_str(Shape(batch.images.shape().begin() + 1, batch.images.shape().end()))));
     }
-    normalize_into(transform, image, dst + (k - begin) * per_sample);
-    batch.labels.push_back(sample.label);
+    normalize_into(transform, image, dst + row * per_sample);
+    batch.labels.push_back(sample->label);
     batch.samples.push_back(index);
   }
+  if (!batch.skipped.empty()) batch.images = first_rows(batch.images, int64_t(batch.labels.size()));
   return batch;
 }
 
@@ -90,6 +95,10 @@ void Loader::start_epoch(int64_t epoch) {
 
 bool Loader::next(Batch& batch) {
   return impl_->next(batch, "Loader");
+}
+
+std::vector<SkippedSample> Loader::take_skipped() {
+  return impl_->take_skipped();
 }
 
 }  // namespace resnet

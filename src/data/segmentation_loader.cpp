@@ -20,7 +20,8 @@ struct SegmentationLoader::Impl : EpochBatches<SegmentationBatch> {
   SegmentationBatch build_batch(int64_t b) const;
 };
 
-// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)).
+// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)), less those skipped as unreadable
+// (options.skip_bad_samples).
 SegmentationBatch SegmentationLoader::Impl::build_batch(int64_t b) const {
   const int64_t begin = b * options.batch_size;
   const int64_t end = std::min(begin + options.batch_size, num_samples);
@@ -28,10 +29,14 @@ SegmentationBatch SegmentationLoader::Impl::build_batch(int64_t b) const {
   batch.index = b;
   for (int64_t k = begin; k < end; ++k) {
     const int64_t index = order[size_t(k)];
+    std::optional<SegmentationSample> read =
+        read_or_skip(options, index, batch.skipped, [&] { return dataset->get(index); });
+    if (!read) continue;
     const SegmentationSample sample =
-        augment_segmentation(transform, dataset->get(index), sample_seed(options.seed, epoch, index));
+        augment_segmentation(transform, std::move(*read), sample_seed(options.seed, epoch, index));
     const Image& image = sample.image;
-    if (k == begin) {
+    const int64_t row = int64_t(batch.samples.size());
+    if (row == 0) {
       batch.images = Tensor::empty({end - begin, image.height, image.width, image.channels});
       batch.masks = Tensor::empty({end - begin, image.height, image.width}, DType::u8);
     } else if (batch.images.dim(1) != image.height || batch.images.dim(2) != image.width ||
@@ -43,10 +48,13 @@ SegmentationBatch SegmentationLoader::Impl::build_batch(int64_t b) const {
           batch.images.dim(2), batch.images.dim(3)));
     }
     const int64_t pixels = int64_t(image.height) * image.width;
-    normalize_into(normalize, image, batch.images.f32() + (k - begin) * pixels * image.channels);
-    std::memcpy(batch.masks.data_as<uint8_t>() + (k - begin) * pixels, sample.mask.pixels.data(),
-                size_t(pixels));
+    normalize_into(normalize, image, batch.images.f32() + row * pixels * image.channels);
+    std::memcpy(batch.masks.data_as<uint8_t>() + row * pixels, sample.mask.pixels.data(), size_t(pixels));
     batch.samples.push_back(index);
+  }
+  if (!batch.skipped.empty()) {
+    batch.images = first_rows(batch.images, int64_t(batch.samples.size()));
+    batch.masks = first_rows(batch.masks, int64_t(batch.samples.size()));
   }
   return batch;
 }
@@ -88,6 +96,10 @@ void SegmentationLoader::start_epoch(int64_t epoch) {
 
 bool SegmentationLoader::next(SegmentationBatch& batch) {
   return impl_->next(batch, "SegmentationLoader");
+}
+
+std::vector<SkippedSample> SegmentationLoader::take_skipped() {
+  return impl_->take_skipped();
 }
 
 }  // namespace resnet

@@ -37,6 +37,7 @@ json metrics_json(const EpochMetrics& m) {
     j["test_miou"] = *m.test_miou;
     j["class_iou"] = m.class_iou;
   }
+  if (m.skipped_images) j["skipped_images"] = *m.skipped_images;
   return j;
 }
 
@@ -53,6 +54,7 @@ EpochMetrics metrics_from_json(const json& j) {
     m.test_miou = j.at("test_miou").get<double>();
     m.class_iou = j.value("class_iou", std::vector<double>{});
   }
+  if (j.contains("skipped_images")) m.skipped_images = j.at("skipped_images").get<int64_t>();
   return m;
 }
 
@@ -154,18 +156,27 @@ double best_score(const EpochMetrics& m) {
 }
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
+  // The last column, skipped_images, only in a run that used --skip-bad-images (0 for its epochs without).
+  const bool skipped = std::any_of(history.begin(), history.end(),
+                                   [](const EpochMetrics& m) { return m.skipped_images.has_value(); });
+  auto skipped_of = [&](const EpochMetrics& m) {
+    return skipped ? fmt::format(",{}", m.skipped_images.value_or(0)) : std::string();
+  };
+  const std::string skipped_header = skipped ? ",skipped_images" : "";
   if (!history.empty() && history.front().test_miou) {
-    std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds\n";
+    std::string out =
+        "epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds" + skipped_header + "\n";
     for (const EpochMetrics& m : history) {
-      out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}\n", m.epoch, m.train_loss,
-                         m.train_acc, m.test_loss, m.test_acc, m.test_miou.value_or(0.0), m.lr, m.seconds);
+      out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}{}\n", m.epoch, m.train_loss,
+                         m.train_acc, m.test_loss, m.test_acc, m.test_miou.value_or(0.0), m.lr, m.seconds,
+                         skipped_of(m));
     }
     return out;
   }
-  std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds\n";
+  std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" + skipped_header + "\n";
   for (const EpochMetrics& m : history) {
-    out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}\n", m.epoch, m.train_loss, m.train_acc,
-                       m.test_loss, m.test_acc, m.lr, m.seconds);
+    out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}{}\n", m.epoch, m.train_loss, m.train_acc,
+                       m.test_loss, m.test_acc, m.lr, m.seconds, skipped_of(m));
   }
   return out;
 }
@@ -191,10 +202,12 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   if (!in) throw InputError(fmt::format("{}: cannot open", path));
   std::vector<EpochMetrics> history;
   std::string line;
-  bool segmentation = false;
+  bool segmentation = false, skipped = false;
   for (int number = 1; std::getline(in, line); ++number) {
-    if (number == 1) {  // the header: a segmentation run's has test_miou
+    if (number ==
+        1) {  // the header: a segmentation run's has test_miou; --skip-bad-images adds a last column
       segmentation = line.find("test_miou") != std::string::npos;
+      skipped = line.ends_with(",skipped_images");
       continue;
     }
     if (line.empty()) continue;
@@ -213,6 +226,12 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
                       &m.train_acc, &m.test_loss, &m.test_acc, &m.lr, &m.seconds);
       if (fields != 7)
         throw InputError(fmt::format("{}:{}: expected 7 numbers, got '{}'", path, number, line));
+    }
+    if (skipped) {
+      int64_t count = 0;
+      if (std::sscanf(line.c_str() + line.rfind(',') + 1, "%" SCNd64, &count) != 1)
+        throw InputError(fmt::format("{}:{}: no skipped_images count in '{}'", path, number, line));
+      m.skipped_images = count;
     }
     history.push_back(m);
   }

@@ -66,6 +66,7 @@ class ClassificationTask final : public TrainTask {
   bool next_train_batch() override { return train_loader_->next(batch_); }
 
   StepResult forward_loss() override {
+    if (batch_.labels.empty()) return {};  // every image of the batch was skipped
     const Tensor logits = model_->forward(batch_.images);
     CrossEntropy ce = softmax_cross_entropy(logits, batch_.labels, config_.label_smoothing);
     grad_ = std::move(ce.grad);
@@ -73,6 +74,11 @@ class ClassificationTask final : public TrainTask {
     return {.loss = ce.loss, .images = n, .correct = ce.correct, .counted = n};
   }
   void backward() override { model_->backward(grad_); }
+  std::vector<SkippedSample> take_skipped() override {
+    std::vector<SkippedSample> out = train_loader_->take_skipped();
+    for (SkippedSample& s : test_loader_->take_skipped()) out.push_back(std::move(s));
+    return out;
+  }
 
   int64_t test_batches() const override { return test_loader_->num_batches(); }
   TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
@@ -95,7 +101,8 @@ class ClassificationTask final : public TrainTask {
     LoaderOptions test_options{.batch_size = std::max(c.batch_size, kEvalBatchSize),
                                .shuffle = false,
                                .threads = c.workers,
-                               .subset = c.test_subset};
+                               .subset = c.test_subset,
+                               .skip_bad_samples = c.skip_bad_images};
     test_loader_ = std::make_unique<Loader>(data_.test, eval_transform(info, c.image_size), test_options);
   }
 

@@ -49,6 +49,7 @@ EvalResult evaluate(ResNet& model, Loader& loader, double label_smoothing, const
   double loss_sum = 0.0;
   Batch batch;
   while (loader.next(batch)) {
+    if (batch.labels.empty()) continue;  // every image was skipped (LoaderOptions::skip_bad_samples)
     const Tensor logits = model.forward(batch.images);
     const CrossEntropy ce = softmax_cross_entropy(logits, batch.labels, label_smoothing);
     const int64_t n = int64_t(batch.labels.size());

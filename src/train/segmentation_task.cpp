@@ -102,6 +102,7 @@ class SegmentationTask final : public TrainTask {
   bool next_train_batch() override { return train_loader_->next(batch_); }
 
   StepResult forward_loss() override {
+    if (batch_.samples.empty()) return {};                 // every image of the batch was skipped
     const Tensor logits = model_->forward(batch_.images);  // [B,H,W,K]
     SegmentationLoss l = segmentation_loss(loss_, logits, batch_.masks, config_.ignore_index);
     grad_ = std::move(l.grad);
@@ -109,6 +110,11 @@ class SegmentationTask final : public TrainTask {
     return {.loss = l.loss, .images = batch_.images.dim(0), .correct = correct, .counted = counted};
   }
   void backward() override { model_->backward(grad_); }
+  std::vector<SkippedSample> take_skipped() override {
+    std::vector<SkippedSample> out = train_loader_->take_skipped();
+    for (SkippedSample& s : test_loader_->take_skipped()) out.push_back(std::move(s));
+    return out;
+  }
 
   int64_t test_batches() const override { return test_loader_->num_batches(); }
   TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
@@ -120,6 +126,7 @@ class SegmentationTask final : public TrainTask {
     int64_t images = 0;
     SegmentationBatch batch;
     while (test_loader_->next(batch)) {
+      if (batch.samples.empty()) continue;  // every image of the batch was skipped
       const Tensor logits = model_->forward(batch.images);
       const int64_t n = batch.images.dim(0);
       loss_sum += segmentation_loss(loss_, logits, batch.masks, config_.ignore_index).loss * double(n);
@@ -160,8 +167,11 @@ class SegmentationTask final : public TrainTask {
                   : segmentation_eval_transform(*data_.train);
     train_loader_ = std::make_unique<SegmentationLoader>(data_.train, train_transform,
                                                          train_loader_options(c, data_.train->size()));
-    const LoaderOptions test_options{
-        .batch_size = c.batch_size, .shuffle = false, .threads = c.workers, .subset = c.test_subset};
+    const LoaderOptions test_options{.batch_size = c.batch_size,
+                                     .shuffle = false,
+                                     .threads = c.workers,
+                                     .subset = c.test_subset,
+                                     .skip_bad_samples = c.skip_bad_images};
     test_loader_ = std::make_unique<SegmentationLoader>(data_.test, segmentation_eval_transform(*data_.test),
                                                         test_options);
   }

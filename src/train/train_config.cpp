@@ -72,7 +72,7 @@ json classification_json(const TrainConfig& c) {
 
 // A segmentation run's config has these keys too; a classification run's has none of them (its config.json
 // is as before segmentation existed).
-json to_json(const TrainConfig& c) {
+json task_json(const TrainConfig& c) {
   json j = classification_json(c);
   if (!is_segmentation(c)) return j;
   j["task"] = c.task;
@@ -83,9 +83,17 @@ json to_json(const TrainConfig& c) {
   return j;
 }
 
-// Keys that do not change the trained weights.
+// Keys written only when they are not the default, so that config.json stays as it was without them.
+json to_json(const TrainConfig& c) {
+  json j = task_json(c);
+  if (c.skip_bad_images) j["skip_bad_images"] = true;
+  return j;
+}
+
+// Keys that may differ between a run and its resumption: they do not change the trained weights
+// (skip_bad_images only skips what would otherwise stop the run).
 bool execution_only(const std::string& key) {
-  return one_of(key, {"out", "threads", "workers", "data", "init"});
+  return one_of(key, {"out", "threads", "workers", "data", "init", "skip_bad_images"});
 }
 
 }  // namespace
@@ -267,6 +275,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.ignore_index = j.value("ignore_index", kDefaultIgnoreIndex);
     c.encoder_depth = j.value("encoder_depth", 0);
     c.decoder_channels = j.value("decoder_channels", std::vector<int>{});
+    c.skip_bad_images = j.value("skip_bad_images", false);
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, e.what()));

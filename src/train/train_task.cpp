@@ -28,7 +28,8 @@ LoaderOptions train_loader_options(const TrainConfig& c, int64_t train_size) {
           .drop_last = samples % c.batch_size == 1,
           .seed = c.seed,
           .threads = c.workers,
-          .subset = c.subset};
+          .subset = c.subset,
+          .skip_bad_samples = c.skip_bad_images};
 }
 
 }  // namespace resnet

@@ -52,8 +52,11 @@ class TrainTask {
   // Takes the epoch's next batch; false when the epoch is over.
   virtual bool next_train_batch() = 0;
   // The batch through the model in train mode and the loss; the loss's gradient is kept for backward().
+  // A batch whose every image was skipped (--skip-bad-images) gives images = 0 and needs no backward().
   virtual StepResult forward_loss() = 0;
   virtual void backward() = 0;
+  // The images both loaders left out (--skip-bad-images) since the last call, training split first.
+  virtual std::vector<SkippedSample> take_skipped() = 0;
 
   virtual int64_t test_batches() const = 0;
   // The model in eval mode over the test split; on_batch(images so far) after each batch.

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <set>
 
 #include "dnnl/ops.h"
 #include "resnet/load_state_dict.h"
@@ -50,6 +51,8 @@ struct Run {
   std::ostream* log = nullptr;
   bool show_progress = true;
   const TrainHooks& hooks;
+  std::set<std::string> bad_images_logged;  // --skip-bad-images: each bad file is logged once per session
+  int64_t epoch_skipped = 0;                // images skipped in the current epoch
 };
 
 void build(Run& run) {
@@ -136,6 +139,15 @@ void stop_if_requested(const Run& run) {
   if (run.hooks.stop_requested && run.hooks.stop_requested()) throw StopRequested{};
 }
 
+// --skip-bad-images: logs each newly skipped image (once per file: its reason names it) and counts them.
+void note_skipped(Run& run) {
+  for (const SkippedSample& s : run.task->take_skipped()) {
+    ++run.epoch_skipped;
+    if (run.bad_images_logged.insert(s.reason).second)
+      std::cerr << "skipped a bad image: " << s.reason << "\n";
+  }
+}
+
 struct EpochTotals {
   double loss_sum = 0.0;  // of the batch losses times their images
   int64_t images = 0;
@@ -158,6 +170,11 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     if (std::optional<double> momentum = run.schedule.momentum_at(step)) optimizer.set_momentum(*momentum);
     task.model().zero_grad();
     const StepResult r = task.forward_loss();
+    note_skipped(run);
+    if (r.images == 0) {  // every image of the batch was skipped: the step counts, nothing is updated
+      ++run.progress.step;
+      continue;
+    }
     if (!std::isfinite(r.loss)) diverged(run, epoch + 1, fmt::format("the loss is {}", r.loss));
     task.backward();
     const double norm = run.config.clip_grad_norm > 0 ? clip_grad_norm(run.params, run.config.clip_grad_norm)
@@ -232,6 +249,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
     try {
       totals = train_epoch(run, epoch);
       test = test_epoch(run, epoch);
+      note_skipped(run);
     } catch (const StopRequested&) {
       TrainSummary s = summary_of(run, first_epoch);
       s.interrupted_in_epoch = epoch + 1;
@@ -244,7 +262,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
 
     EpochMetrics m;
     m.epoch = epoch + 1;
-    m.train_loss = totals.loss_sum / double(totals.images);
+    m.train_loss = totals.images > 0 ? totals.loss_sum / double(totals.images) : 0.0;
     m.train_acc = totals.counted > 0 ? double(totals.correct) / double(totals.counted) : 0.0;
     m.test_loss = test.loss;
     m.test_acc = test.accuracy;
@@ -252,6 +270,8 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
     m.class_iou = test.class_iou;
     m.lr = run.optimizer->lr();
     m.seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    if (config.skip_bad_images) m.skipped_images = run.epoch_skipped;
+    run.epoch_skipped = 0;
 
     RunProgress& p = run.progress;
     p.history.push_back(m);
