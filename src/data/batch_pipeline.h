@@ -222,8 +222,8 @@ auto read_or_skip(const LoaderOptions& options, int64_t index, std::vector<Skipp
 
 // The first `rows` rows of a batch tensor [B, ...] (rows <= B): the batch after some samples were skipped.
 inline Tensor first_rows(const Tensor& t, int64_t rows) {
+  if (rows == 0) return Tensor();  // also when no sample was read (t has no shape)
   if (rows == t.dim(0)) return t;
-  if (rows == 0) return Tensor();
   Shape shape = t.shape();
   shape[0] = rows;
   Tensor out = Tensor::empty(shape, t.dtype());

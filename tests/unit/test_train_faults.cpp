@@ -15,10 +15,12 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,6 +31,7 @@
 #include "resnet/train.h"
 #include "resnet/weights.h"
 #include "train/checkpoint.h"
+#include "train/train_task.h"
 #include "unit/train_test_helpers.h"
 
 namespace resnet {
@@ -444,6 +447,64 @@ TEST(LoaderFaults, SkipBadSamplesShrinksTheBatchTheSameWithAnyThreadCount) {
   } catch (const InputError& e) {
     EXPECT_NE(std::string(e.what()).find("11.png: PNG"), std::string::npos) << e.what();
   }
+}
+
+// A dataset whose first `bad` samples cannot be read (InputError naming a made-up file), over a good one.
+class PartlyBadDataset final : public Dataset {
+ public:
+  PartlyBadDataset(std::shared_ptr<const Dataset> good, int64_t bad) : good_(std::move(good)), bad_(bad) {}
+  const DatasetInfo& info() const override { return good_->info(); }
+  int64_t size() const override { return good_->size(); }
+  Sample get(int64_t index) const override {
+    if (index < bad_) throw InputError(fmt::format("bad/{}.png: PNG: unreadable", index));
+    return good_->get(index);
+  }
+  int64_t label(int64_t index) const override { return good_->label(index); }
+
+ private:
+  std::shared_ptr<const Dataset> good_;
+  int64_t bad_;
+};
+
+// Half the training images bad, batches of 2: some batches have no image left. Each still counts as a step
+// (the schedule and the resume check hold) and updates nothing; the epochs' counts are in the metrics.
+TEST(TrainFaults, ABatchWithEveryImageSkippedStillCountsAsAStep) {
+  const fs::path dir = scratch();
+  const fs::path data = image_folder(dir / "data");
+  std::shared_ptr<const Dataset> good = open_dataset("folder", data.string(), Split::train);
+  TrainConfig c;
+  c.arch = "resnet20";
+  c.dataset = "folder";
+  c.image_size = 16;
+  c.epochs = 2;
+  c.batch_size = 2;
+  c.lr = 0.05;
+  c.threads = 1;
+  c.workers = 2;
+  c.seed = 4;
+  c.skip_bad_images = true;
+  c.out_dir = (dir / "run").string();
+  c = resolve_train_config(c);
+  std::ostringstream log;
+  TrainHooks hooks = test::quiet_hooks(log);
+  hooks.train_set = std::make_shared<PartlyBadDataset>(good, 16);
+  hooks.test_set = open_dataset("folder", data.string(), Split::test);
+  // The epochs' orders do pair two bad images in some batch.
+  Loader probe(hooks.train_set, eval_transform(good->info(), 16), train_loader_options(c, 32));
+  int empty_batches = 0;
+  for (int64_t e = 0; e < 2; ++e) {
+    const std::vector<int64_t> order = probe.epoch_order(e);
+    for (size_t i = 0; i + 1 < order.size(); i += 2) empty_batches += order[i] < 16 && order[i + 1] < 16;
+  }
+  ASSERT_GT(empty_batches, 0);
+
+  const TrainSummary s = train(c, hooks);
+  ASSERT_TRUE(s.finished);
+  for (const EpochMetrics& m : s.history) {
+    EXPECT_EQ(m.skipped_images, 16);
+    EXPECT_TRUE(std::isfinite(m.train_loss));
+  }
+  EXPECT_EQ(load_run_state(RunFiles(c.out_dir)).progress.step, 2 * 16);
 }
 
 TEST(LoaderFaults, FolderSegSkipsACorruptImageWithItsMask) {
