@@ -33,7 +33,7 @@ Datasets open_datasets(const TrainConfig& c, const TrainHooks& hooks) {
   return d;
 }
 
-class ClassificationTask final : public TrainTask {
+class ClassificationTask final : public LoaderTask<Loader, Batch> {
  public:
   ClassificationTask(TrainConfig& c, const TrainHooks& hooks, std::ostream& log)
       : config_(c), data_(open_datasets(c, hooks)) {
@@ -58,13 +58,6 @@ class ClassificationTask final : public TrainTask {
   Module& model() override { return *model_; }
   bool in_backbone(const std::string& name) const override { return !name.starts_with(classifier_prefix_); }
 
-  int64_t train_batches() const override { return train_loader_->num_batches(); }
-  void start_train_epoch(int64_t epoch) override {
-    model_->set_training(true);
-    train_loader_->start_epoch(epoch);
-  }
-  bool next_train_batch() override { return train_loader_->next(batch_); }
-
   StepResult forward_loss() override {
     if (batch_.labels.empty()) return {};  // every image of the batch was skipped
     const Tensor logits = model_->forward(batch_.images);
@@ -74,13 +67,7 @@ class ClassificationTask final : public TrainTask {
     return {.loss = ce.loss, .images = n, .correct = ce.correct, .counted = n};
   }
   void backward() override { model_->backward(grad_); }
-  std::vector<SkippedSample> take_skipped() override {
-    std::vector<SkippedSample> out = train_loader_->take_skipped();
-    for (SkippedSample& s : test_loader_->take_skipped()) out.push_back(std::move(s));
-    return out;
-  }
 
-  int64_t test_batches() const override { return test_loader_->num_batches(); }
   TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
     int64_t images = 0;
     const EvalResult r =
@@ -110,8 +97,6 @@ class ClassificationTask final : public TrainTask {
   Datasets data_;
   std::unique_ptr<ResNet> model_;
   std::string classifier_prefix_;
-  std::unique_ptr<Loader> train_loader_, test_loader_;
-  Batch batch_;
   Tensor grad_;
 };
 

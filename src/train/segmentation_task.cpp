@@ -71,7 +71,7 @@ std::pair<int64_t, int64_t> correct_pixels(const Tensor& logits, const Tensor& m
   return {correct, counted};
 }
 
-class SegmentationTask final : public TrainTask {
+class SegmentationTask final : public LoaderTask<SegmentationLoader, SegmentationBatch> {
  public:
   SegmentationTask(TrainConfig& c, const TrainHooks& hooks, std::ostream& log)
       : config_(c), data_(open_datasets(c, hooks)), loss_(parse_segmentation_loss(c.loss)) {
@@ -94,13 +94,6 @@ class SegmentationTask final : public TrainTask {
   Module& model() override { return *model_; }
   bool in_backbone(const std::string& name) const override { return name.starts_with(encoder_prefix_); }
 
-  int64_t train_batches() const override { return train_loader_->num_batches(); }
-  void start_train_epoch(int64_t epoch) override {
-    model_->set_training(true);
-    train_loader_->start_epoch(epoch);
-  }
-  bool next_train_batch() override { return train_loader_->next(batch_); }
-
   StepResult forward_loss() override {
     if (batch_.samples.empty()) return {};                 // every image of the batch was skipped
     const Tensor logits = model_->forward(batch_.images);  // [B,H,W,K]
@@ -110,13 +103,7 @@ class SegmentationTask final : public TrainTask {
     return {.loss = l.loss, .images = batch_.images.dim(0), .correct = correct, .counted = counted};
   }
   void backward() override { model_->backward(grad_); }
-  std::vector<SkippedSample> take_skipped() override {
-    std::vector<SkippedSample> out = train_loader_->take_skipped();
-    for (SkippedSample& s : test_loader_->take_skipped()) out.push_back(std::move(s));
-    return out;
-  }
 
-  int64_t test_batches() const override { return test_loader_->num_batches(); }
   TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
     const int classes = model_->config().classes;
     ConfusionMatrix confusion(classes == 1 ? 2 : classes, config_.ignore_index);
@@ -181,8 +168,6 @@ class SegmentationTask final : public TrainTask {
   SegmentationLossKind loss_;
   std::unique_ptr<UNet> model_;
   std::string encoder_prefix_;
-  std::unique_ptr<SegmentationLoader> train_loader_, test_loader_;
-  SegmentationBatch batch_;
   Tensor grad_;
 };
 

@@ -63,6 +63,30 @@ class TrainTask {
   virtual TestResult evaluate(const std::function<void(int64_t images)>& on_batch) = 0;
 };
 
+// The loader plumbing both tasks share: a training and a test loader of one kind (Loader + Batch, or
+// SegmentationLoader + SegmentationBatch), the epoch's batches and what both loaders skipped. A task derives
+// from it, makes the two loaders in its constructor and reads batch_ in forward_loss().
+template <class LoaderT, class BatchT>
+class LoaderTask : public TrainTask {
+ public:
+  int64_t train_batches() const override { return train_loader_->num_batches(); }
+  void start_train_epoch(int64_t epoch) override {
+    model().set_training(true);
+    train_loader_->start_epoch(epoch);
+  }
+  bool next_train_batch() override { return train_loader_->next(batch_); }
+  std::vector<SkippedSample> take_skipped() override {
+    std::vector<SkippedSample> out = train_loader_->take_skipped();
+    for (SkippedSample& s : test_loader_->take_skipped()) out.push_back(std::move(s));
+    return out;
+  }
+  int64_t test_batches() const override { return test_loader_->num_batches(); }
+
+ protected:
+  std::unique_ptr<LoaderT> train_loader_, test_loader_;
+  BatchT batch_;
+};
+
 // Opens the datasets and builds the model and loaders of config.task. A fresh run with --init-weights loads
 // them, records the report in config.init_report and prints it to `log`. Throws InputError for bad input.
 std::unique_ptr<TrainTask> make_train_task(TrainConfig& config, const TrainHooks& hooks, std::ostream& log);
