@@ -94,7 +94,7 @@ for format in "${formats[@]}"; do
   "$exe" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" -print_final_stats=1 \
     -artifact_prefix="$findings/" "$corpus" "$fuzz_build/seeds/$format" >"$log" 2>&1 || status=$?
   execs=$(grep -oP 'stat::number_of_executed_units:\s*\K[0-9]+' "$log" || echo "?")
-  last=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  last=$(grep -E '^#[0-9]+' "$log" | tail -1 || true)
   cov=$(grep -oP 'cov: \K[0-9]+' <<<"$last" || echo "?")
   files=$(find "$corpus" -type f | wc -l)
   kib=$(du -sk "$corpus" | cut -f1)

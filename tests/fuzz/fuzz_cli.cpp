@@ -1,6 +1,8 @@
 // The command line (src/cli/app.cpp): the input split into arguments at NUL and newline, parsed by the app
-// `resnet` runs, with every subcommand's work (its callback) replaced by nothing. A usage error
-// (CLI::ParseError, also --help) or an InputError is the expected refusal.
+// `resnet` runs; no subcommand's work runs: the app's parse-complete callback, which CLI11 calls after every
+// option is parsed, converted and checked and before any subcommand's callback, stops there. (The callbacks
+// are left in place: they own the variables the options write to.) A usage error (CLI::ParseError, also
+// --help) or an InputError is the expected refusal.
 #include <string>
 #include <vector>
 
@@ -9,12 +11,7 @@
 
 namespace {
 
-void drop_callbacks(CLI::App& app) {
-  for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
-    sub->callback([] {});
-    drop_callbacks(*sub);
-  }
-}
+struct ParsedWithoutRunning {};
 
 std::vector<std::string> split_arguments(std::string_view text) {
   std::vector<std::string> args{"resnet"};
@@ -35,9 +32,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::vector<const char*> argv;
   for (const std::string& a : args) argv.push_back(a.c_str());
   const std::unique_ptr<CLI::App> app = resnet::cli::make_app();
-  drop_callbacks(*app);
+  app->parse_complete_callback([] { throw ParsedWithoutRunning{}; });
   try {
     app->parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const ParsedWithoutRunning&) {
   } catch (const CLI::ParseError&) {
   } catch (const resnet::InputError&) {
   }
