@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "io/json_input.h"
 #include "resnet/optim.h"
 #include "resnet/segmentation_data.h"
 #include "resnet/segmentation_loss.h"
@@ -223,6 +224,7 @@ std::string train_config_to_json(const TrainConfig& config) {
 }
 
 TrainConfig train_config_from_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   try {
     const json j = json::parse(text);
     TrainConfig c;
@@ -269,7 +271,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.decoder_channels = j.value("decoder_channels", std::vector<int>{});
     return c;
   } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: not a training config ({})", source, e.what()));
+    throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));
   }
 }
 
