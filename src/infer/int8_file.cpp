@@ -6,6 +6,7 @@
 
 #include "infer/lower.h"
 #include "infer/quantize_program.h"
+#include "io/json_input.h"
 #include "resnet/error.h"
 #include "resnet/int8_weights.h"
 #include "resnet/model.h"
@@ -33,7 +34,8 @@ void check_positive_scales(const Tensor& scales, const std::string& name, const 
   for (int64_t i = 0; i < scales.numel(); ++i) {
     const float s = scales.f32()[i];
     if (!(s > 0.0f) || !std::isfinite(s)) {
-      throw InputError(fmt::format("{}: '{}' holds {} at {}, not a positive scale", source, name, s, i));
+      throw InputError(
+          fmt::format("{}: '{}' holds {} at {}, not a positive scale", source, excerpt(name), s, i));
     }
   }
 }
@@ -58,10 +60,14 @@ StateDict dequantize_conv_weights(const std::map<std::string, Tensor>& weights,
     const std::string scale_name = std::string(kInt8WeightScalePrefix) + conv;
     const auto scale = scales.find(conv);
     if (scale == scales.end())
-      throw InputError(fmt::format("{}: '{}' has no '{}'", source, name, scale_name));
+      throw InputError(fmt::format("{}: '{}' has no '{}'", source, excerpt(name), excerpt(scale_name)));
     if (q.dtype() != DType::s8 || q.rank() != 4) {
       throw InputError(fmt::format("{}: '{}' must be an I8 convolution weight [O,I,KH,KW], is {} {}", source,
-                                   name, dtype_name(q.dtype()), shape_str(q.shape())));
+                                   excerpt(name), dtype_name(q.dtype()), shape_str(q.shape())));
+    }
+    if (q.numel() == 0) {  // also: the per-channel division below needs O > 0
+      throw InputError(fmt::format("{}: '{}' is an empty convolution weight {}: every dimension must be > 0",
+                                   source, excerpt(name), shape_str(q.shape())));
     }
     if (scale->second.shape() != Shape{q.dim(0)}) {
       throw InputError(fmt::format("{}: '{}' must hold {} scales (one per output channel), has {}", source,
@@ -73,7 +79,7 @@ StateDict dequantize_conv_weights(const std::map<std::string, Tensor>& weights,
   for (const auto& [conv, scale] : scales) {
     if (!weights.contains(conv)) {
       throw InputError(fmt::format("{}: '{}{}' has no '{}{}'", source, std::string(kInt8WeightScalePrefix),
-                                   conv, std::string(kInt8WeightPrefix), conv));
+                                   excerpt(conv), std::string(kInt8WeightPrefix), excerpt(conv)));
     }
   }
   return out;
@@ -133,20 +139,20 @@ std::optional<Int8Calibration> take_int8_calibration(StateDict& tensors,
     const bool weight = nt.name.starts_with(kWeightPrefix);
     if (!activation && !weight && !int8_weight_scale) {
       if (nt.name.starts_with("quant."))
-        throw InputError(fmt::format("{}: unknown entry '{}'", source, nt.name));
+        throw InputError(fmt::format("{}: unknown entry '{}'", source, excerpt(nt.name)));
       rest.push_back(std::move(nt));
       continue;
     }
     found = true;
     if (nt.tensor.dtype() != DType::f32) {
-      throw InputError(
-          fmt::format("{}: '{}' must be F32, is {}", source, nt.name, dtype_name(nt.tensor.dtype())));
+      throw InputError(fmt::format("{}: '{}' must be F32, is {}", source, excerpt(nt.name),
+                                   dtype_name(nt.tensor.dtype())));
     }
     if (int8_weight_scale) {
       int8_weight_scales[nt.name.substr(kInt8WeightScalePrefix.size())] = nt.tensor;
     } else if (activation) {
       if (nt.tensor.numel() != 1) {
-        throw InputError(fmt::format("{}: '{}' must hold one scale, has {}", source, nt.name,
+        throw InputError(fmt::format("{}: '{}' must hold one scale, has {}", source, excerpt(nt.name),
                                      shape_str(nt.tensor.shape())));
       }
       check_positive_scales(nt.tensor, nt.name, source);

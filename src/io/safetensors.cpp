@@ -13,6 +13,7 @@
 
 #include "io/atomic_file.h"
 #include "io/input_file.h"
+#include "io/json_input.h"
 #include "io/raw_dtype.h"
 #include "resnet/error.h"
 #include "resnet/weights.h"
@@ -86,7 +87,7 @@ const FileDType& parse_dtype(const std::string& path, const std::string& name, c
   }
   header_error(
       path, fmt::format("'{}': unsupported dtype '{}' (supported: F32 BF16 F16 F64 I8 U8 I16 I32 I64 BOOL)",
-                        name, dtype));
+                        name, excerpt(dtype)));
 }
 
 Shape parse_shape(const std::string& path, const std::string& name, const Json& info) {
@@ -99,39 +100,42 @@ Shape parse_shape(const std::string& path, const std::string& name, const Json& 
     uint64_t dim = 0;
     if (!as_count(d, dim))
       header_error(path, fmt::format("'{}': shape {} has a dimension that is not a non-negative integer",
-                                     name, it->dump()));
+                                     name, json_excerpt(*it)));
     if (dim > static_cast<uint64_t>(INT64_MAX) ||
         (dim != 0 && numel > static_cast<uint64_t>(INT64_MAX) / dim))
-      header_error(path, fmt::format("'{}': shape {} is too large", name, it->dump()));
+      header_error(path, fmt::format("'{}': shape {} is too large", name, json_excerpt(*it)));
     numel *= dim;
     shape.push_back(static_cast<int64_t>(dim));
   }
   return shape;
 }
 
-Entry parse_entry(const std::string& path, const std::string& name, const Json& info, uint64_t data_size) {
+// `name` is the tensor's full name; messages quote it cut short (excerpt), as every value they quote.
+Entry parse_entry(const std::string& path, const std::string& full_name, const Json& info,
+                  uint64_t data_size) {
+  const std::string name = excerpt(full_name);
   if (!info.is_object())
     header_error(path, fmt::format("'{}' is not an object with dtype, shape and data_offsets", name));
   const FileDType& dtype = parse_dtype(path, name, info);
-  Entry e{name, dtype.raw, parse_shape(path, name, info)};
+  Entry e{full_name, dtype.raw, parse_shape(path, name, info)};
   auto it = info.find("data_offsets");
   if (it == info.end()) header_error(path, fmt::format("'{}' has no \"data_offsets\"", name));
   if (!it->is_array() || it->size() != 2 || !as_count((*it)[0], e.begin) || !as_count((*it)[1], e.end))
     header_error(path, fmt::format("'{}': data_offsets {} is not [begin, end] with non-negative integers",
-                                   name, it->dump()));
+                                   name, json_excerpt(*it)));
   if (e.begin > e.end)
-    header_error(path, fmt::format("'{}': data_offsets {} end before they begin", name, it->dump()));
+    header_error(path, fmt::format("'{}': data_offsets {} end before they begin", name, json_excerpt(*it)));
   if (e.end > data_size)
     header_error(
         path,
         fmt::format("'{}': data_offsets {} go beyond the end of the file (the data section has {} bytes)",
-                    name, it->dump(), data_size));
+                    name, json_excerpt(*it), data_size));
   // numel * element size cannot overflow: numel <= INT64_MAX, and it is compared in 128 bits.
   const unsigned __int128 need = static_cast<unsigned __int128>(shape_numel(e.shape)) * raw_dtype_size(e.raw);
   if (need != e.end - e.begin)
-    header_error(path,
-                 fmt::format("'{}': data_offsets {} span {} bytes, but {} {} needs {}", name, it->dump(),
-                             e.end - e.begin, dtype.name, shape_str(e.shape), static_cast<uint64_t>(need)));
+    header_error(
+        path, fmt::format("'{}': data_offsets {} span {} bytes, but {} {} needs {}", name, json_excerpt(*it),
+                          e.end - e.begin, dtype.name, shape_str(e.shape), static_cast<uint64_t>(need)));
   return e;
 }
 
@@ -139,7 +143,7 @@ void check_metadata(const std::string& path, const Json& metadata) {
   if (!metadata.is_object()) header_error(path, "\"__metadata__\" is not an object");
   for (const auto& [key, value] : metadata.items()) {
     if (!value.is_string())
-      header_error(path, fmt::format("\"__metadata__\" entry '{}' is not a string", key));
+      header_error(path, fmt::format("\"__metadata__\" entry '{}' is not a string", excerpt(key)));
   }
 }
 
@@ -150,10 +154,11 @@ void check_tiling(const std::string& path, const std::vector<Entry>& entries, ui
   for (const Entry& e : entries) {
     if (e.begin < expected)
       header_error(path, fmt::format("'{}' (data_offsets [{},{}]) overlaps '{}' (data_offsets [{},{}])",
-                                     e.name, e.begin, e.end, previous->name, previous->begin, previous->end));
+                                     excerpt(e.name), e.begin, e.end, excerpt(previous->name),
+                                     previous->begin, previous->end));
     if (e.begin > expected)
       header_error(path, fmt::format("bytes {}..{} of the data section belong to no tensor (before '{}')",
-                                     expected, e.begin, e.name));
+                                     expected, e.begin, excerpt(e.name)));
     expected = e.end;
     previous = &e;
   }
@@ -178,12 +183,7 @@ Json parse_header(const InputFile& file, uint64_t& data_start) {
   if (header_size > kMaxHeaderBytes)
     header_error(path, fmt::format("length {} exceeds the limit of {} bytes", header_size, kMaxHeaderBytes));
   data_start = 8 + header_size;
-  Json header;
-  try {
-    header = Json::parse(file.read_string(8, header_size));
-  } catch (const Json::parse_error& e) {
-    header_error(path, fmt::format("not valid JSON ({})", e.what()));
-  }
+  const Json header = parse_json<Json>(file.read_string(8, header_size), path + ": safetensors header");
   if (!header.is_object()) header_error(path, "not a JSON object");
   return header;
 }

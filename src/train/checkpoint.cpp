@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "io/atomic_file.h"
+#include "io/json_input.h"
 #include "resnet/error.h"
 #include "resnet/weights.h"
 
@@ -252,8 +253,10 @@ TrainConfig read_run_config(const RunFiles& files) {
 
 std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
   const std::string path = files.config_json();
+  const std::string text = read_config_text(files);
+  check_json_depth(text, path);
   try {
-    const json j = json::parse(read_config_text(files));
+    const json j = json::parse(text);
     if (!j.contains("dataset_info")) return std::nullopt;
     const json& d = j.at("dataset_info");
     DatasetInfo info;
@@ -270,7 +273,7 @@ std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
     }
     return info;
   } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: dataset_info: {}", path, e.what()));
+    throw InputError(fmt::format("{}: dataset_info: {}", path, excerpt(e.what())));
   }
 }
 
@@ -338,12 +341,14 @@ RunState load_run_state(const RunFiles& files) {
     } else if (t.name == kRunKey && t.tensor.dtype() == DType::u8) {
       run = &t;
     } else {
-      throw InputError(fmt::format("{}: unexpected tensor '{}' in a training state", path, t.name));
+      throw InputError(fmt::format("{}: unexpected tensor '{}' in a training state", path, excerpt(t.name)));
     }
   }
   if (run == nullptr) throw InputError(fmt::format("{}: not a training state (no {})", path, kRunKey));
+  const std::string run_text(run->tensor.data_as<char>(), size_t(run->tensor.numel()));
+  check_json_depth(run_text, path + ": " + kRunKey);
   try {
-    const json j = json::parse(std::string(run->tensor.data_as<char>(), size_t(run->tensor.numel())));
+    const json j = json::parse(run_text);
     if (j.at("version").get<int>() != kStateVersion) {
       throw InputError(fmt::format("{}: training state version {} (this build reads {})", path,
                                    j.at("version").get<int>(), kStateVersion));
@@ -361,7 +366,7 @@ RunState load_run_state(const RunFiles& files) {
           fmt::format("{}: {} epochs done but {} rows of metrics", path, p.epochs_done, p.history.size()));
     }
   } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: corrupt training state ({})", path, e.what()));
+    throw InputError(fmt::format("{}: corrupt training state ({})", path, excerpt(e.what())));
   }
   return state;
 }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "io/json_input.h"
 #include "resnet/optim.h"
 #include "resnet/segmentation_data.h"
 #include "resnet/segmentation_loss.h"
@@ -231,6 +232,7 @@ std::string train_config_to_json(const TrainConfig& config) {
 }
 
 TrainConfig train_config_from_json(const std::string& text, const std::string& source) {
+  check_json_depth(text, source);
   try {
     const json j = json::parse(text);
     TrainConfig c;
@@ -278,7 +280,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.skip_bad_images = j.value("skip_bad_images", false);
     return c;
   } catch (const json::exception& e) {
-    throw InputError(fmt::format("{}: not a training config ({})", source, e.what()));
+    throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));
   }
 }
 

@@ -379,3 +379,41 @@ TEST(LoadWeights, LegacyTorchFilesGetTheExplanation) {
 
 }  // namespace
 }  // namespace resnet
+
+// Hostile headers (issue 14's first fuzz campaign): a number nlohmann cannot hold, nesting deep enough to
+// overflow the stack, values too long to quote. Each is one InputError naming the file.
+namespace resnet {
+namespace {
+
+using namespace test;
+
+TEST_F(BrokenSafetensors, NumberOverflowIsAnInputError) {
+  write(R"({"w": 1e999})", 0);
+  EXPECT_INPUT_ERROR(load_safetensors(path_), path_, "safetensors header: not valid JSON");
+  write(R"({"w":{"dtype":"F32","shape":[1],"data_offsets":[0,184467440737095516160000]}})", 4);
+  EXPECT_INPUT_ERROR(load_safetensors(path_), path_, "is not [begin, end] with non-negative integers");
+}
+
+TEST_F(BrokenSafetensors, DeepNestingIsRefusedBeforeParsing) {
+  const std::string deep = std::string(100'000, '[') + std::string(100'000, ']');
+  write(R"({"w":{"dtype":"F32","shape":)" + deep + R"(,"data_offsets":[0,4]}})", 4);
+  EXPECT_INPUT_ERROR(load_safetensors(path_), path_, "safetensors header: JSON nested deeper than 64 levels");
+  // 64 levels are fine as JSON (and refused as a shape).
+  const std::string nested = std::string(62, '[') + std::string(62, ']');
+  write(R"({"w":{"dtype":"F32","shape":)" + nested + R"(,"data_offsets":[0,4]}})", 4);
+  EXPECT_INPUT_ERROR(load_safetensors(path_), path_, "has a dimension that is not a non-negative integer");
+}
+
+TEST_F(BrokenSafetensors, MessagesQuoteLongValuesCutShort) {
+  std::string shape = "[";
+  for (int i = 0; i < 10'000; ++i) shape += "1.5,";
+  shape.back() = ']';
+  const std::string name(100'000, 'n');
+  write(R"({")" + name + R"(":{"dtype":"F32","shape":)" + shape + R"(,"data_offsets":[0,4]}})", 4);
+  const std::string message = input_error_of([&] { load_safetensors(path_); });
+  EXPECT_NE(message.find("has a dimension that is not a non-negative integer"), std::string::npos) << message;
+  EXPECT_LT(message.size(), path_.size() + 400) << message;
+}
+
+}  // namespace
+}  // namespace resnet
