@@ -11,12 +11,11 @@
 #include <string_view>
 #include <vector>
 
+#include "io/deflate_ratio.h"
+
 struct zip;  // libzip's zip_t
 
 namespace resnet {
-
-// Deflate cannot expand data by more than this: an entry claiming more is refused from its header.
-inline constexpr uint64_t kMaxDeflateRatio = 1032;
 
 class ZipArchive {
  public:
