@@ -3,7 +3,7 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON
 
-.PHONY: all bootstrap configure build test demo bench bench-train bench-peers bench-predict bench-unet clean format
+.PHONY: all bootstrap configure build test demo bench bench-train bench-peers bench-predict bench-unet fuzz clean format
 
 all: build
 
@@ -36,6 +36,10 @@ bench-predict: build
 
 bench-unet: build
 	@scripts/bench_unet.sh $(BUILD_DIR)
+
+# libFuzzer harnesses (tests/fuzz/), 60 s each; FUZZ_SECONDS=N to change, FUZZ_TARGETS="npy cli" for some.
+fuzz: build
+	@scripts/fuzz.sh $(BUILD_DIR)
 
 clean:
 	rm -rf $(BUILD_DIR) build-asan

@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libzip-dev
   googletest libgtest-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libcairo2-dev
+  clang libclang-rt-14-dev lld
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
   dataset-fashion-mnist
 )

@@ -4,33 +4,18 @@
 
 #include <iostream>
 
+#include "cli/app.h"
 #include "cli/common.h"
 #include "resnet/error.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"resnet.cpp: the torchvision ResNet family in C++ on oneDNN", "resnet"};
-  app.require_subcommand(1);
-  resnet::cli::register_list(app);
-  resnet::cli::register_summary(app);
-  resnet::cli::register_print(app);
-  resnet::cli::register_infer(app);
-  resnet::cli::register_convert(app);
-  resnet::cli::register_bench(app);
-  resnet::cli::register_train(app);
-  resnet::cli::register_eval(app);
-  resnet::cli::register_quantize(app);
-  resnet::cli::register_plot(app);
-  resnet::cli::register_predict(app);
-  resnet::cli::register_explain(app);
-  resnet::cli::register_dataset(app);
-  resnet::cli::register_features(app);
-  resnet::cli::register_segment(app);
+  const std::unique_ptr<CLI::App> app = resnet::cli::make_app();
   try {
-    app.parse(argc, argv);
+    app->parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
+    return app->exit(e);
   } catch (const resnet::cli::ExitStatus& e) {
     return e.status;
   } catch (const CLI::ParseError& e) {
