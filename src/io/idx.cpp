@@ -172,9 +172,8 @@ IdxArray parse_idx(std::vector<uint8_t> bytes, const std::string& name) {
 
 // A gzipped file is inflated as far as its header says, and the rest only counted: a header claiming more
 // than the compressed file can hold is refused before its data is inflated.
-IdxArray read_idx(const std::string& path) {
-  const std::vector<uint8_t> file = read_file(path);
-  if (!is_gzip(file)) return parse_idx(file, path);
+IdxArray parse_idx_file(std::vector<uint8_t> file, const std::string& path) {
+  if (!is_gzip(file)) return parse_idx(std::move(file), path);
   GzipStream stream(file, path);
   std::vector<uint8_t> head;
   stream.read(4, head);
@@ -198,6 +197,10 @@ IdxArray read_idx(const std::string& path) {
         fmt::format("{}: {} unexpected bytes after the data of dims {}", path, extra, shape_str(array.dims)));
   }
   return array;
+}
+
+IdxArray read_idx(const std::string& path) {
+  return parse_idx_file(read_file(path), path);
 }
 
 ImageArray read_idx_dataset(const std::string& images_path, const std::string& labels_path, int num_classes) {

@@ -245,6 +245,7 @@ Image cmyk_to_rgb(const Image& cmyk) {
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   jpeg_decompress_struct cinfo{};
   JpegError error{};
+  jpeg_progress_mgr progress{};  // outlives the Guard's jpeg_destroy_decompress
   cinfo.err = jpeg_std_error(&error.mgr);
   error.mgr.error_exit = &jpeg_on_error;
   error.mgr.emit_message = &jpeg_on_message;
@@ -252,7 +253,6 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     jpeg_decompress_struct* cinfo;
     ~Guard() { jpeg_destroy_decompress(cinfo); }
   } guard{&cinfo};
-  jpeg_progress_mgr progress{};
   Image image;
   if (!jpeg_decode_core(&cinfo, &error, &progress, data, size, &image)) {
     throw InputError(fmt::format("{}: JPEG: {}", name, error.message));
