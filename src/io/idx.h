@@ -23,6 +23,9 @@ struct IdxArray {
 
 // `bytes` is the (gunzipped) file content; `name` is the path for messages.
 IdxArray parse_idx(std::vector<uint8_t> bytes, const std::string& name);
+// A whole file's bytes, plain or gzipped (by content). Gzipped, the data is inflated only as far as the
+// header says, and a header claiming more than the compressed file can hold is refused before that.
+IdxArray parse_idx_file(std::vector<uint8_t> file, const std::string& name);
 IdxArray read_idx(const std::string& path);
 
 // An images file [N, rows, cols] and its labels file [N] (each label < num_classes) as N gray images.

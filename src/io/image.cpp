@@ -14,6 +14,7 @@
 #include <memory>
 #include <vector>
 
+#include "io/deflate_ratio.h"
 #include "io/input_file.h"
 #include "resnet/error.h"
 
@@ -36,8 +37,8 @@ bool is_jpeg(const uint8_t* data, size_t size) {
   return size >= 3 && data[0] == 0xff && data[1] == 0xd8 && data[2] == 0xff;
 }
 
-// Sizes the output image; false (with a message) if it is over the pixel limit.
-bool allocate_image(Image* out, uint64_t width, uint64_t height, int channels, char* message) {
+// False (with a message) if the header's size is empty or over the pixel limit.
+bool check_pixel_count(uint64_t width, uint64_t height, char* message) {
   if (width == 0 || height == 0 || width * height > kMaxImagePixels) {
     std::snprintf(message, kMessageSize,
                   "image of %llux%llu pixels is empty or over the limit of %llu pixels",
@@ -45,6 +46,12 @@ bool allocate_image(Image* out, uint64_t width, uint64_t height, int channels, c
                   static_cast<unsigned long long>(kMaxImagePixels));
     return false;
   }
+  return true;
+}
+
+// Sizes the output image; false (with a message) if it is over the pixel limit.
+bool allocate_image(Image* out, uint64_t width, uint64_t height, int channels, char* message) {
+  if (!check_pixel_count(width, height, message)) return false;
   *out = Image(static_cast<int>(height), static_cast<int>(width), channels);
   return true;
 }
@@ -95,11 +102,32 @@ bool png_set_index_output(png_structp png, png_infop info, PngState* state) {
   return true;
 }
 
+// From the header alone: the pixel limit, and whether the file is large enough to hold the image's samples
+// compressed (false with a message otherwise).
+bool png_check_header(png_structp png, png_infop info, PngState* state) {
+  const uint64_t width = png_get_image_width(png, info), height = png_get_image_height(png, info);
+  if (!check_pixel_count(width, height, state->message)) return false;
+  const uint64_t bits = uint64_t(png_get_channels(png, info)) * png_get_bit_depth(png, info);
+  const uint64_t sample_bytes = (width * height * bits + 7) / 8;  // a lower bound of the inflated IDAT data
+  if (sample_bytes / kMaxDeflateRatio > state->size) {
+    std::snprintf(
+        state->message, kMessageSize,
+        "%llux%llu pixels of %llu bits need %llu bytes of image data, more than a file of %llu bytes "
+        "can hold",
+        static_cast<unsigned long long>(width), static_cast<unsigned long long>(height),
+        static_cast<unsigned long long>(bits), static_cast<unsigned long long>(sample_bytes),
+        static_cast<unsigned long long>(state->size));
+    return false;
+  }
+  return true;
+}
+
 bool png_decode_core(png_structp png, png_infop info, PngState* state, PngValues values, Image* out,
                      std::vector<png_bytep>* rows) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_set_read_fn(png, state, &png_read_memory);
   png_read_info(png, info);
+  if (!png_check_header(png, info, state)) return false;
   if (values == PngValues::indices) {
     if (!png_set_index_output(png, info, state)) return false;
   } else {
@@ -157,12 +185,27 @@ void jpeg_on_message(j_common_ptr cinfo, int level) {
   if (level == -1 && cinfo->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(cinfo);
 }
 
-bool jpeg_decode_core(jpeg_decompress_struct* cinfo, JpegError* error, const uint8_t* data, size_t size,
-                      Image* out) {
+// A progressive file's scans are counted as they are read; too many is an error (they cost time, not
+// memory).
+void jpeg_count_scans(j_common_ptr cinfo) {
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > kMaxJpegScans) {
+    auto* error = reinterpret_cast<JpegError*>(cinfo->err);
+    std::snprintf(error->message, JMSG_LENGTH_MAX, "more than %d scans", kMaxJpegScans);
+    std::longjmp(error->jump, 1);
+  }
+}
+
+bool jpeg_decode_core(jpeg_decompress_struct* cinfo, JpegError* error, jpeg_progress_mgr* progress,
+                      const uint8_t* data, size_t size, Image* out) {
   if (setjmp(error->jump)) return false;
   jpeg_create_decompress(cinfo);
+  progress->progress_monitor = &jpeg_count_scans;
+  cinfo->progress = progress;
   jpeg_mem_src(cinfo, const_cast<unsigned char*>(data), static_cast<unsigned long>(size));
   jpeg_read_header(cinfo, TRUE);
+  // Before jpeg_start_decompress allocates (a progressive file's coefficients: 2 bytes per sample).
+  if (!check_pixel_count(cinfo->image_width, cinfo->image_height, error->message)) return false;
   switch (cinfo->jpeg_color_space) {
     case JCS_GRAYSCALE:
       cinfo->out_color_space = JCS_GRAYSCALE;
@@ -202,6 +245,7 @@ Image cmyk_to_rgb(const Image& cmyk) {
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   jpeg_decompress_struct cinfo{};
   JpegError error{};
+  jpeg_progress_mgr progress{};  // outlives the Guard's jpeg_destroy_decompress
   cinfo.err = jpeg_std_error(&error.mgr);
   error.mgr.error_exit = &jpeg_on_error;
   error.mgr.emit_message = &jpeg_on_message;
@@ -210,7 +254,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     ~Guard() { jpeg_destroy_decompress(cinfo); }
   } guard{&cinfo};
   Image image;
-  if (!jpeg_decode_core(&cinfo, &error, data, size, &image)) {
+  if (!jpeg_decode_core(&cinfo, &error, &progress, data, size, &image)) {
     throw InputError(fmt::format("{}: JPEG: {}", name, error.message));
   }
   if (cinfo.out_color_space == JCS_CMYK) return cmyk_to_rgb(image);

@@ -16,8 +16,12 @@
 
 namespace resnet {
 
-// Larger images are refused (PIL's decompression-bomb limit is of the same order).
-inline constexpr uint64_t kMaxImagePixels = uint64_t(1) << 28;
+// Larger images are refused, from the file's header, before any pixel buffer exists: PIL's
+// Image.MAX_IMAGE_PIXELS (1024^3 / 4 / 3, where PIL warns of a decompression bomb; it refuses at twice that).
+// A PNG must moreover be large enough to hold its pixels compressed (deflate expands at most 1032x).
+inline constexpr uint64_t kMaxImagePixels = 89'478'485;
+// A progressive JPEG with more scans is refused (real files have about 10; thousands only cost time).
+inline constexpr int kMaxJpegScans = 1000;
 
 // `name` is the file path for messages: InputError "<name>: PNG: <what>" / "<name>: JPEG: <what>".
 Image decode_image(const uint8_t* data, size_t size, const std::string& name);

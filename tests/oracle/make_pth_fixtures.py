@@ -133,6 +133,17 @@ def write_broken_archives(d):
             t=FakeTensor(storage, 0, [2**62, 2**62], [1, 1]))), 'data/0': data})
     write_archive(f'{d}/huge_broadcast.pth', {
         'data.pkl': torch_like_pickle(collections.OrderedDict(t=FakeTensor(storage, 0, [2**40], [0]))), 'data/0': data})
+    # Eight views of 2^28 floats (1 GiB each, within the one-view limit) repeating one 4-byte storage: 8 GiB.
+    one = FakeStorage(torch.FloatStorage, '0', 1)
+    write_archive(f'{d}/many_broadcasts.pth', {
+        'data.pkl': torch_like_pickle(collections.OrderedDict(
+            (f't{i}', FakeTensor(one, 0, [2**28], [0])) for i in range(8))), 'data/0': struct.pack('<f', 1.5)})
+    # A deflated storage of 2^22 floats (16 MiB of zeros but the first, 16 KiB compressed) whose only view is its
+    # first element: only that prefix is inflated.
+    big = FakeStorage(torch.FloatStorage, '0', 2**22)
+    with zipfile.ZipFile(f'{d}/deflated_prefix.pth', 'w', zipfile.ZIP_DEFLATED) as z:
+        z.writestr('archive/data.pkl', torch_like_pickle(collections.OrderedDict(t=FakeTensor(big, 0, [1], [1]))))
+        z.writestr('archive/data/0', struct.pack('<f', 2.5) + bytes(4 * (2**22 - 1)))
     write_archive(f'{d}/storage_numel_lies.pth', {
         'data.pkl': torch_like_pickle(collections.OrderedDict(
             t=FakeTensor(FakeStorage(torch.FloatStorage, '0', 2**61), 0, [6], [1]))), 'data/0': data})

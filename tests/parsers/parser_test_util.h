@@ -53,7 +53,7 @@ inline std::string read_bytes(const fs::path& path) {
 // when the script changes so stale fixtures are rebuilt.
 inline fs::path pth_fixtures() {
   static const fs::path dir = [] {
-    fs::path d = test_tmp_root() / "pth_fixtures_v3";
+    fs::path d = test_tmp_root() / "pth_fixtures_v4";
     if (!fs::exists(d / "views.pth")) {
       fs::path script = fs::path(__FILE__).parent_path() / ".." / "oracle" / "make_pth_fixtures.py";
       std::string command = "/usr/bin/python3 '" + script.string() + "' '" + d.string() + "'";

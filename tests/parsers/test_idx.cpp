@@ -129,6 +129,20 @@ TEST(Idx, RejectsZeroDimensionAndHugeDims) {
   expect_input_error([&] { read_idx((dir / "huge").string()); }, {(dir / "huge").string(), "truncated"});
 }
 
+// A 1 KB file claiming 10^12 elements: refused from its header, plain (against the file's size) or gzipped
+// (against what the compressed file can inflate to), before the data is read or inflated.
+TEST(Idx, RefusesAHeaderClaiming10To12ElementsFromASmallFile) {
+  const fs::path dir = scratch_dir();
+  const std::string header =
+      std::string{0, 0, 8, 2, 0, 0x0f, 0x42, 0x40, 0, 0x0f, 0x42, 0x40};  // [10^6, 10^6]
+  write_bytes(dir / "claims", header + std::string(1012, '\0'));
+  expect_input_error([&] { read_idx((dir / "claims").string()); },
+                     {(dir / "claims").string(), "truncated", "need 1000000000000 bytes", "has 1012"});
+  const fs::path gz = gzip(dir / "claims");
+  expect_input_error([&] { read_idx(gz.string()); },
+                     {gz.string(), "need 1000000000000 bytes of data, more than a gzip file of"});
+}
+
 TEST(Idx, RejectsImagesLabelsCountMismatch) {
   const fs::path dir = scratch_dir();
   write_bytes(dir / "images", idx_bytes({3, 2, 2}));

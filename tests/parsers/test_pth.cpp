@@ -136,6 +136,14 @@ TEST(Pth, MaterializesStridedAndOffsetViews) {
   EXPECT_EQ(find(sd, "empty").shape(), (Shape{0, 3}));
 }
 
+TEST(Pth, InflatesAStorageOnlyAsFarAsItsViewsReach) {
+  // data/0: 2^22 deflated floats; the only view is its first element.
+  const StateDict sd = load_pth(fixture("deflated_prefix.pth"));
+  ASSERT_EQ(sd.size(), 1u);
+  EXPECT_EQ(sd[0].tensor.shape(), Shape{1});
+  EXPECT_EQ(values_of(sd[0].tensor), std::vector<float>{2.5f});
+}
+
 // --- Refused without running anything
 // -----------------------------------------------------------------------------
 
@@ -218,6 +226,9 @@ INSTANTIATE_TEST_SUITE_P(
         BrokenCase{"huge_dims.pth", "'t': invalid size [4611686018427387904,4611686018427387904]"},
         BrokenCase{"huge_broadcast.pth",
                    "'t': the view of size [1099511627776] repeats storage 'archive/data/0'"},
+        BrokenCase{"many_broadcasts.pth",
+                   "its tensors would materialise 8589934592 bytes from 4 bytes of storages, more than the "
+                   "limit (twice the storages' bytes + 1073741824)"},
         BrokenCase{"bad_persistent_id.pth", "persistent id of type 'module'"},
         BrokenCase{"crc_mismatch.pth", "zip entry 'ordered_dict/data/0': corrupt (CRC error)"}),
     [](const ::testing::TestParamInfo<BrokenCase>& info) {
