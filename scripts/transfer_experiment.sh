@@ -9,7 +9,9 @@
 #      (resnet bench --train on the target task's batch, same threads);
 #   4. (a) and (b) again with a fresh classifier: both tasks have 5 classes, so the rule "every tensor whose name
 #      and shape match is loaded" also loads the source task's fc; here it is removed from the file first
-#      (pretrained-no-fc.safetensors) and --non-strict keeps the model's own initialisation for it.
+#      (pretrained-no-fc.safetensors) and --non-strict keeps the model's own initialisation for it;
+#   5. with TORCH=1: (a) with a fresh classifier and (c) again in PyTorch (bench/peers/transfer_torch.py, Debian's
+#      torch 1.13), from the same pretrained-no-fc.safetensors, to tell the data's part from the engine's.
 # Usage: scripts/transfer_experiment.sh [build-dir] [out-dir]. PRE_EPOCHS, EPOCHS, PRECISION, THREADS override.
 # Each run resumes if its folder holds an unfinished run, so the script can be re-run after an interruption.
 set -euo pipefail
@@ -55,6 +57,13 @@ PY
 train "$out/finetune-fresh-fc" "${common[@]}" "${target[@]}" --init-weights "$no_fc" --non-strict
 train "$out/linear-probe-fresh-fc" "${common[@]}" "${target[@]}" --init-weights "$no_fc" --non-strict \
   --freeze backbone
+
+if [[ ${TORCH:-0} == 1 ]]; then
+  torch_run() { /usr/bin/python3 "$(dirname "$0")/../bench/peers/transfer_torch.py" --epochs "$EPOCHS" \
+    --threads "$THREADS" "$@" | tee "$out/pytorch-$2.log" | tail -n 1; }
+  torch_run --name scratch
+  torch_run --name finetune-fresh-fc --init "$no_fc"
+fi
 
 echo "final test accuracy (last epoch) on the 5,000 test images of classes 5-9:"
 for run in finetune linear-probe scratch finetune-fresh-fc linear-probe-fresh-fc; do
