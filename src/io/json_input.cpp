@@ -1,5 +1,7 @@
 #include "io/json_input.h"
 
+#include <cmath>
+
 namespace resnet {
 
 void check_json_depth(std::string_view text, std::string_view source) {
@@ -22,6 +24,27 @@ void check_json_depth(std::string_view text, std::string_view source) {
       --depth;  // unbalanced brackets are the parser's to refuse
     }
   }
+}
+
+namespace {
+
+void check_run_json_floats(const nlohmann::json& value, std::string_view source) {
+  if (value.is_structured()) {
+    for (const nlohmann::json& item : value) check_run_json_floats(item, source);  // depth checked: <= 64
+  } else if (value.is_number_float()) {
+    const double x = value.get<double>();
+    if (!std::isfinite(x) || std::fabs(x) >= kMaxRunJsonFloat)
+      throw InputError(fmt::format("{}: the number {} is out of range (|x| < 2^31 in a run's files)", source,
+                                   excerpt(value.dump())));
+  }
+}
+
+}  // namespace
+
+nlohmann::json parse_run_json(std::string_view text, std::string_view source) {
+  nlohmann::json j = parse_json(text, source);
+  check_run_json_floats(j, source);
+  return j;
 }
 
 std::string excerpt(std::string_view text, size_t limit) {

@@ -34,6 +34,13 @@ std::string json_excerpt(const Json& value, size_t limit = kMaxQuotedChars) {
   return excerpt(value.dump(), limit);
 }
 
+// The JSON a run folder holds (config.json, run.json), read field by field with get<int>/get<int64_t>: a
+// number written as a float converts to an integer by a plain cast, which is undefined behaviour beyond the
+// integer's range ("image_size": 1e300). `check_run_json` parses like parse_json and then refuses any float
+// whose magnitude reaches 2^31 (no float of a run's files comes near it: rates, losses, accuracies, seconds).
+constexpr double kMaxRunJsonFloat = 2147483648.0;  // 2^31
+nlohmann::json parse_run_json(std::string_view text, std::string_view source);
+
 // Parses `text`, read from `source` ("<file>" or "<file>: <what>"): check_json_depth first, then any nlohmann
 // exception is an InputError "<source>: not valid JSON (<nlohmann's reason, cut>)".
 template <class Json = nlohmann::json>

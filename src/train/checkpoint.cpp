@@ -254,9 +254,8 @@ TrainConfig read_run_config(const RunFiles& files) {
 std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
   const std::string path = files.config_json();
   const std::string text = read_config_text(files);
-  check_json_depth(text, path);
   try {
-    const json j = json::parse(text);
+    const json j = parse_run_json(text, path);
     if (!j.contains("dataset_info")) return std::nullopt;
     const json& d = j.at("dataset_info");
     DatasetInfo info;
@@ -346,9 +345,8 @@ RunState load_run_state(const RunFiles& files) {
   }
   if (run == nullptr) throw InputError(fmt::format("{}: not a training state (no {})", path, kRunKey));
   const std::string run_text(run->tensor.data_as<char>(), size_t(run->tensor.numel()));
-  check_json_depth(run_text, path + ": " + kRunKey);
   try {
-    const json j = json::parse(run_text);
+    const json j = parse_run_json(run_text, path + ": " + kRunKey);
     if (j.at("version").get<int>() != kStateVersion) {
       throw InputError(fmt::format("{}: training state version {} (this build reads {})", path,
                                    j.at("version").get<int>(), kStateVersion));

@@ -232,9 +232,8 @@ std::string train_config_to_json(const TrainConfig& config) {
 }
 
 TrainConfig train_config_from_json(const std::string& text, const std::string& source) {
-  check_json_depth(text, source);
   try {
-    const json j = json::parse(text);
+    const json j = parse_run_json(text, source);
     TrainConfig c;
     c.arch = j.at("arch").get<std::string>();
     c.dataset = j.at("dataset").get<std::string>();
@@ -267,6 +266,8 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.label_smoothing = j.at("label_smoothing").get<double>();
     c.clip_grad_norm = j.at("clip_grad_norm").get<double>();
     c.precision = j.at("precision").get<std::string>();
+    if (!j.at("seed").is_number_unsigned())  // a float or a negative number cannot be cast to uint64
+      throw InputError(fmt::format("{}: \"seed\" must be an integer >= 0", source));
     c.seed = j.at("seed").get<uint64_t>();
     c.out_dir = j.at("out").get<std::string>();
     c.threads = j.at("threads").get<int>();

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "input_error.h"
@@ -71,6 +72,36 @@ TEST(HostileFiles, DeeplyNestedRunFilesAreRefused) {
   for (int i = 0; i < 8; ++i) length[i] = static_cast<char>(uint64_t{header.size()} >> (8 * i));
   write_text(files.state(), length + header + run_json);
   expect_input_error([&] { load_run_state(files); }, {files.state(), "run.json: JSON nested deeper than 64"});
+}
+
+// A valid run config.json whose `key` (under "dataset_info" when `in_info`) holds `value` instead.
+std::string config_with(const std::string& key, nlohmann::json value, bool in_info = false) {
+  TrainConfig c;
+  c.arch = "resnet20";
+  c.dataset = "fashion-mnist";
+  c.out_dir = "run";
+  nlohmann::json j = nlohmann::json::parse(train_config_to_json(c));
+  j["dataset_info"] = {{"name", "fashion-mnist"}, {"class_names", {"a", "b"}},
+                       {"channels", 1},           {"image_size", 28},
+                       {"mean", {0.5}},           {"std", {0.25}}};
+  (in_info ? j["dataset_info"][key] : j[key]) = std::move(value);
+  return j.dump();
+}
+
+// nlohmann's get<int>() of a float is a plain cast: undefined beyond int's range. Found by review after the
+// first fuzz runs (tests/fuzz/regressions/run/float-image-size).
+TEST(HostileFiles, FloatsWhereARunFileHasIntegersAreRefused) {
+  const fs::path dir = fresh_test_dir("hostile");
+  const RunFiles files(dir.string());
+  write_text(files.config_json(), config_with("image_size", 1e300));
+  expect_input_error([&] { read_run_config(files); }, {files.config_json(), "1e+300 is out of range"});
+  write_text(files.config_json(), config_with("image_size", -3e9, true));
+  expect_input_error([&] { read_run_dataset_info(files); }, {files.config_json(), "out of range"});
+  write_text(files.config_json(), config_with("seed", -5.5));
+  expect_input_error([&] { read_run_config(files); },
+                     {files.config_json(), "\"seed\" must be an integer >= 0"});
+  write_text(files.config_json(), config_with("image_size", 0));  // the same file with an integer reads
+  EXPECT_EQ(read_run_config(files).arch, "resnet20");
 }
 
 TEST(HostileFilesCli, Int8WeightWithoutOutputChannels) {
