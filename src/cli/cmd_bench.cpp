@@ -79,11 +79,12 @@ Tensor random_images(const Shape& shape, uint64_t seed) {
   return images;
 }
 
-// What --callers measures: per-call times of every caller and the wall time from the common start to the
-// last caller's end.
+// What --callers measures: per-call times of every caller, and the wall and process CPU time from the
+// common start to the last caller's end.
 struct CallersTiming {
   std::vector<double> call_ms;
   double wall_ms = 0.0;
+  double cpu_ms = 0.0;
 };
 
 // `callers` threads, started together, each running `warmup` then `iters` calls of plan.run on its own
@@ -114,9 +115,11 @@ CallersTiming time_concurrent_callers(InferencePlan& plan, int callers, int thre
   }
   warmed_up.arrive_and_wait();
   const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_ms();
   go.count_down();
   for (std::thread& t : threads) t.join();
   timing.wall_ms = ms_since(start);
+  timing.cpu_ms = process_cpu_ms() - cpu_start;
   return timing;
 }
 
@@ -168,22 +171,23 @@ void run_bench(const BenchOptions& o) {
   };
 
   std::vector<double> ms;
-  const double cpu_start = process_cpu_ms();
-  double images_per_sec = 0.0;
-  if (o.callers > 1) {
+  double images_per_sec = 0.0, cpu_ms_per_batch = 0.0;
+  if (o.callers > 1) {  // a batch is one call of one caller
     const CallersTiming timing =
         time_concurrent_callers(*plan, o.callers, threads_per_caller, o.warmup, o.iters);
     ms = timing.call_ms;
     images_per_sec = static_cast<double>(o.batch * o.callers * o.iters) * 1000.0 / timing.wall_ms;
+    cpu_ms_per_batch = timing.cpu_ms / (o.callers * o.iters);
   } else {
     for (int i = 0; i < o.warmup; ++i) forward();
+    const double cpu_start = process_cpu_ms();
     for (int i = 0; i < o.iters; ++i) {
       const auto start = std::chrono::steady_clock::now();
       forward();
       ms.push_back(ms_since(start));
     }
+    cpu_ms_per_batch = (process_cpu_ms() - cpu_start) / o.iters;
   }
-  const double cpu_ms_per_batch = (process_cpu_ms() - cpu_start) / o.iters;
   const double p50 = percentile(ms, 0.5);
   const double p99 = percentile(ms, 0.99);
   if (o.callers == 1) images_per_sec = static_cast<double>(o.batch) * 1000.0 / p50;
