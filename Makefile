@@ -41,8 +41,14 @@ bench-unet: build
 fuzz: build
 	@scripts/fuzz.sh $(BUILD_DIR)
 
+# The suite under ASan + UBSan (build-asan) and the threading tests under TSan (build-tsan):
+# scripts/test_sanitize.sh, docs/RELIABILITY.md "Sanitizers".
+.PHONY: test-sanitize
+test-sanitize: bootstrap
+	@JOBS=$(JOBS) scripts/test_sanitize.sh
+
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-tsan
 
 format:
 	@find src include tests bench examples -name '*.cpp' -o -name '*.h' | xargs clang-format -i

@@ -99,8 +99,17 @@ class InferencePlan {
   InferencePlan& operator=(InferencePlan&&) noexcept;
   ~InferencePlan();
 
-  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes] (a U-Net's: [N, H, W, classes]). One
-  // run at a time per plan (the plan owns its activation memory); separate plans may run concurrently.
+  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes] (a U-Net's: [N, H, W, classes]).
+  //
+  // Concurrency: run, run_features and run_observed may be called on one plan from many threads at once
+  // (the const accessors too). Weights and primitives are shared and read-only; each call takes an
+  // execution context — activation arena, oneDNN scratchpad, Winograd buffer, stream — from a pool inside
+  // the plan, making one when all are in use, and gives it back: the pool grows to the largest number of
+  // concurrent calls (each costs stats().activation_bytes + the scratchpad) and is freed with the plan.
+  // A call gives the same bits as the same call made alone, given the same OpenMP thread count: oneDNN
+  // runs a call with the calling thread's count (ops::set_num_threads in that thread; a new std::thread
+  // starts from OMP_NUM_THREADS). compile, reshaped, moving and destroying the plan are not concurrent
+  // with its runs. Separate plans may run concurrently.
   Tensor run(const Tensor& x);
   void run(const Tensor& x, Tensor& logits);
   // A feature plan (compile_features): x f32 [N, H, W, C] -> one f32 NHWC tensor per output, in the order of
@@ -111,6 +120,9 @@ class InferencePlan {
   // pass. For calibration and debugging: each output is copied out of the plan's layout. f32 plans only.
   using StepObserver = std::function<void(std::string_view name, const Tensor& value)>;
   void run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer);
+
+  // Execution contexts made so far (1 after compile; at most the largest number of concurrent calls).
+  int64_t execution_contexts() const;
 
   const Shape& input_shape() const;
   Shape output_shape() const;  // [N, classes] (a U-Net's: [N, H, W, classes]); a feature plan: InputError

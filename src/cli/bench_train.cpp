@@ -30,7 +30,7 @@ constexpr SgdOptions kSgd{.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4};
 
 // Flags of the inference bench that mean nothing for a training step.
 constexpr const char* kInferenceOnlyFlags[] = {"--dtype",     "--no-fuse", "--no-winograd", "--sub-batch",
-                                               "--show-plan", "--weights", "--non-strict"};
+                                               "--show-plan", "--weights", "--non-strict",  "--callers"};
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());

@@ -5,14 +5,20 @@
 // int8 uses the scales of an .int8.safetensors --weights file, or else calibrates min-max on the random input
 // batch itself (the speed does not depend on the scales; a note says so). A U-Net (--arch unet-..., --size a
 // multiple of 2^depth) times its plan of per-pixel logits, f32 or bf16.
+// --callers N: N threads call one plan at once (InferencePlan's concurrency contract), each with its own
+// random batch of --batch images, sharing the --threads OpenMP threads (each caller max(1, threads / N));
+// images/s counts every caller's images over the wall time of all of them, ms/call is per call.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <latch>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <thread>
 
 #include "cli/bench_train.h"
 #include "cli/common.h"
@@ -38,6 +44,7 @@ struct BenchOptions {
   int iters = 10;
   int warmup = 2;
   int threads = 0;
+  int callers = 1;
   bool json = false;
 };
 
@@ -64,20 +71,75 @@ double process_cpu_ms() {
   return ms(usage.ru_utime) + ms(usage.ru_stime);
 }
 
+Tensor random_images(const Shape& shape, uint64_t seed) {
+  Tensor images(shape);
+  Rng rng(seed);
+  float* p = images.f32();
+  for (int64_t i = 0; i < images.numel(); ++i) p[i] = static_cast<float>(rng.normal());
+  return images;
+}
+
+// What --callers measures: per-call times of every caller, and the wall and process CPU time from the
+// common start to the last caller's end.
+struct CallersTiming {
+  std::vector<double> call_ms;
+  double wall_ms = 0.0;
+  double cpu_ms = 0.0;
+};
+
+// `callers` threads, started together, each running `warmup` then `iters` calls of plan.run on its own
+// random images with `threads_per_caller` OpenMP threads.
+CallersTiming time_concurrent_callers(InferencePlan& plan, int callers, int threads_per_caller, int warmup,
+                                      int iters) {
+  CallersTiming timing;
+  std::mutex mutex;
+  std::latch warmed_up(callers + 1), go(1);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < callers; ++c) {
+    threads.emplace_back([&, c] {
+      ops::set_num_threads(threads_per_caller);
+      const Tensor x = random_images(plan.input_shape(), 1 + static_cast<uint64_t>(c));
+      Tensor logits = Tensor::empty(plan.output_shape());
+      for (int i = 0; i < warmup; ++i) plan.run(x, logits);
+      warmed_up.count_down();
+      go.wait();
+      std::vector<double> ms;
+      for (int i = 0; i < iters; ++i) {
+        const auto start = std::chrono::steady_clock::now();
+        plan.run(x, logits);
+        ms.push_back(ms_since(start));
+      }
+      std::lock_guard lock(mutex);
+      timing.call_ms.insert(timing.call_ms.end(), ms.begin(), ms.end());
+    });
+  }
+  warmed_up.arrive_and_wait();
+  const auto start = std::chrono::steady_clock::now();
+  const double cpu_start = process_cpu_ms();
+  go.count_down();
+  for (std::thread& t : threads) t.join();
+  timing.wall_ms = ms_since(start);
+  timing.cpu_ms = process_cpu_ms() - cpu_start;
+  return timing;
+}
+
 void run_bench(const BenchOptions& o) {
   const Precision precision = parse_precision(o.dtype);
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
+  if (o.callers > 1 && o.no_fuse)
+    throw InputError("--callers: concurrent callers share a compiled plan, not --no-fuse");
   apply_threads(o.threads);
+  // Each caller's OpenMP threads: the plan is compiled under the count it runs with.
+  const int total_threads = ops::num_threads();
+  const int threads_per_caller = std::max(1, total_threads / o.callers);
+  if (o.callers > 1) ops::set_num_threads(threads_per_caller);
   std::shared_ptr<const Int8Calibration> int8;
   // A classifier or a U-Net (--arch unet-...: per-pixel logits; no int8 plan).
   auto model = build_any_model(o.model, Init::torchvision, &int8);
   auto* unet = dynamic_cast<UNet*>(model.get());
-  Tensor input({o.batch, o.size, o.size, o.model.in_channels});
-  Rng rng(1);
-  float* p = input.f32();
-  for (int64_t i = 0; i < input.numel(); ++i) p[i] = static_cast<float>(rng.normal());
+  Tensor input = random_images({o.batch, o.size, o.size, o.model.in_channels}, 1);
   if (precision == Precision::int8 && int8 == nullptr && unet == nullptr) {
     std::cerr << "resnet: note: no int8 calibration in the weights; calibrating min-max on the random input "
                  "(fine for timing; use resnet quantize for accuracy)\n";
@@ -108,18 +170,27 @@ void run_bench(const BenchOptions& o) {
     }
   };
 
-  for (int i = 0; i < o.warmup; ++i) forward();
   std::vector<double> ms;
-  const double cpu_start = process_cpu_ms();
-  for (int i = 0; i < o.iters; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    forward();
-    ms.push_back(ms_since(start));
+  double images_per_sec = 0.0, cpu_ms_per_batch = 0.0;
+  if (o.callers > 1) {  // a batch is one call of one caller
+    const CallersTiming timing =
+        time_concurrent_callers(*plan, o.callers, threads_per_caller, o.warmup, o.iters);
+    ms = timing.call_ms;
+    images_per_sec = static_cast<double>(o.batch * o.callers * o.iters) * 1000.0 / timing.wall_ms;
+    cpu_ms_per_batch = timing.cpu_ms / (o.callers * o.iters);
+  } else {
+    for (int i = 0; i < o.warmup; ++i) forward();
+    const double cpu_start = process_cpu_ms();
+    for (int i = 0; i < o.iters; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      forward();
+      ms.push_back(ms_since(start));
+    }
+    cpu_ms_per_batch = (process_cpu_ms() - cpu_start) / o.iters;
   }
-  const double cpu_ms_per_batch = (process_cpu_ms() - cpu_start) / o.iters;
   const double p50 = percentile(ms, 0.5);
   const double p99 = percentile(ms, 0.99);
-  const double images_per_sec = static_cast<double>(o.batch) * 1000.0 / p50;
+  if (o.callers == 1) images_per_sec = static_cast<double>(o.batch) * 1000.0 / p50;
   if (o.json) {
     nlohmann::json out = {{"arch", o.model.arch},
                           {"batch", o.batch},
@@ -128,7 +199,8 @@ void run_bench(const BenchOptions& o) {
                           {"path", plan ? "plan" : "layers"},
                           {"sub_batch", o.sub_batch},
                           {"winograd", plan && plan->stats().winograd_convolutions > 0},
-                          {"threads", ops::num_threads()},
+                          {"threads", total_threads},
+                          {"callers", o.callers},
                           {"iters", o.iters},
                           {"images_per_sec", images_per_sec},
                           {"ms_per_batch", p50},
@@ -138,13 +210,16 @@ void run_bench(const BenchOptions& o) {
     if (plan) {
       out["compile_ms"] = compile_ms;
       out["activation_bytes"] = plan->stats().activation_bytes;
+      out["execution_contexts"] = plan->execution_contexts();
     }
     std::cout << out.dump() << "\n";
   } else {
+    const std::string callers =
+        o.callers > 1 ? fmt::format(", {} callers x {} thread(s)", o.callers, threads_per_caller) : "";
     std::cout << fmt::format(
-        "{} batch {} {}x{} {} {} threads {}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
-        o.model.arch, o.batch, o.size, o.size, o.dtype, plan ? "plan" : "layer-by-layer", ops::num_threads(),
-        images_per_sec, p50, p99);
+        "{} batch {} {}x{} {} {} threads {}{}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
+        o.model.arch, o.batch, o.size, o.size, o.dtype, plan ? "plan" : "layer-by-layer", total_threads,
+        callers, images_per_sec, p50, p99);
   }
 }
 
@@ -172,6 +247,10 @@ void register_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
   add_threads_option(*cmd, o->threads);
+  cmd->add_option("--callers", o->callers,
+                  "threads calling one plan at once, each with its own --batch images; they share --threads")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "print one JSON object");
   auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h
   cmd->callback([o, train, cmd] {

@@ -1,12 +1,19 @@
 // InferencePlan: lower the model once (BN folded), then per input shape: shape the program, let oneDNN pick
 // primitives and layouts (src/infer/onednn/plan_kernels), lay the activations out in one arena by their
 // lifetimes, and bind.
+//
+// Concurrency: the primitives, layouts and weights are made once and only read by runs. What a run writes —
+// the arena, oneDNN's scratchpad, the Winograd buffer, the stream — is an execution context: each run takes
+// an idle one from the plan's pool (or makes one: the kernels cloned and bound to a new arena) and gives it
+// back, so run() may be called from many threads at once and the pool holds as many contexts as there were
+// concurrent runs.
 #include "resnet/plan.h"
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cstdlib>
+#include <mutex>
 
 #include "core/aligned_bytes.h"
 #include "infer/buffer_planner.h"
@@ -46,9 +53,16 @@ namespace {
 struct Pass {
   int64_t batch = 0;
   infer::ShapedProgram shaped;
-  std::unique_ptr<infer::PlanKernels> kernels;
-  std::vector<infer::BufferRequest> buffers;  // one per value
+  std::unique_ptr<infer::PlanKernels> kernels;  // never bound: each execution context binds a clone
+  std::vector<infer::BufferRequest> buffers;    // one per value
   infer::BufferLayout layout;
+};
+
+// What one run writes: the activation arena and, per pass, the pass's kernels bound to it (each with its own
+// scratchpad, Winograd buffer and stream).
+struct ExecutionContext {
+  AlignedBytes arena{nullptr, &std::free};
+  std::vector<std::unique_ptr<infer::PlanKernels>> passes;
 };
 
 }  // namespace
@@ -64,8 +78,52 @@ struct InferencePlan::Impl {
   // the other and share the arena.
   std::vector<Pass> passes;
   std::vector<std::pair<size_t, int64_t>> schedule;  // (pass, first image)
-  AlignedBytes arena{nullptr, &std::free};
+  size_t arena_bytes = 0;
   PlanStats stats;
+  // The execution contexts not running now, and how many were made.
+  std::mutex pool_mutex;
+  std::vector<std::unique_ptr<ExecutionContext>> idle_contexts;
+  int64_t contexts = 0;
+
+  // A new context: a clone of every pass's kernels, bound to a new arena (weights from the shared store).
+  std::unique_ptr<ExecutionContext> new_context() const {
+    auto context = std::make_unique<ExecutionContext>();
+    context->arena = allocate_aligned_bytes(arena_bytes);
+    for (const Pass& pass : passes) {
+      context->passes.push_back(pass.kernels->clone());
+      context->passes.back()->bind(context->arena.get(), pass.layout.offsets, *weights);
+    }
+    return context;
+  }
+
+  // Runs body(context) on an idle execution context (a new one when all are running) and gives it back.
+  template <class Body>
+  void with_context(Body&& body) {
+    std::unique_ptr<ExecutionContext> context;
+    {
+      std::lock_guard lock(pool_mutex);
+      if (!idle_contexts.empty()) {
+        context = std::move(idle_contexts.back());
+        idle_contexts.pop_back();
+      }
+    }
+    if (!context) {
+      context = new_context();  // outside the lock: other runs go on meanwhile
+      std::lock_guard lock(pool_mutex);
+      ++contexts;
+    }
+    auto give_back = [&] {
+      std::lock_guard lock(pool_mutex);
+      idle_contexts.push_back(std::move(context));
+    };
+    try {
+      body(*context);
+    } catch (...) {
+      give_back();  // an interrupted run leaves nothing a later run reads before writing it
+      throw;
+    }
+    give_back();
+  }
 };
 
 namespace {
@@ -177,10 +235,11 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
     m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub));
   for (int64_t first = 0; first < n; first += sub) m.schedule.emplace_back(first + sub <= n ? 0 : 1, first);
 
-  size_t arena_bytes = 0;
-  for (const Pass& pass : m.passes) arena_bytes = std::max(arena_bytes, pass.layout.arena_bytes);
-  m.arena = allocate_aligned_bytes(arena_bytes);
-  for (Pass& pass : m.passes) pass.kernels->bind(m.arena.get(), pass.layout.offsets, *m.weights);
+  for (const Pass& pass : m.passes) m.arena_bytes = std::max(m.arena_bytes, pass.layout.arena_bytes);
+  // The first execution context now (its binding reorders the weights); more when runs overlap.
+  m.idle_contexts.push_back(m.new_context());
+  m.contexts = 1;
+  const ExecutionContext& first_context = *m.idle_contexts.front();
 
   const Pass& main = m.passes.front();
   m.stats.primitives = main.kernels->primitives();
@@ -188,12 +247,12 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
   m.stats.passes = static_cast<int64_t>(m.schedule.size());
   m.stats.fused_residuals = std::count_if(m.program->steps.begin(), m.program->steps.end(),
                                           [](const infer::Step& s) { return s.accumulate; });
-  m.stats.activation_bytes = arena_bytes;
+  m.stats.activation_bytes = m.arena_bytes;
   m.stats.activation_live_peak = infer::live_set_peak(main.buffers);
   for (const infer::BufferRequest& b : main.buffers) m.stats.activation_sum_bytes += b.bytes;
-  for (const Pass& pass : m.passes) {
-    m.stats.weight_bytes = std::max(m.stats.weight_bytes, pass.kernels->weight_bytes());
-    m.stats.weight_reorders += pass.kernels->weight_reorders();
+  for (const auto& kernels : first_context.passes) {
+    m.stats.weight_bytes = std::max(m.stats.weight_bytes, kernels->weight_bytes());
+    m.stats.weight_reorders += kernels->weight_reorders();
   }
   return InferencePlan(std::move(impl));
 }
@@ -229,11 +288,13 @@ std::vector<Tensor> InferencePlan::run_features(const Tensor& x) {
   for (const Shape& shape : output_shapes()) features.push_back(Tensor::empty(shape));
   const int64_t per_image = x.numel() / x.dim(0);
   std::vector<float*> targets(features.size());
-  for (const auto& [pass, first] : impl_->schedule) {
-    for (size_t o = 0; o < features.size(); ++o)
-      targets[o] = features[o].f32() + first * (features[o].numel() / x.dim(0));
-    impl_->passes[pass].kernels->run(x.f32() + first * per_image, nullptr, targets);
-  }
+  impl_->with_context([&](ExecutionContext& context) {
+    for (const auto& [pass, first] : impl_->schedule) {
+      for (size_t o = 0; o < features.size(); ++o)
+        targets[o] = features[o].f32() + first * (features[o].numel() / x.dim(0));
+      context.passes[pass]->run(x.f32() + first * per_image, nullptr, targets);
+    }
+  });
   return features;
 }
 
@@ -258,14 +319,22 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
                value);
     };
   }
-  for (const auto& [pass, first] : impl_->schedule) {
-    float* logits_at = logits.f32() + first * logits_per_image;
-    if (program.pixel_logits) {  // the one named output, copied out of the plan's layout
-      impl_->passes[pass].kernels->run(x.f32() + first * per_image, nullptr, {logits_at}, step_observer);
-    } else {
-      impl_->passes[pass].kernels->run(x.f32() + first * per_image, logits_at, {}, step_observer);
+  impl_->with_context([&](ExecutionContext& context) {
+    for (const auto& [pass, first] : impl_->schedule) {
+      float* logits_at = logits.f32() + first * logits_per_image;
+      infer::PlanKernels& kernels = *context.passes[pass];
+      if (program.pixel_logits) {  // the one named output, copied out of the plan's layout
+        kernels.run(x.f32() + first * per_image, nullptr, {logits_at}, step_observer);
+      } else {
+        kernels.run(x.f32() + first * per_image, logits_at, {}, step_observer);
+      }
     }
-  }
+  });
+}
+
+int64_t InferencePlan::execution_contexts() const {
+  std::lock_guard lock(impl_->pool_mutex);
+  return impl_->contexts;
 }
 
 const Shape& InferencePlan::input_shape() const {

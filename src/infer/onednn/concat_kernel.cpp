@@ -11,6 +11,13 @@ ConcatKernel::ConcatKernel(KernelLabel label, const dnnl::concat::primitive_desc
                            int dst)
     : label_(std::move(label)), pd_(pd), primitive_(pd), src_(src), src2_(src2), dst_value_(dst) {}
 
+std::unique_ptr<Kernel> ConcatKernel::clone() const {
+  auto copy = std::make_unique<ConcatKernel>(*this);
+  copy->dst_ = {};
+  copy->args_.clear();
+  return copy;
+}
+
 void ConcatKernel::bind(KernelBinding& binding) {
   dst_ = binding.value(dst_value_, pd_.dst_desc());
   args_ = {{DNNL_ARG_MULTIPLE_SRC, binding.value(src_, pd_.src_desc(0))},

@@ -36,6 +36,15 @@ DequantizingPoolKernel::DequantizingPoolKernel(KernelLabel label,
   scale_.add(DNNL_ARG_SRC, Tensor::full({1}, scale));
 }
 
+std::unique_ptr<Kernel> DequantizingPoolKernel::clone() const {
+  auto copy = std::make_unique<DequantizingPoolKernel>(*this);
+  copy->dequantized_ = dnnl::memory(pool_pd_.src_desc(), onednn::cpu_engine());  // its own f32 buffer
+  copy->dst_ = {};
+  copy->dequantize_args_.clear();
+  copy->pool_args_.clear();
+  return copy;
+}
+
 void DequantizingPoolKernel::bind(KernelBinding& binding) {
   dequantize_args_ = {{DNNL_ARG_FROM, binding.value(src_, integer_)}, {DNNL_ARG_TO, dequantized_}};
   scale_.add_to(dequantize_args_);

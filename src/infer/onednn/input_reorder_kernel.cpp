@@ -30,6 +30,14 @@ void InputReorderKernel::set_images(const float* x) {
   images_.set_data_handle(const_cast<float*>(x));
 }
 
+std::unique_ptr<Kernel> InputReorderKernel::clone() const {
+  auto copy = std::make_unique<InputReorderKernel>(*this);
+  copy->images_ = dnnl::memory(pd_.src_desc(), onednn::cpu_engine(), nullptr);  // its own handle, set per run
+  copy->dst_ = {};
+  copy->args_.clear();
+  return copy;
+}
+
 void InputReorderKernel::bind(KernelBinding& binding) {
   dst_ = binding.value(value_, pd_.dst_desc());
   args_ = {{DNNL_ARG_FROM, images_}, {DNNL_ARG_TO, dst_}};

@@ -1,11 +1,16 @@
 // A kernel: what runs one part of an InferencePlan on oneDNN (a step of the program, or the reorder of the
 // caller's images at its input). PlanKernels (plan_kernels.cpp) builds them, with the layouts it chose, binds
 // them once to the arena and runs them in order; each kind (kernel_kinds.h) binds, runs and describes itself.
+//
+// Concurrency: what a kernel creates (its primitive, descriptions, runtime scales, weights) is read-only once
+// built and shared by its clones; what it binds (its arguments: arena, scratchpad, the caller's buffers) is
+// its own. Each concurrent run of a plan uses its own clones, bound to its own memory (plan.cpp).
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <dnnl.hpp>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -81,6 +86,9 @@ class Kernel {
  public:
   virtual ~Kernel() = default;
 
+  // A copy not yet bound, for another execution context: the same primitive and read-only data, its own
+  // memory objects (nothing it binds or sets per run is shared with this kernel).
+  virtual std::unique_ptr<Kernel> clone() const = 0;
   // Takes its weights and places its inputs and outputs; before the first run().
   virtual void bind(KernelBinding& binding) = 0;
   virtual void run(dnnl::stream& stream) const = 0;

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <dnnl.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -33,6 +34,7 @@ class PrimitiveKernel final : public Kernel {
                   std::optional<Weight> weight = std::nullopt, dnnl::memory bias = {},
                   RuntimeScales scales = {});
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override { primitive_.execute(stream, args_); }
   const dnnl::memory& output() const override { return dst_; }
@@ -62,6 +64,7 @@ class DequantizingPoolKernel final : public Kernel {
   DequantizingPoolKernel(KernelLabel label, const dnnl::pooling_forward::primitive_desc& pool, int src,
                          const dnnl::memory::desc& integer, float scale, int dst);
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override;
   const dnnl::memory& output() const override { return dst_; }
@@ -98,6 +101,7 @@ class WinogradKernel final : public Kernel {
   // Of the Winograd buffer (V and M), shared by all Winograd kernels.
   size_t buffer_bytes() const { return conv_.buffer_bytes(); }
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override;
   const dnnl::memory& output() const override { return dst_; }
@@ -121,6 +125,7 @@ class ConcatKernel final : public Kernel {
   // pd.src_desc(0) is value src's layout, pd.src_desc(1) value src2's; writes value dst in pd.dst_desc().
   ConcatKernel(KernelLabel label, const dnnl::concat::primitive_desc& pd, int src, int src2, int dst);
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override { primitive_.execute(stream, args_); }
   const dnnl::memory& output() const override { return dst_; }
@@ -148,6 +153,7 @@ class OutputReorderKernel final : public Kernel {
   // out: where the next run() writes (the caller's tensor, at the pass's first image).
   void set_output(float* out);
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override { reorder_.execute(stream, args_); }
   const dnnl::memory& output() const override { return out_; }
@@ -176,6 +182,7 @@ class InputReorderKernel final : public Kernel {
   void set_images(const float* x);
   const dnnl::memory& images() const { return images_; }
 
+  std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
   void run(dnnl::stream& stream) const override { reorder_.execute(stream, args_); }
   const dnnl::memory& output() const override { return dst_; }

@@ -20,6 +20,13 @@ void OutputReorderKernel::set_output(float* out) {
   out_.set_data_handle(out);
 }
 
+std::unique_ptr<Kernel> OutputReorderKernel::clone() const {
+  auto copy = std::make_unique<OutputReorderKernel>(*this);
+  copy->out_ = dnnl::memory(pd_.dst_desc(), onednn::cpu_engine(), nullptr);  // its own handle, set per run
+  copy->args_.clear();
+  return copy;
+}
+
 void OutputReorderKernel::bind(KernelBinding& binding) {
   args_ = {{DNNL_ARG_FROM, binding.value(value_, pd_.src_desc())}, {DNNL_ARG_TO, out_}};
   binding.add_scratchpad(args_, pd_.scratchpad_desc());

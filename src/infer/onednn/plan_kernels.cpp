@@ -25,7 +25,6 @@ namespace resnet::infer {
 
 // The oneDNN helpers of src/dnnl/.
 using onednn::cpu_engine;
-using onednn::cpu_stream;
 using onednn::data_type_of;
 using onednn::default_attr;
 using onednn::desc_of;
@@ -324,14 +323,14 @@ class KernelBuilder {
 };
 
 // The memory `m` (of shape [N,C,H,W] or [N,K] in any layout and type) as a new f32 NHWC / NC tensor.
-Tensor plain_f32_copy(const memory& m) {
+Tensor plain_f32_copy(const memory& m, dnnl::stream& stream) {
   const memory::desc md = m.get_desc();
   const memory::dims d = md.get_dims();
   const bool spatial = d.size() == 4;
   Tensor out = Tensor::empty(spatial ? Shape{d[0], d[2], d[3], d[1]} : Shape(d.begin(), d.end()));
   memory plain = wrap(out, memory::desc(d, dt::f32, spatial ? tag::nhwc : tag::nc));
-  dnnl::reorder(m, plain).execute(cpu_stream(), const_cast<memory&>(m), plain);
-  cpu_stream().wait();
+  dnnl::reorder(m, plain).execute(stream, const_cast<memory&>(m), plain);
+  stream.wait();
   return out;
 }
 
@@ -351,8 +350,12 @@ struct PlanKernels::Impl {
   int64_t winograd_steps = 0;
   int64_t weight_reorders = 0;
   size_t weight_bytes = 0;
+  // Its own stream: a oneDNN stream is not shared between threads (bind() makes it).
+  dnnl::stream stream;
   bool bound = false;
 };
+
+PlanKernels::PlanKernels(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
                          ActivationLayout layout, bool winograd)
@@ -380,6 +383,25 @@ PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Pr
 
 PlanKernels::~PlanKernels() = default;
 
+std::unique_ptr<PlanKernels> PlanKernels::clone() const {
+  return translate_errors("inference plan", [&] {
+    const Impl& m = *impl_;
+    auto copy = std::make_unique<Impl>();
+    copy->output = m.output;
+    // A kind's clone is of its kind.
+    copy->input.reset(static_cast<InputReorderKernel*>(m.input->clone().release()));
+    for (const auto& k : m.steps) copy->steps.push_back(k->clone());
+    for (const auto& k : m.outputs)
+      copy->outputs.emplace_back(static_cast<OutputReorderKernel*>(k->clone().release()));
+    if (m.logits) copy->logits = memory(m.logits.get_desc(), cpu_engine(), nullptr);
+    copy->value_bytes = m.value_bytes;
+    copy->scratchpad_bytes = m.scratchpad_bytes;
+    copy->winograd_buffer_bytes = m.winograd_buffer_bytes;
+    copy->winograd_steps = m.winograd_steps;
+    return std::unique_ptr<PlanKernels>(new PlanKernels(std::move(copy)));
+  });
+}
+
 const std::vector<size_t>& PlanKernels::value_bytes() const {
   return impl_->value_bytes;
 }
@@ -403,6 +425,7 @@ void PlanKernels::bind(std::byte* arena, const std::vector<size_t>& offsets, Pla
     for (const auto& k : m.outputs) k->bind(binding);
     m.weight_reorders = binding.weight_reorders();
     m.weight_bytes = binding.weight_bytes();
+    m.stream = dnnl::stream(cpu_engine());
     m.bound = true;
   });
 }
@@ -418,15 +441,15 @@ void PlanKernels::run(const float* x, float* logits, const std::vector<float*>& 
     }
     m.input->set_images(x);
     if (m.output >= 0) m.logits.set_data_handle(logits);
-    dnnl::stream& stream = cpu_stream();
+    dnnl::stream& stream = m.stream;
     m.input->run(stream);
-    if (observer) observer(-1, plain_f32_copy(m.input->images()));
+    if (observer) observer(-1, plain_f32_copy(m.input->images(), stream));
     for (size_t i = 0; i < m.steps.size(); ++i) {
       const Kernel& k = *m.steps[i];
       k.run(stream);
       if (observer) {
         stream.wait();
-        observer(static_cast<int>(i), plain_f32_copy(k.output()));
+        observer(static_cast<int>(i), plain_f32_copy(k.output(), stream));
       }
     }
     for (size_t o = 0; o < m.outputs.size(); ++o) {

@@ -18,6 +18,10 @@
 // Inside (plan_kernels.cpp): a builder makes one kernel per step (kernel.h) of the kind the step needs
 // (kernel_kinds.h: a oneDNN primitive, an int8 average pool that dequantizes first, a Winograd convolution)
 // plus the input reorder, choosing the layouts as above; run() calls each kernel in turn.
+//
+// Concurrency: one PlanKernels runs one pass at a time (bind() gives it its arena, scratchpad and stream).
+// clone() makes another, unbound, sharing the primitives and weights: InferencePlan binds one clone per
+// concurrent run (its execution contexts, plan.cpp).
 #pragma once
 
 #include <cstddef>
@@ -53,6 +57,11 @@ class PlanKernels {
   PlanKernels(const PlanKernels&) = delete;
   PlanKernels& operator=(const PlanKernels&) = delete;
 
+  // The same kernels, not bound: the primitives, layouts and read-only data are shared, the memory each binds
+  // (activations, scratchpad, Winograd buffer, the caller's buffers) and the stream are its own. Safe while
+  // this one runs.
+  std::unique_ptr<PlanKernels> clone() const;
+
   // Bytes each value takes in its chosen layout; 0 for the output, which is the caller's tensor.
   const std::vector<size_t>& value_bytes() const;
   // Primitives that fell back to oneDNN's reference (slow) implementation.
@@ -82,6 +91,7 @@ class PlanKernels {
 
  private:
   struct Impl;
+  explicit PlanKernels(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

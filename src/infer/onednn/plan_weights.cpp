@@ -7,7 +7,6 @@ namespace resnet::infer {
 
 // The oneDNN helpers of src/dnnl/.
 using onednn::cpu_engine;
-using onednn::cpu_stream;
 using onednn::wrap;
 
 std::shared_ptr<PlanWeights> make_plan_weights() {
@@ -26,8 +25,9 @@ dnnl::memory PlanWeights::get(size_t step, const Tensor& plain, const dnnl::memo
   }
   dnnl::memory out(wanted, cpu_engine());
   dnnl::memory from = wrap(plain, plain_md);
-  dnnl::reorder(from, out).execute(cpu_stream(), from, out);
-  cpu_stream().wait();
+  dnnl::stream stream(cpu_engine());  // its own: plans may bind from several threads at once
+  dnnl::reorder(from, out).execute(stream, from, out);
+  stream.wait();
   copies.emplace_back(wanted, out);
   *reordered = true;
   return out;

@@ -78,6 +78,14 @@ WinogradConv::WinogradConv(const Step& step, const StepGeometry& g) : step_(step
   matmul_ = dnnl::matmul(pd_);
 }
 
+WinogradConv::WinogradConv(const WinogradConv& other)
+    : step_(other.step_),
+      group_(other.group_),
+      batch_(other.batch_),
+      u_plain_(other.u_plain_),
+      pd_(other.pd_),
+      matmul_(other.matmul_) {}
+
 memory::desc WinogradConv::plain_weights_md() const {
   return memory::desc({kPoints, group_.in_channels, group_.out_channels}, dt::f32, tag::abc);
 }

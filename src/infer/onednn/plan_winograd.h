@@ -28,6 +28,10 @@ class WinogradConv {
 
   // step.weight is the folded OIHW weight; step.bias the folded bias, read in place at run time.
   WinogradConv(const Step& step, const StepGeometry& g);
+  // A copy shares the matmul and U but is unbound: bind() gives it its own V/M buffer and scratchpad (one
+  // copy per concurrent run of a plan).
+  WinogradConv(const WinogradConv& other);
+  WinogradConv& operator=(const WinogradConv&) = delete;
 
   const dnnl::matmul::primitive_desc& matmul_pd() const { return pd_; }
   // U in plain [36, C, K] f32 (described by plain_weights_md()), to be reordered into matmul_pd()'s layout.

@@ -18,6 +18,13 @@ PrimitiveKernel::PrimitiveKernel(KernelLabel label, const dnnl::primitive_desc_b
       bias_(std::move(bias)),
       scales_(std::move(scales)) {}
 
+std::unique_ptr<Kernel> PrimitiveKernel::clone() const {
+  auto copy = std::make_unique<PrimitiveKernel>(*this);
+  copy->dst_ = {};
+  copy->args_.clear();
+  return copy;
+}
+
 void PrimitiveKernel::bind(KernelBinding& binding) {
   dst_ = binding.value(dst_value_, pd_.dst_desc());
   args_ = {{DNNL_ARG_SRC, binding.value(src_, pd_.src_desc())}, {DNNL_ARG_DST, dst_}};

@@ -23,6 +23,14 @@ WinogradKernel::WinogradKernel(KernelLabel label, size_t index, const Step& step
       dst_md_(activation_desc(g.dst)),
       conv_(step, g) {}
 
+std::unique_ptr<Kernel> WinogradKernel::clone() const {
+  auto copy = std::make_unique<WinogradKernel>(*this);  // conv_'s copy is unbound
+  copy->src_ = {};
+  copy->dst_ = {};
+  copy->weights_ = {};
+  return copy;
+}
+
 // The matmul keeps its own arguments (V, U, M in the Winograd buffer); the kernel's are the two values.
 void WinogradKernel::bind(KernelBinding& binding) {
   const dnnl::matmul::primitive_desc& matmul = conv_.matmul_pd();

@@ -9,6 +9,15 @@ typedef float Lanes __attribute__((vector_size(64)));
 // The same in memory at any float alignment (the plan's buffers are 64-byte aligned; callers' need not be).
 typedef float LanesInMemory __attribute__((vector_size(64), aligned(4)));
 
+// target_clones makes each row function an ifunc, whose resolver the dynamic loader runs while it relocates
+// libresnet, before a sanitizer's runtime is initialised; ThreadSanitizer instruments the resolver, which
+// then crashes the process at load. Its build (make test-sanitize) compiles the baseline version only.
+#if defined(__SANITIZE_THREAD__)
+#define RESNET_AVX512_AND_BASELINE
+#else
+#define RESNET_AVX512_AND_BASELINE __attribute__((target_clones("avx512f", "default")))
+#endif
+
 // (By reference: a vector returned by value would have two ABIs, with and without AVX-512.)
 inline void load(Lanes& to, const float* p) {
   to = *reinterpret_cast<const LanesInMemory*>(p);
@@ -38,9 +47,8 @@ inline void output_1d(const Lanes* m, Lanes* o) {
 
 // Tile row i of one image: src [C/16][H][W][16] -> v, tiles first_tile.. (all channel blocks of a tile in
 // turn: each of its 36 rows of C channels is written whole).
-__attribute__((target_clones("avx512f", "default"))) void input_tile_row(const Geometry& g, const float* src,
-                                                                         int64_t i, int64_t first_tile,
-                                                                         float* v) {
+RESNET_AVX512_AND_BASELINE void input_tile_row(const Geometry& g, const float* src, int64_t i,
+                                               int64_t first_tile, float* v) {
   const int64_t plane = g.height * g.width * kBlock;
   for (int64_t j = 0; j < g.tiles_w(); ++j) {
     float* tile = v + (first_tile + j) * g.in_channels;
@@ -81,10 +89,9 @@ __attribute__((target_clones("avx512f", "default"))) void input_tile_row(const G
 }
 
 // Tile row i of one image: m, tiles first_tile.. -> dst [K/16][H][W][16].
-__attribute__((target_clones("avx512f", "default"))) void output_tile_row(const Geometry& g, const float* m,
-                                                                          int64_t i, int64_t first_tile,
-                                                                          const float* bias, bool accumulate,
-                                                                          bool relu, float* dst) {
+RESNET_AVX512_AND_BASELINE void output_tile_row(const Geometry& g, const float* m, int64_t i,
+                                                int64_t first_tile, const float* bias, bool accumulate,
+                                                bool relu, float* dst) {
   const int64_t plane = g.height * g.width * kBlock;
   for (int64_t j = 0; j < g.tiles_w(); ++j) {
     const float* tile = m + (first_tile + j) * g.out_channels;
