@@ -11,9 +11,7 @@
 Run by /usr/bin/python3 (torch for the last file):  make_limit_fixtures.py OUT_DIR"""
 import collections
 import gzip
-import io
 import os
-import pickle
 import struct
 import sys
 import zipfile
@@ -22,33 +20,14 @@ import zlib
 import torch
 import torchvision
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'oracle'))
+from make_pth_fixtures import FakeStorage, FakeTensor, torch_like_pickle  # noqa: E402  the .pth oracle's own
+
 
 # --- .pth files assembled by hand: torch's pickle layout with values torch.save never writes ---------------------
 
-class FakeStorage:
-    def __init__(self, storage_type, key, numel):
-        self.storage_type, self.key, self.numel = storage_type, key, numel
-
-
-class FakeTensor:
-    def __init__(self, storage, offset, size, stride):
-        self.args = (storage, offset, tuple(size), tuple(stride), False, collections.OrderedDict())
-
-    def __reduce__(self):
-        return (torch._utils._rebuild_tensor_v2, self.args)
-
-
-class TorchLikePickler(pickle.Pickler):
-    def persistent_id(self, obj):
-        if isinstance(obj, FakeStorage):
-            return ('storage', obj.storage_type, obj.key, 'cpu', obj.numel)
-        return None
-
-
 def state_dict_pickle(tensors):
-    buffer = io.BytesIO()
-    TorchLikePickler(buffer, protocol=2).dump(collections.OrderedDict(tensors))
-    return buffer.getvalue()
+    return torch_like_pickle(collections.OrderedDict(tensors))
 
 
 def write_pth(path, tensors, storages, compression=zipfile.ZIP_STORED):
