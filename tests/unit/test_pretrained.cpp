@@ -81,7 +81,8 @@ TEST(LoadPretrained, RepeatsRgbCyclicallyScaledByThreeOverC) {
   const PretrainedReport report = load_pretrained(model, file);
   EXPECT_TRUE(report.reinitialised.empty());
   EXPECT_EQ(report.adapted, std::vector<std::string>{"conv1.weight"});
-  const Tensor& four = find_tensor(model.state_dict(), "conv1.weight")->tensor;  // [64,4,7,7]
+  const StateDict state = model.state_dict();
+  const Tensor& four = find_tensor(state, "conv1.weight")->tensor;  // [64,4,7,7]
   for (int64_t o = 0; o < 64; ++o) {
     for (int64_t c = 0; c < 4; ++c) {
       for (int64_t k = 0; k < 49; ++k) {
