@@ -4,12 +4,12 @@
 # include path it inherits. So `#include "infer/program.h"` in src/models/ fails to compile: a wrong-way include is
 # a build error, not a review comment.
 #
-#   core -> dnnl -> nn -> models -> io -> data -> train -> infer -> cli (the tool, on top)
+#   core -> dnnl -> nn -> models -> io -> data -> train -> infer -> export -> cli (the tool, on top)
 #
 # oneDNN is linked into two floors only: dnnl (the training ops) and infer (the plan's back end, src/infer/onednn/);
 # a header that includes <dnnl.hpp> cannot be used above them.
 
-set(RESNET_FLOORS core dnnl nn models io data train infer)
+set(RESNET_FLOORS core dnnl nn models io data train infer export)
 
 # The public headers each floor implements.
 set(RESNET_PUBLIC_HEADERS_core tensor.h error.h)
@@ -20,6 +20,7 @@ set(RESNET_PUBLIC_HEADERS_io image.h npy.h weights.h)
 set(RESNET_PUBLIC_HEADERS_data data.h segmentation_data.h)
 set(RESNET_PUBLIC_HEADERS_train loss.h optim.h pretrained.h grad_cam.h train.h segmentation_loss.h)
 set(RESNET_PUBLIC_HEADERS_infer plan.h calibration.h int8_weights.h predict.h)
+set(RESNET_PUBLIC_HEADERS_export onnx_export.h)
 
 # Libraries each floor's code uses besides the floors below and the common ones (usage requirements only: the
 # objects are linked once, into libresnet).
@@ -31,6 +32,7 @@ set(RESNET_FLOOR_DEPS_io ZLIB::ZLIB PNG::PNG JPEG::JPEG PkgConfig::LIBZIP)
 set(RESNET_FLOOR_DEPS_data)
 set(RESNET_FLOOR_DEPS_train PkgConfig::CAIRO)
 set(RESNET_FLOOR_DEPS_infer DNNL::dnnl)
+set(RESNET_FLOOR_DEPS_export onnx onnx_proto protobuf::libprotobuf)  # Debian's libonnx-dev: the ONNX protobuf classes
 set(RESNET_FLOOR_COMMON_DEPS fmt::fmt nlohmann_json::nlohmann_json OpenMP::OpenMP_CXX)
 
 # Every header of include/resnet/ belongs to exactly one floor.

@@ -10,6 +10,7 @@ DEBIAN_PACKAGES=(
   libcli11-dev nlohmann-json3-dev libfmt-dev zlib1g-dev libzip-dev
   googletest libgtest-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libcairo2-dev
+  libonnx-dev libprotobuf-dev
   clang libclang-rt-14-dev lld
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
   dataset-fashion-mnist
@@ -48,3 +49,4 @@ if ! system_onednn_v3 && [[ ! -f $ONEDNN_PREFIX/lib/cmake/dnnl/dnnl-config.cmake
   rm -rf "$ONEDNN_PREFIX" && mv "$ONEDNN_PREFIX.tmp" "$ONEDNN_PREFIX"
 fi
 scripts/smp_venv.sh >/dev/null  # the U-Net oracle: segmentation_models_pytorch on Debian's torch
+scripts/onnx_venv.sh >/dev/null  # the ONNX export's oracles: onnx's checker, ONNX Runtime, OpenVINO
