@@ -51,7 +51,7 @@ void register_export(CLI::App& app) {
                   fmt::format("ONNX opset, {}..{}", kOnnxMinOpset, kOnnxMaxOpset))
       ->capture_default_str();
   auto* batch = cmd->add_option("--batch", o->onnx_options.batch, "the input's batch size N (fixed)")
-                    ->check(CLI::PositiveNumber)
+                    ->check(CLI::Range(1, 1 << 16))
                     ->capture_default_str();
   cmd->add_flag("--dynamic-batch", o->onnx_options.dynamic_batch, "N is the symbolic dimension \"batch\"")
       ->excludes(batch);
@@ -59,7 +59,7 @@ void register_export(CLI::App& app) {
   cmd->add_option("--size", o->onnx_options.image_size,
                   "input height = width (default: 224; 32 for the CIFAR stem; a U-Net's: a multiple of "
                   "2^encoder_depth)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1, 1 << 16));
   cmd->callback([o] { run_export(*o); });
 }
 
