@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libcairo2-dev
   clang libclang-rt-14-dev lld
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
+  python3-dev python3-pytest
   dataset-fashion-mnist
 )
 # oneDNN 3.2 (CPU, GNU OpenMP). The newest `onednn` wheel needs a SYCL and TBB runtime, so it cannot be used
@@ -48,3 +49,4 @@ if ! system_onednn_v3 && [[ ! -f $ONEDNN_PREFIX/lib/cmake/dnnl/dnnl-config.cmake
   rm -rf "$ONEDNN_PREFIX" && mv "$ONEDNN_PREFIX.tmp" "$ONEDNN_PREFIX"
 fi
 scripts/smp_venv.sh >/dev/null  # the U-Net oracle: segmentation_models_pytorch on Debian's torch
+scripts/python_venv.sh >/dev/null  # nanobind, for the Python module (RESNET_PYTHON, cmake/python.cmake)
