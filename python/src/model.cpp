@@ -96,6 +96,14 @@ nb::dict state_dict(Model& m) {
   return result;
 }
 
+// m.eval() / m.train(mode): returns the model, as torch.
+nb::object set_mode(nb::handle self, bool training) {
+  Model& m = nb::cast<Model&>(self);
+  std::lock_guard lock(m.mutex);
+  m.module->set_training(training);
+  return nb::borrow(self);
+}
+
 LoadReport load(Model& m, nb::handle tensors, bool strict) {
   if (!nb::hasattr(tensors, "items")) throw InputError("load_state_dict: expected a dict of name -> tensor");
   StateDict state;
@@ -129,21 +137,11 @@ nb::class_<Model> bind_model(nb::module_& m) {
            "The outputs of backbone stages ('stem', 'layer1'..'layer4'; default: all) as NCHW float32 "
            "arrays, by stage.")
       .def(
-          "eval",
-          [](nb::handle self) {
-            nb::cast<Model&>(self).module->set_training(false);
-            return nb::borrow(self);
-          },
-          nb::sig("def eval(self) -> Model"),
+          "eval", [](nb::handle self) { return set_mode(self, false); }, nb::sig("def eval(self) -> Model"),
           "Eval mode (batch norm uses its running statistics); returns self.")
       .def(
-          "train",
-          [](nb::handle self, bool mode) {
-            nb::cast<Model&>(self).module->set_training(mode);
-            return nb::borrow(self);
-          },
-          "mode"_a = true, nb::sig("def train(self, mode: bool = True) -> Model"),
-          "Train mode; returns self.")
+          "train", [](nb::handle self, bool mode) { return set_mode(self, mode); }, "mode"_a = true,
+          nb::sig("def train(self, mode: bool = True) -> Model"), "Train mode; returns self.")
       .def_prop_ro("training", [](Model& m) { return m.module->is_training(); })
       .def_prop_ro("arch", [](Model& m) { return m.arch; })
       .def_prop_ro("num_classes", &Model::num_classes)
