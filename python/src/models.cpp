@@ -1,6 +1,7 @@
 // resnet_cpp.models: one factory per architecture, named as torchvision names them (resnet/zoo.h), plus the
 // U-Nets ("unet-resnet34" -> unet_resnet34):
 //   rc.models.resnet50(num_classes=1000, weights="resnet50.pth", in_channels=3)
+#include <fmt/format.h>
 #include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 
 #include "bindings.h"
+#include "resnet/error.h"
 #include "resnet/unet.h"
 #include "resnet/zoo.h"
 
@@ -44,6 +46,8 @@ void bind_models(nb::module_& m) {
         identifier.c_str(),
         [arch = arch](std::optional<int> num_classes, std::optional<std::string> weights, int in_channels,
                       std::optional<std::string> stem, uint64_t seed) {
+          if (num_classes && *num_classes < 1)
+            throw InputError(fmt::format("{}: num_classes={}: expected at least 1", arch, *num_classes));
           return create_model(arch, num_classes.value_or(0), weights.value_or(""), in_channels,
                               stem.value_or(""), seed);
         },

@@ -97,3 +97,5 @@ def test_every_zoo_name_has_a_factory():
     assert (m.arch, m.in_channels, m.num_classes) == ("resnet32", 1, 7)
     with pytest.raises(ValueError, match="stem"):
         rc.models.resnet18(stem="tiny")
+    with pytest.raises(ValueError, match="num_classes"):
+        rc.models.resnet18(num_classes=0)
