@@ -108,7 +108,8 @@ LoadReport load(Model& m, nb::handle tensors, bool strict) {
   if (!nb::hasattr(tensors, "items")) throw InputError("load_state_dict: expected a dict of name -> tensor");
   StateDict state;
   for (nb::handle item : tensors.attr("items")()) {
-    const std::string key = nb::cast<std::string>(item[0]);
+    std::string key;
+    if (!nb::try_cast(item[0], key)) throw InputError("load_state_dict: every key must be a str");
     state.push_back({key, state_tensor(item[1], key)});
   }
   std::lock_guard lock(m.mutex);

@@ -73,6 +73,8 @@ def test_load_refuses_what_is_not_a_tensor():
         m.load_state_dict({"fc.bias": np.zeros(10, np.complex64)}, strict=False)
     with pytest.raises(ValueError):
         m.load_state_dict([1, 2, 3])
+    with pytest.raises(ValueError, match="key"):
+        m.load_state_dict({7: np.zeros(3, np.float32)})
 
 
 def test_weights_path_loads_a_torch_saved_pth(tmp_path, resnet18_pair):
