@@ -53,13 +53,13 @@ set(RESNET_PYTHON_STUBS ${RESNET_PYTHON_PACKAGE_DIR}/_core/__init__.pyi ${RESNET
 nanobind_add_stub(resnet_python_stub MODULE resnet_cpp._core RECURSIVE OUTPUT_PATH ${RESNET_PYTHON_PACKAGE_DIR}
                   OUTPUT ${RESNET_PYTHON_STUBS} PYTHON_PATH ${PROJECT_BINARY_DIR}/python DEPENDS resnet_python)
 
-install(TARGETS resnet_python LIBRARY DESTINATION resnet_cpp COMPONENT python)
-install(TARGETS resnet_lib LIBRARY DESTINATION resnet_cpp COMPONENT python NAMELINK_SKIP)
-install(FILES ${RESNET_PYTHON_FILES} DESTINATION resnet_cpp COMPONENT python)
-install(FILES ${RESNET_PYTHON_STUBS} DESTINATION resnet_cpp/_core COMPONENT python)
+install(TARGETS resnet_python LIBRARY DESTINATION resnet_cpp COMPONENT python EXCLUDE_FROM_ALL)
+install(TARGETS resnet_lib LIBRARY DESTINATION resnet_cpp COMPONENT python NAMELINK_SKIP EXCLUDE_FROM_ALL)
+install(FILES ${RESNET_PYTHON_FILES} DESTINATION resnet_cpp COMPONENT python EXCLUDE_FROM_ALL)
+install(FILES ${RESNET_PYTHON_STUBS} DESTINATION resnet_cpp/_core COMPONENT python EXCLUDE_FROM_ALL)
 # oneDNN from the PyPI wheels (.deps/) is not on the system: the package carries it (libresnet's RPATH $ORIGIN).
 get_target_property(dnnl_location DNNL::dnnl IMPORTED_LOCATION_RELEASE)
 if(dnnl_location MATCHES "/\\.deps/")
   get_filename_component(dnnl_dir ${dnnl_location} DIRECTORY)
-  install(FILES ${dnnl_dir}/libdnnl.so.3 DESTINATION resnet_cpp COMPONENT python)
+  install(FILES ${dnnl_dir}/libdnnl.so.3 DESTINATION resnet_cpp COMPONENT python EXCLUDE_FROM_ALL)
 endif()
