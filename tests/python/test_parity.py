@@ -69,3 +69,14 @@ def test_features_equal_torchvision_stages(resnet18_pair):
     assert_close(feats["layer2"], layer2.numpy(), "layer2")
     assert_close(feats["layer4"], layer4.numpy(), "layer4")
     assert list(ours.features(x)) == ["stem", "layer1", "layer2", "layer3", "layer4"]
+
+
+def test_torch_tensors_go_in_through_dlpack(resnet18_pair):
+    theirs, ours = resnet18_pair
+    t = torch.from_numpy(images((2, 3, 64, 64), seed=12))
+    assert not hasattr(t, "__array_interface__")  # so not NumPy's protocol: __dlpack__
+    expected = ours(t.numpy())
+    np.testing.assert_array_equal(ours(t), expected)
+    np.testing.assert_array_equal(ours.compile(batch=2, size=64)(t), ours.compile(batch=2, size=64)(t.numpy()))
+    with torch.no_grad():
+        assert_close(ours(t), theirs(t).numpy(), "resnet18 on a torch tensor")
