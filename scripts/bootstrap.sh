@@ -13,6 +13,7 @@ DEBIAN_PACKAGES=(
   libonnx-dev libprotobuf-dev
   clang libclang-rt-14-dev lld
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
+  python3-dev python3-pytest
   dataset-fashion-mnist
 )
 # oneDNN 3.2 (CPU, GNU OpenMP). The newest `onednn` wheel needs a SYCL and TBB runtime, so it cannot be used
@@ -50,3 +51,4 @@ if ! system_onednn_v3 && [[ ! -f $ONEDNN_PREFIX/lib/cmake/dnnl/dnnl-config.cmake
 fi
 scripts/smp_venv.sh >/dev/null  # the U-Net oracle: segmentation_models_pytorch on Debian's torch
 scripts/onnx_venv.sh >/dev/null  # the ONNX export's oracles: onnx's checker, ONNX Runtime, OpenVINO
+scripts/python_venv.sh >/dev/null  # nanobind, for the Python module (RESNET_PYTHON, cmake/python.cmake)
