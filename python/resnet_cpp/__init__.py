@@ -10,6 +10,7 @@ from ._core import (  # noqa: F401
     LoadResult,
     Model,
     Plan,
+    export_onnx,
     get_num_threads,
     models,
     predict,
@@ -17,4 +18,4 @@ from ._core import (  # noqa: F401
     zoo_names,
 )
 
-__all__ = ["LoadResult", "Model", "Plan", "get_num_threads", "models", "predict", "set_num_threads", "zoo_names"]
+__all__ = ["LoadResult", "Model", "Plan", "export_onnx", "get_num_threads", "models", "predict", "set_num_threads", "zoo_names"]

@@ -5,6 +5,7 @@
 //   models.cpp   resnet_cpp.models.<zoo name>(...): the factories
 //   plan.cpp     Plan: a compiled InferencePlan, callable from many Python threads at once
 //   predict.cpp  resnet_cpp.predict(model, files): photos -> top-k class names
+//   export.cpp   Model.export_onnx / resnet_cpp.export_onnx: the model as an ONNX file
 //   module.cpp   the module: threads, names, and the calls of the others
 #pragma once
 
@@ -44,5 +45,6 @@ nb::class_<Model> bind_model(nb::module_& m);
 void bind_models(nb::module_& m);
 void bind_plan(nb::module_& m, nb::class_<Model>& model_class);  // and Model.compile
 void bind_predict(nb::module_& m);
+void bind_export(nb::module_& m, nb::class_<Model>& model_class);  // and Model.export_onnx
 
 }  // namespace resnet::python

@@ -15,6 +15,7 @@ NB_MODULE(_core, m) {
   bind_models(m);
   bind_plan(m, model_class);
   bind_predict(m);
+  bind_export(m, model_class);
   m.def(
       "set_num_threads", [](int threads) { resnet::ops::set_num_threads(threads); }, "threads"_a,
       "OpenMP threads of this Python thread's calls (<= 0: all cores). A plan keeps the count it was "
