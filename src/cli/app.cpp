@@ -23,6 +23,7 @@ std::unique_ptr<CLI::App> make_app() {
   register_dataset(*app);
   register_features(*app);
   register_segment(*app);
+  register_experiment(*app);
   return app;
 }
 

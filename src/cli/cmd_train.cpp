@@ -125,6 +125,26 @@ void register_train(CLI::App& app) {
                 "no weight decay on batch-norm parameters and biases");
   cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")
       ->capture_default_str();
+  cmd->add_option(
+         "--ema", c.ema,
+         "EMA of the weights and BN buffers with this decay (torchvision's --model-ema-decay, scaled "
+         "as its train.py does); evaluated beside the raw weights (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--ema-steps", c.ema_steps,
+                  "update the EMA every N steps (torchvision's --model-ema-steps)")
+      ->capture_default_str();
+  cmd->add_option("--mixup", c.mixup, "MixUp with Beta(alpha, alpha) on each batch (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--cutmix", c.cutmix,
+                  "CutMix with Beta(alpha, alpha) on each batch (0 = off; with --mixup one of the two per "
+                  "batch)")
+      ->capture_default_str();
+  cmd->add_option("--random-erasing", c.random_erasing,
+                  "RandomErasing probability (scale 0.02-0.33, ratio 0.3-3.3, value 0; 0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--auto-augment", c.auto_augment,
+                  "ta_wide (TrivialAugmentWide) | ra (RandAugment 2 ops, magnitude 9) | none")
+      ->capture_default_str();
   cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm to this (0 = off)")
       ->capture_default_str();
   cmd->add_option("--precision", c.precision, "f32 | bf16")->capture_default_str();
