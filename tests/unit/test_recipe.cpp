@@ -11,6 +11,7 @@
 #include "data/random_erasing.h"
 #include "models/blocks.h"
 #include "resnet/image.h"
+#include "resnet/plan.h"
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
 #include "train_test_helpers.h"
@@ -62,6 +63,19 @@ TEST(PlainNetworks, BlocksHaveNoShortcutAndNoJoin) {
   const Tensor y = plain.forward(x);
   const Tensor dx = plain.backward(Tensor::zeros(y.shape()));
   EXPECT_EQ(dx.shape(), x.shape());
+}
+
+// The inference plan lowers a plain block as its convolutions with no join: the same logits as forward().
+TEST(PlainNetworks, InferencePlanGivesTheLayerByLayerLogits) {
+  ResNet plain(zoo_config("plain20", 10, 1), 4);
+  plain.set_training(false);
+  Tensor x({3, 28, 28, 1});
+  Rng rng(6);
+  for (int64_t i = 0; i < x.numel(); ++i) x.f32()[i] = float(rng.normal());
+  const Tensor expected = plain.forward(x);
+  const Tensor logits = InferencePlan::compile(plain, Precision::f32, x.shape()).run(x);
+  ASSERT_EQ(logits.shape(), expected.shape());
+  for (int64_t i = 0; i < logits.numel(); ++i) EXPECT_NEAR(logits.f32()[i], expected.f32()[i], 1e-3) << i;
 }
 
 TEST(RandomErasing, BoxesFollowTorchvisionsScaleRatioAndBounds) {
