@@ -319,12 +319,26 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
                       false});
     return;
   }
-  const auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
+  // --ema: the averaged weights' test loss and accuracy join them.
+  std::vector<Series> losses = {train_loss, test_loss}, accuracies = {train_acc, test_acc};
+  Series ema_loss{"test (EMA)", kMiouColor, {}, {}}, ema_acc{"test (EMA)", kMiouColor, {}, {}};
+  for (const EpochMetrics& m : history) {
+    if (!m.ema_test_acc) continue;
+    ema_loss.x.push_back(double(m.epoch));
+    ema_loss.y.push_back(m.ema_test_loss.value_or(0.0));
+    ema_acc.x.push_back(double(m.epoch));
+    ema_acc.y.push_back(100.0 * *m.ema_test_acc);
+  }
+  if (!ema_acc.x.empty()) {
+    losses.push_back(ema_loss);
+    accuracies.push_back(ema_acc);
+  }
+  const auto [acc_lo, acc_hi] = value_range(accuracies);
+  const auto [all_loss_lo, all_loss_hi] = value_range(losses);
 
-  write_two_panels(
-      path, title, x_range,
-      {"Loss", "cross-entropy loss", {train_loss, test_loss}, loss_range(loss_lo, loss_hi), true},
-      {"Accuracy", "top-1 accuracy (%)", {train_acc, test_acc}, accuracy_range(acc_lo, acc_hi), false});
+  write_two_panels(path, title, x_range,
+                   {"Loss", "cross-entropy loss", losses, loss_range(all_loss_lo, all_loss_hi), true},
+                   {"Accuracy", "top-1 accuracy (%)", accuracies, accuracy_range(acc_lo, acc_hi), false});
 }
 
 void write_degradation_png(const std::vector<NamedHistory>& plain, const std::vector<NamedHistory>& residual,
