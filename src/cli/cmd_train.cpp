@@ -84,8 +84,11 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
     std::cout << fmt::format("the run in {} had already finished its {} epochs\n", c.out_dir, c.epochs);
   }
   const EpochMetrics& best = s.history[size_t(s.best_epoch - 1)];
-  const std::string score = best.test_miou ? fmt::format("best test mIoU {:.2f}%", 100 * *best.test_miou)
-                                           : fmt::format("best test accuracy {:.2f}%", 100 * best.test_acc);
+  const bool ema_best = best.ema_test_acc && *best.ema_test_acc > best.test_acc;  // --ema: best holds the EMA
+  const std::string score =
+      best.test_miou ? fmt::format("best test mIoU {:.2f}%", 100 * *best.test_miou)
+      : ema_best     ? fmt::format("best test accuracy {:.2f}% (EMA weights)", 100 * *best.ema_test_acc)
+                     : fmt::format("best test accuracy {:.2f}%", 100 * best.test_acc);
   std::cout << fmt::format("{} (epoch {}): {}\n", score, best.epoch, files.best_weights())
             << fmt::format("last epoch's weights: {}\n", files.last_weights())
             << fmt::format("metrics: {}  curves: {}\n", files.metrics_csv(), files.curves_png());
