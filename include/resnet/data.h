@@ -118,7 +118,12 @@ struct TransformSpec {
   int random_crop = 0;
   int crop_padding = 0;
   bool horizontal_flip = false;
+  // After the flip, on u8 pixels: "ta_wide" (TrivialAugmentWide) | "ra" (RandAugment(2, 9)) | "" (none);
+  // src/data/auto_augment.h.
+  std::string auto_augment;
   std::vector<float> mean, std;  // per channel; empty = pixels / 255 only
+  // After Normalize: RandomErasing(p = random_erasing) with torchvision's defaults; 0 = off.
+  double random_erasing = 0.0;
 };
 
 // The reference recipes. image_size 0 = the dataset's own size (224 for folders).

@@ -31,6 +31,16 @@ CrossEntropy softmax_cross_entropy(const Tensor& logits, std::span<const int64_t
 CrossEntropy softmax_cross_entropy(const Tensor& logits, std::span<const int32_t> labels,
                                    double label_smoothing = 0.0);
 
+// Cross-entropy against probability targets (mixup / cutmix), as torch's cross_entropy(logits, target,
+// label_smoothing=eps) with a float target [N, C]:
+//   t'[i, j] = (1 - eps) * target[i, j] + eps / C
+//   loss     = mean_i sum_j -t'[i, j] * logp[i, j]
+//   dL/dlogits[i, j] = (softmax(logits[i, :])[j] * sum_j t'[i, j] - t'[i, j]) / N
+// `correct` counts rows whose top-1 logit is the target's top-1 class (torchvision's accuracy() on mixed
+// targets). Throws InputError for shapes that differ or a smoothing outside [0, 1].
+CrossEntropy soft_target_cross_entropy(const Tensor& logits, const Tensor& targets,
+                                       double label_smoothing = 0.0);
+
 // Rows whose label is among the k highest logits: fewer than k classes rank above it, where a class ranks
 // above the label if its logit is larger, or equal with a smaller index (so k = 1 agrees with `correct`).
 // logits: f32 [N, C]; k >= 1 (k >= C counts every row).

@@ -17,7 +17,9 @@ enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; 
 //   projection: downsample = 1x1 conv(stride) + BN (torchvision, "option B")
 //   zero_pad:   take every stride-th pixel and zero-pad the new channels, no parameters
 //               (He et al. 2015 §4.2, the CIFAR networks' "option A")
-enum class Shortcut { projection, zero_pad };
+//   none:       no shortcut in any block, out = relu(branch(x)): the "plain" networks of He et al. Fig. 6,
+//               same layers and init as the residual ones, only the residual add is gone
+enum class Shortcut { projection, zero_pad, none };
 
 struct ResNetConfig {
   std::string name = "resnet";

@@ -21,12 +21,15 @@
 // Files in out_dir (each written to a temp name and renamed, see src/train/checkpoint.h for the order):
 //   config.json         the resolved TrainConfig, and the dataset's info (class names, channels, mean/std)
 //   metrics.csv         epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds (accuracies are fractions);
+//                       --ema adds ema_test_loss,ema_test_acc after seconds;
 //                       segmentation: epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds
 //                       (acc = pixel accuracy)
 //   class_iou.csv       segmentation only: epoch, then the test IoU of each class (a column per class name)
 //   curves.png          loss and accuracy per epoch (segmentation: loss, and mIoU with pixel accuracy)
 //   last.safetensors    the model's state_dict after the last completed epoch (torchvision / smp names)
-//   best.safetensors    the state_dict of the epoch with the highest test accuracy (segmentation: test mIoU)
+//   best.safetensors    the state_dict of the epoch with the highest test accuracy (segmentation: test mIoU);
+//                       with --ema the better of the raw and the averaged weights (its metadata "weights":
+//                       raw | ema; state.json's "best_weights" says the same)
 //   state.safetensors   what --resume reads: model, optimizer state and the run's progress, one file
 //   state.json          a readable copy of the progress part (informational; resume reads state.safetensors)
 #pragma once
@@ -92,6 +95,14 @@ struct TrainConfig {
   int64_t warmup_epochs = 0;
   double label_smoothing = 0.0;
   double clip_grad_norm = 0.0;  // > 0: clip the global gradient norm to this
+
+  // torchvision's recipe (references/classification/train.py), classification only; docs/CLI.md.
+  double ema = 0.0;        // > 0: --ema DECAY, an EMA of the weights and BN buffers (src/train/ema.h)
+  int64_t ema_steps = 32;  // the EMA is updated every ema_steps steps of an epoch (its batches 0, N, ...)
+  double mixup = 0.0;      // > 0: MixUp(alpha) on each batch (with cutmix: one of the two, p 0.5 each)
+  double cutmix = 0.0;     // > 0: CutMix(alpha)
+  double random_erasing = 0.0;        // RandomErasing(p) after Normalize; 0 = off
+  std::string auto_augment = "none";  // ta_wide | ra | none (after the crop and flip, on u8 pixels)
   std::string precision = "f32";
   uint64_t seed = 0;
 
@@ -134,6 +145,8 @@ struct EpochMetrics {
   double lr = 0.0;                  // the lr of the epoch's last optimizer step
   double seconds = 0.0;             // wall time of the epoch, training and evaluation
   std::optional<int64_t> skipped_images;  // --skip-bad-images: images of both splits left out this epoch
+  // --ema: the test split with the averaged weights (metrics.csv's ema_test_loss, ema_test_acc).
+  std::optional<double> ema_test_loss, ema_test_acc;
 };
 
 struct TrainSummary {
@@ -208,6 +221,11 @@ struct NamedHistory {
   std::vector<EpochMetrics> history;
 };
 void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path, const std::string& title);
+// He et al. 2015 Fig. 6: training error (thin) and test error (bold) per epoch, in percent, of plain networks
+// (left) and ResNets (right), the i-th run of each side in the i-th colour (one per depth), on one error
+// axis; the legend names the bold lines by their runs' names; a PNG.
+void write_degradation_png(const std::vector<NamedHistory>& plain, const std::vector<NamedHistory>& residual,
+                           const std::string& path, const std::string& title);
 // A run's metrics.csv read back (either header: a segmentation run's rows have test_miou). Throws InputError
 // naming the file and line.
 std::vector<EpochMetrics> read_metrics_csv(const std::string& path);

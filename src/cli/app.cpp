@@ -24,6 +24,7 @@ std::unique_ptr<CLI::App> make_app() {
   register_features(*app);
   register_segment(*app);
   register_export(*app);
+  register_experiment(*app);
   return app;
 }
 

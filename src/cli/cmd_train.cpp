@@ -84,8 +84,11 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
     std::cout << fmt::format("the run in {} had already finished its {} epochs\n", c.out_dir, c.epochs);
   }
   const EpochMetrics& best = s.history[size_t(s.best_epoch - 1)];
-  const std::string score = best.test_miou ? fmt::format("best test mIoU {:.2f}%", 100 * *best.test_miou)
-                                           : fmt::format("best test accuracy {:.2f}%", 100 * best.test_acc);
+  const bool ema_best = best.ema_test_acc && *best.ema_test_acc > best.test_acc;  // --ema: best holds the EMA
+  const std::string score =
+      best.test_miou ? fmt::format("best test mIoU {:.2f}%", 100 * *best.test_miou)
+      : ema_best     ? fmt::format("best test accuracy {:.2f}% (EMA weights)", 100 * *best.ema_test_acc)
+                     : fmt::format("best test accuracy {:.2f}%", 100 * best.test_acc);
   std::cout << fmt::format("{} (epoch {}): {}\n", score, best.epoch, files.best_weights())
             << fmt::format("last epoch's weights: {}\n", files.last_weights())
             << fmt::format("metrics: {}  curves: {}\n", files.metrics_csv(), files.curves_png());
@@ -124,6 +127,26 @@ void register_train(CLI::App& app) {
   cmd->add_flag("--no-bn-weight-decay", f->no_bn_weight_decay,
                 "no weight decay on batch-norm parameters and biases");
   cmd->add_option("--label-smoothing", c.label_smoothing, "label smoothing of the cross-entropy")
+      ->capture_default_str();
+  cmd->add_option(
+         "--ema", c.ema,
+         "EMA of the weights and BN buffers with this decay (torchvision's --model-ema-decay, scaled "
+         "as its train.py does); evaluated beside the raw weights (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--ema-steps", c.ema_steps,
+                  "update the EMA every N steps (torchvision's --model-ema-steps)")
+      ->capture_default_str();
+  cmd->add_option("--mixup", c.mixup, "MixUp with Beta(alpha, alpha) on each batch (0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--cutmix", c.cutmix,
+                  "CutMix with Beta(alpha, alpha) on each batch (0 = off; with --mixup one of the two per "
+                  "batch)")
+      ->capture_default_str();
+  cmd->add_option("--random-erasing", c.random_erasing,
+                  "RandomErasing probability (scale 0.02-0.33, ratio 0.3-3.3, value 0; 0 = off)")
+      ->capture_default_str();
+  cmd->add_option("--auto-augment", c.auto_augment,
+                  "ta_wide (TrivialAugmentWide) | ra (RandAugment 2 ops, magnitude 9) | none")
       ->capture_default_str();
   cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm to this (0 = off)")
       ->capture_default_str();

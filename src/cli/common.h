@@ -112,6 +112,7 @@ void register_dataset(CLI::App& app);
 void register_features(CLI::App& app);
 void register_segment(CLI::App& app);
 void register_export(CLI::App& app);
+void register_experiment(CLI::App& app);
 
 // Image inputs of predict-like commands: each IMAGE as given, each DIR's images (find_images: .jpg, .jpeg,
 // .png under it, sorted). A DIR without images is one error line on stderr and one more in `failures`.

@@ -8,6 +8,7 @@
 
 #include "core/rng.h"
 #include "data/batch_pipeline.h"
+#include "data/random_erasing.h"
 #include "data/transforms.h"
 #include "resnet/data.h"
 #include "resnet/error.h"
@@ -52,6 +53,8 @@ Batch Loader::Impl::build_batch(int64_t b) const {
                       shape_str(Shape(batch.images.shape().begin() + 1, batch.images.shape().end()))));
     }
     normalize_into(transform, image, dst + row * per_sample);
+    random_erase(dst + row * per_sample, image.height, image.width, image.channels, transform.random_erasing,
+                 rng);
     batch.labels.push_back(sample->label);
     batch.samples.push_back(index);
   }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "data/auto_augment.h"
+#include "data/random_erasing.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -100,6 +102,7 @@ Image transform_pixels(const TransformSpec& spec, Image image, Rng& rng) {
   }
   if (spec.random_crop > 0) image = random_crop(image, spec.random_crop, spec.crop_padding, rng);
   if (spec.horizontal_flip && rng.uniform01() < 0.5) image = flip_horizontal(image);
+  if (!spec.auto_augment.empty()) image = auto_augment(image, spec.auto_augment, rng);
   return image;
 }
 
@@ -130,6 +133,7 @@ Tensor apply_transform(const TransformSpec& spec, const Image& image, uint64_t s
   Image out = transform_pixels(spec, image, rng);
   Tensor tensor({out.height, out.width, out.channels});
   normalize_into(spec, out, tensor.f32());
+  random_erase(tensor.f32(), out.height, out.width, out.channels, spec.random_erasing, rng);
   return tensor;
 }
 

@@ -199,7 +199,7 @@ class Lowering {
     if (s.branch.empty()) unsupported(block, "a residual block without convolutions");
     if (s.branch.back().relu) unsupported(block, "a ReLU before the residual join is not planned");
     int shortcut = shortcut_value(s, x);
-    if (kept_.contains(shortcut))
+    if (shortcut >= 0 && kept_.contains(shortcut))
       shortcut = exact_copy(block, s.branch.back().conv->options().out_channels, x);
     int y = x;
     for (size_t i = 0; i + 1 < s.branch.size(); ++i) {
@@ -210,9 +210,12 @@ class Lowering {
     return conv_step(*last.conv, last.bn, y, s.output_relu != nullptr, shortcut);
   }
 
-  // The shortcut's value: the block input, the downsample Sequential (conv + BN), or the zero-padding conv.
+  // The shortcut's value: the block input, the downsample Sequential (conv + BN), or the zero-padding conv;
+  // -1 (no join: the last conv writes a new value) for a plain block.
   int shortcut_value(const BlockStructure& s, int x) {
     switch (s.shortcut) {
+      case ShortcutKind::none:
+        return -1;
       case ShortcutKind::identity:
         return x;
       case ShortcutKind::projection:

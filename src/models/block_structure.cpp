@@ -8,6 +8,7 @@ Module* BlockStructure::shortcut_module() const {
   Module* module = nullptr;
   switch (shortcut) {
     case ShortcutKind::identity:
+    case ShortcutKind::none:
       return nullptr;
     case ShortcutKind::projection:
       module = downsample;

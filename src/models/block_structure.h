@@ -30,6 +30,7 @@ enum class ShortcutKind {
   identity,    // the block's input as it is
   projection,  // `downsample`: Sequential(conv1x1(stride), BatchNorm2d), torchvision's
   zero_pad,    // `zero_pad`: the parameter-free ZeroPadShortcut (He et al. option A)
+  none,        // no shortcut and no join: out = output_relu(branch(x)) (a plain network's block)
 };
 
 struct BlockStructure {
@@ -40,7 +41,7 @@ struct BlockStructure {
   ZeroPadShortcut* zero_pad = nullptr;  // ShortcutKind::zero_pad only
   ReLU* output_relu = nullptr;          // after the join; null: none
 
-  // The module that computes the shortcut: downsample, zero_pad, or null for the identity.
+  // The module that computes the shortcut: downsample, zero_pad, or null for the identity and none.
   Module* shortcut_module() const;
   // Whether `module` is one of the modules this structure names (a child of the block it accounts for).
   bool describes(const Module& module) const;

@@ -35,6 +35,7 @@ Tensor stage_backward(const BranchStage& stage, const Tensor& dy, Tensor activat
 }  // namespace
 
 void ResidualBlock::add_shortcut_and_dropout(const BlockOptions& o, int64_t out_channels) {
+  if (o.shortcut == Shortcut::none) structure_.shortcut = ShortcutKind::none;
   if (o.reshape_shortcut && o.shortcut == Shortcut::projection) {
     auto& downsample = add_child<Sequential>("downsample");
     downsample.append<Conv2d>(conv1x1(o.inplanes, out_channels, o.stride));
@@ -55,6 +56,7 @@ Tensor ResidualBlock::forward(const Tensor& x) {
   Tensor out = x;
   for (size_t i = 0; i < s.branch.size(); ++i) out = stage_forward(s.branch[i], out, stage_activations_[i]);
   if (s.dropout) out = s.dropout->forward(out);
+  if (s.shortcut == ShortcutKind::none) return s.output_relu ? s.output_relu->forward(out) : out;
   Module* shortcut = s.shortcut_module();
   Tensor identity = shortcut ? shortcut->forward(x) : x;
   if (identity.shape() != out.shape()) {
@@ -75,6 +77,7 @@ Tensor ResidualBlock::backward(const Tensor& dy) {
   for (size_t i = s.branch.size(); i-- > 0;) {
     dx = stage_backward(s.branch[i], dx, std::move(stage_activations_[i]));
   }
+  if (s.shortcut == ShortcutKind::none) return dx;
   Module* shortcut = s.shortcut_module();
   ops::add_to(dx, shortcut ? shortcut->backward(d) : d);
   return dx;

@@ -1,5 +1,6 @@
 // The named architectures: torchvision.models' table of (block, layers, groups, width_per_group), and the
-// CIFAR networks of He et al. 2015 §4.2 (3 stages of 16/32/64 channels, 6n+2 layers, zero-padding shortcuts).
+// CIFAR networks of He et al. 2015 §4.2 (3 stages of 16/32/64 channels, 6n+2 layers, zero-padding shortcuts),
+// and their plain twins (plain20 ...: the same layers and init without any shortcut, the paper's Fig. 6).
 #include "resnet/zoo.h"
 
 #include <fmt/format.h>
@@ -38,6 +39,21 @@ ResNetConfig cifar(const char* name, int n) {
   return c;
 }
 
+// plain(6n+2): resnet(6n+2) without the residual add (zero-pad shortcuts have no parameters: same count).
+ResNetConfig plain(const char* name, int n) {
+  ResNetConfig c = cifar(name, n);
+  c.shortcut = Shortcut::none;
+  return c;
+}
+
+// Kept apart from zoo_table(): zoo_names() (and `resnet list --json`) list the residual networks as before.
+const std::vector<ResNetConfig>& plain_table() {
+  static const std::vector<ResNetConfig> table = {plain("plain20", 3), plain("plain32", 5),
+                                                  plain("plain44", 7), plain("plain56", 9),
+                                                  plain("plain110", 18)};
+  return table;
+}
+
 const std::vector<ResNetConfig>& zoo_table() {
   static const std::vector<ResNetConfig> table = {
       imagenet("resnet18", BlockKind::basic, {2, 2, 2, 2}),
@@ -71,15 +87,27 @@ const std::vector<std::string>& zoo_names() {
   return names;
 }
 
+const std::vector<std::string>& plain_zoo_names() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& c : plain_table()) out.push_back(c.name);
+    return out;
+  }();
+  return names;
+}
+
 ResNetConfig zoo_config(const std::string& name, int num_classes, int in_channels) {
-  for (const auto& entry : zoo_table()) {
-    if (name != entry.name) continue;
-    ResNetConfig c = entry;
-    if (num_classes > 0) c.num_classes = num_classes;
-    c.in_channels = in_channels;
-    return c;
+  for (const auto* table : {&zoo_table(), &plain_table()}) {
+    for (const auto& entry : *table) {
+      if (name != entry.name) continue;
+      ResNetConfig c = entry;
+      if (num_classes > 0) c.num_classes = num_classes;
+      c.in_channels = in_channels;
+      return c;
+    }
   }
-  throw InputError(fmt::format("unknown architecture '{}' (valid: {})", name, fmt::join(zoo_names(), ", ")));
+  throw InputError(fmt::format("unknown architecture '{}' (valid: {}, {})", name,
+                               fmt::join(zoo_names(), ", "), fmt::join(plain_zoo_names(), ", ")));
 }
 
 void apply_stem(ResNetConfig& config, const std::string& stem) {

@@ -28,6 +28,7 @@ using nlohmann::json;
 constexpr const char* kModelPrefix = "model.";
 constexpr const char* kOptimizerPrefix = "optimizer.";
 constexpr const char* kRunKey = "run.json";
+constexpr const char* kEmaPrefix = "ema.";
 constexpr int kStateVersion = 1;
 
 json metrics_json(const EpochMetrics& m) {
@@ -39,6 +40,10 @@ json metrics_json(const EpochMetrics& m) {
     j["class_iou"] = m.class_iou;
   }
   if (m.skipped_images) j["skipped_images"] = *m.skipped_images;
+  if (m.ema_test_acc) {
+    j["ema_test_loss"] = m.ema_test_loss.value_or(0.0);
+    j["ema_test_acc"] = *m.ema_test_acc;
+  }
   return j;
 }
 
@@ -56,6 +61,10 @@ EpochMetrics metrics_from_json(const json& j) {
     m.class_iou = j.value("class_iou", std::vector<double>{});
   }
   if (j.contains("skipped_images")) m.skipped_images = j.at("skipped_images").get<int64_t>();
+  if (j.contains("ema_test_acc")) {
+    m.ema_test_loss = j.at("ema_test_loss").get<double>();
+    m.ema_test_acc = j.at("ema_test_acc").get<double>();
+  }
   return m;
 }
 
@@ -63,15 +72,17 @@ EpochMetrics metrics_from_json(const json& j) {
 json run_json(const TrainConfig& config, const RunProgress& p) {
   json history = json::array();
   for (const EpochMetrics& m : p.history) history.push_back(metrics_json(m));
-  return {{"format", "resnet.cpp training state"},
-          {"version", kStateVersion},
-          {"epochs_done", p.epochs_done},
-          {"step", p.step},
-          {"best_epoch", p.best_epoch},
-          {is_segmentation(config) ? "best_test_miou" : "best_test_acc", p.best_test_acc},
-          {"rng", "every random draw is a function of (seed, epoch, sample): no generator state to save"},
-          {"history", history},
-          {"config", json::parse(train_config_to_json(config))}};
+  json j = {{"format", "resnet.cpp training state"},
+            {"version", kStateVersion},
+            {"epochs_done", p.epochs_done},
+            {"step", p.step},
+            {"best_epoch", p.best_epoch},
+            {is_segmentation(config) ? "best_test_miou" : "best_test_acc", p.best_test_acc},
+            {"rng", "every random draw is a function of (seed, epoch, sample): no generator state to save"},
+            {"history", history},
+            {"config", json::parse(train_config_to_json(config))}};
+  if (config.ema > 0) j["best_weights"] = p.best_is_ema ? "ema" : "raw";
+  return j;
 }
 
 Tensor bytes_tensor(const std::string& text) {
@@ -96,11 +107,18 @@ std::map<std::string, std::string> weights_metadata(const TrainConfig& config, c
 }
 
 void write_derived(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
-                   const RunProgress& p, bool write_last, bool write_best) {
+                   const RunProgress& p, bool write_last, bool write_best, const WeightAverage* ema) {
   if (p.history.empty()) return;
   const EpochMetrics& last = p.history.back();
   if (write_last) save_safetensors(model.state_dict(), files.last_weights(), weights_metadata(config, last));
-  if (write_best) save_safetensors(model.state_dict(), files.best_weights(), weights_metadata(config, last));
+  if (write_best && ema != nullptr) {  // --ema: the better of the two, and the metadata says which
+    std::map<std::string, std::string> meta = weights_metadata(config, last);
+    meta["weights"] = p.best_is_ema ? "ema" : "raw";
+    if (p.best_is_ema) meta["test_acc"] = fmt::format("{:.6f}", last.ema_test_acc.value_or(0.0));
+    save_safetensors(p.best_is_ema ? ema->weights() : model.state_dict(), files.best_weights(), meta);
+  } else if (write_best) {
+    save_safetensors(model.state_dict(), files.best_weights(), weights_metadata(config, last));
+  }
   write_file_atomic(files.metrics_csv(), metrics_csv(p.history));
   if (is_segmentation(config))
     write_file_atomic(files.class_iou_csv(), class_iou_csv(p.history, data.class_names));
@@ -153,7 +171,7 @@ std::string RunFiles::state_json() const {
 }
 
 double best_score(const EpochMetrics& m) {
-  return m.test_miou.value_or(m.test_acc);
+  return m.test_miou.value_or(std::max(m.test_acc, m.ema_test_acc.value_or(m.test_acc)));
 }
 
 std::string metrics_csv(const std::vector<EpochMetrics>& history) {
@@ -164,6 +182,13 @@ std::string metrics_csv(const std::vector<EpochMetrics>& history) {
     return skipped ? fmt::format(",{}", m.skipped_images.value_or(0)) : std::string();
   };
   const std::string skipped_header = skipped ? ",skipped_images" : "";
+  // --ema: ema_test_loss,ema_test_acc after seconds (classification).
+  const bool ema = std::any_of(history.begin(), history.end(),
+                               [](const EpochMetrics& m) { return m.ema_test_acc.has_value(); });
+  auto ema_of = [&](const EpochMetrics& m) {
+    return ema ? fmt::format(",{:.6f},{:.6f}", m.ema_test_loss.value_or(0.0), m.ema_test_acc.value_or(0.0))
+               : std::string();
+  };
   if (!history.empty() && history.front().test_miou) {
     std::string out =
         "epoch,train_loss,train_acc,test_loss,test_acc,test_miou,lr,seconds" + skipped_header + "\n";
@@ -174,10 +199,11 @@ std::string metrics_csv(const std::vector<EpochMetrics>& history) {
     }
     return out;
   }
-  std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" + skipped_header + "\n";
+  std::string out = "epoch,train_loss,train_acc,test_loss,test_acc,lr,seconds" +
+                    std::string(ema ? ",ema_test_loss,ema_test_acc" : "") + skipped_header + "\n";
   for (const EpochMetrics& m : history) {
-    out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}{}\n", m.epoch, m.train_loss, m.train_acc,
-                       m.test_loss, m.test_acc, m.lr, m.seconds, skipped_of(m));
+    out += fmt::format("{},{:.6f},{:.6f},{:.6f},{:.6f},{:.6g},{:.3f}{}{}\n", m.epoch, m.train_loss,
+                       m.train_acc, m.test_loss, m.test_acc, m.lr, m.seconds, ema_of(m), skipped_of(m));
   }
   return out;
 }
@@ -203,12 +229,13 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
   if (!in) throw InputError(fmt::format("{}: cannot open", path));
   std::vector<EpochMetrics> history;
   std::string line;
-  bool segmentation = false, skipped = false;
+  bool segmentation = false, skipped = false, ema = false;
   for (int number = 1; std::getline(in, line); ++number) {
     if (number ==
         1) {  // the header: a segmentation run's has test_miou; --skip-bad-images adds a last column
       segmentation = line.find("test_miou") != std::string::npos;
       skipped = line.ends_with(",skipped_images");
+      ema = line.find(",seconds,ema_test_loss,ema_test_acc") != std::string::npos;
       continue;
     }
     if (line.empty()) continue;
@@ -227,6 +254,13 @@ std::vector<EpochMetrics> read_metrics_csv(const std::string& path) {
                       &m.train_acc, &m.test_loss, &m.test_acc, &m.lr, &m.seconds);
       if (fields != 7)
         throw InputError(fmt::format("{}:{}: expected 7 numbers, got '{}'", path, number, line));
+      double ema_loss = 0.0, ema_acc = 0.0;
+      if (ema && std::sscanf(line.c_str(), "%*f,%*f,%*f,%*f,%*f,%*f,%*f,%lf,%lf", &ema_loss, &ema_acc) != 2)
+        throw InputError(fmt::format("{}:{}: no ema_test_loss,ema_test_acc in '{}'", path, number, line));
+      if (ema) {
+        m.ema_test_loss = ema_loss;
+        m.ema_test_acc = ema_acc;
+      }
     }
     if (skipped) {
       int64_t count = 0;
@@ -277,9 +311,12 @@ std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files) {
 }
 
 void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
-                const Optimizer& optimizer, const RunProgress& p) {
+                const Optimizer& optimizer, const RunProgress& p, const WeightAverage* ema) {
   StateDict state = with_prefix(model.state_dict(), kModelPrefix);
   for (NamedTensor& t : with_prefix(optimizer.state_dict(), kOptimizerPrefix)) state.push_back(std::move(t));
+  if (ema != nullptr) {
+    for (NamedTensor& t : ema->state_dict(kEmaPrefix)) state.push_back(std::move(t));
+  }
   state.push_back({kRunKey, bytes_tensor(run_json(config, p).dump())});
   try {
     save_safetensors(state, files.state(), {{"format", "resnet.cpp training state"}});  // the commit point
@@ -287,7 +324,7 @@ void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetI
     throw InputError(fmt::format("{}; {}", e.what(), describe_kept_checkpoint(files.dir, p.epochs_done - 1)));
   }
   try {
-    write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
+    write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done, ema);
   } catch (const InputError& e) {
     throw InputError(
         fmt::format("{}; epoch {} is committed in {}: `resnet train --out {} --resume` rewrites "
@@ -304,10 +341,10 @@ std::string describe_kept_checkpoint(const std::string& out_dir, int64_t epochs_
 }
 
 void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,
-                           Module& model, const RunProgress& p) {
+                           Module& model, const RunProgress& p, const WeightAverage* ema) {
   // best.safetensors of an earlier epoch was written after that epoch's commit and never touched since; only
   // the committed epoch's own best file may be missing.
-  write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done);
+  write_derived(files, config, data, model, p, true, p.best_epoch == p.epochs_done, ema);
 }
 
 bool is_run_state(const StateDict& tensors) {
@@ -337,6 +374,8 @@ RunState load_run_state(const RunFiles& files) {
       state.model.push_back({t.name.substr(std::strlen(kModelPrefix)), t.tensor});
     } else if (t.name.starts_with(kOptimizerPrefix)) {
       state.optimizer.push_back({t.name.substr(std::strlen(kOptimizerPrefix)), t.tensor});
+    } else if (t.name.starts_with(kEmaPrefix)) {
+      state.ema.push_back(t);
     } else if (t.name == kRunKey && t.tensor.dtype() == DType::u8) {
       run = &t;
     } else {
@@ -358,6 +397,7 @@ RunState load_run_state(const RunFiles& files) {
     p.best_test_acc = j.contains("best_test_miou") ? j.at("best_test_miou").get<double>()
                                                    : j.at("best_test_acc").get<double>();
     for (const json& m : j.at("history")) p.history.push_back(metrics_from_json(m));
+    p.best_is_ema = j.value("best_weights", std::string("raw")) == "ema";
     state.config = train_config_from_json(j.at("config").dump(), path);
     if (p.epochs_done != int64_t(p.history.size())) {
       throw InputError(

@@ -19,6 +19,7 @@
 #include "resnet/model.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
+#include "train/ema.h"
 
 namespace resnet {
 
@@ -28,6 +29,7 @@ struct RunProgress {
   int64_t step = 0;  // optimizer steps taken
   int64_t best_epoch = 0;
   double best_test_acc = -1.0;  // the best score: test accuracy, or test mIoU for segmentation
+  bool best_is_ema = false;     // --ema: the best epoch's averaged weights scored higher than its raw ones
   std::vector<EpochMetrics> history;
 };
 
@@ -47,6 +49,7 @@ struct RunFiles {
 struct RunState {
   StateDict model;
   StateDict optimizer;
+  StateDict ema;  // --ema: WeightAverage::state_dict("ema.") (names keep the prefix); empty otherwise
   RunProgress progress;
   TrainConfig config;
 };
@@ -65,8 +68,10 @@ std::optional<DatasetInfo> read_run_dataset_info(const RunFiles& files);
 // class_iou.csv). A write that fails (disk full, file too large, folder gone or read-only) is an InputError
 // naming the file and saying what the run keeps: before the commit, the previous epoch's checkpoint (no file
 // of it touched); after it, this epoch's (--resume rewrites the derived files).
+// --ema: `ema` is committed with the rest (under "ema.") and is what best.safetensors holds when
+// progress.best_is_ema.
 void save_epoch(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data, Module& model,
-                const Optimizer& optimizer, const RunProgress& progress);
+                const Optimizer& optimizer, const RunProgress& progress, const WeightAverage* ema = nullptr);
 // Reads state.safetensors. Throws InputError naming the file if it is missing, corrupt or not a run state.
 RunState load_run_state(const RunFiles& files);
 // Whether `tensors` (a safetensors file's) are a training state, and the model's state_dict within them.
@@ -74,7 +79,7 @@ bool is_run_state(const StateDict& tensors);
 StateDict model_of_run_state(const StateDict& tensors);
 // Rewrites the files derived from a committed state (after a kill they may lag it by an epoch).
 void rewrite_derived_files(const RunFiles& files, const TrainConfig& config, const DatasetInfo& data,
-                           Module& model, const RunProgress& progress);
+                           Module& model, const RunProgress& progress, const WeightAverage* ema = nullptr);
 // What a run stopped now keeps, for error messages: "the checkpoint of epoch N in DIR is kept: `resnet train
 // --out DIR --resume` continues from it", or that there is none (epochs_done = 0).
 std::string describe_kept_checkpoint(const std::string& out_dir, int64_t epochs_done);
@@ -87,7 +92,8 @@ void remove_stale_temp_files(const RunFiles& files);
 std::string metrics_csv(const std::vector<EpochMetrics>& history);
 // class_iou.csv: "epoch,<class name>,..." and the test IoU of each class per epoch.
 std::string class_iou_csv(const std::vector<EpochMetrics>& history, const std::vector<std::string>& names);
-// The score that picks best.safetensors: test mIoU for segmentation, else test accuracy.
+// The score that picks best.safetensors: test mIoU for segmentation, else test accuracy (--ema: the better of
+// the raw and the averaged weights').
 double best_score(const EpochMetrics& m);
 
 }  // namespace resnet

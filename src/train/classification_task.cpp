@@ -4,14 +4,21 @@
 #include <numeric>
 #include <ostream>
 
+#include "data/batch_pipeline.h"
 #include "resnet/loss.h"
 #include "resnet/pretrained.h"
+#include "train/mixup.h"
 #include "train/train_task.h"
 
 namespace resnet {
 namespace {
 
 constexpr int64_t kEvalBatchSize = 256;
+
+// The seed of one training batch's mixup/cutmix draw, apart from every sample's augmentation seed.
+uint64_t mix_batch_seed(uint64_t seed, int64_t epoch, int64_t batch) {
+  return mix_seed(sample_seed(seed ^ 0x6d69787570ull, epoch, batch));
+}
 
 struct Datasets {
   std::shared_ptr<const Dataset> train, test;
@@ -58,10 +65,24 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
   Module& model() override { return *model_; }
   bool in_backbone(const std::string& name) const override { return !name.starts_with(classifier_prefix_); }
 
+  void start_train_epoch(int64_t epoch) override {
+    LoaderTask::start_train_epoch(epoch);
+    epoch_ = epoch;
+  }
+
   StepResult forward_loss() override {
     if (batch_.labels.empty()) return {};  // every image of the batch was skipped
+    const bool mix = config_.mixup > 0.0 || config_.cutmix > 0.0;
+    Tensor targets;
+    if (mix) {  // seeded by (seed, epoch, batch): a resumed run mixes its batches as the first session would
+      Rng rng(mix_batch_seed(config_.seed, epoch_, batch_.index));
+      const MixChoice choice =
+          draw_mix(config_.mixup, config_.cutmix, int(batch_.images.dim(1)), int(batch_.images.dim(2)), rng);
+      targets = apply_mix(choice, batch_.images, batch_.labels, info().num_classes());
+    }
     const Tensor logits = model_->forward(batch_.images);
-    CrossEntropy ce = softmax_cross_entropy(logits, batch_.labels, config_.label_smoothing);
+    CrossEntropy ce = mix ? soft_target_cross_entropy(logits, targets, config_.label_smoothing)
+                          : softmax_cross_entropy(logits, batch_.labels, config_.label_smoothing);
     grad_ = std::move(ce.grad);
     const int64_t n = int64_t(batch_.labels.size());
     return {.loss = ce.loss, .images = n, .correct = ce.correct, .counted = n};
@@ -81,8 +102,10 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
  private:
   void make_loaders(const DatasetInfo& info) {
     const TrainConfig& c = config_;
-    const TransformSpec train_spec =
+    TransformSpec train_spec =
         c.augment ? train_transform(info, c.image_size) : eval_transform(info, c.image_size);
+    if (c.auto_augment != "none") train_spec.auto_augment = c.auto_augment;
+    train_spec.random_erasing = c.random_erasing;
     train_loader_ =
         std::make_unique<Loader>(data_.train, train_spec, train_loader_options(c, data_.train->size()));
     LoaderOptions test_options{.batch_size = std::max(c.batch_size, kEvalBatchSize),
@@ -98,6 +121,7 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
   std::unique_ptr<ResNet> model_;
   std::string classifier_prefix_;
   Tensor grad_;
+  int64_t epoch_ = 0;
 };
 
 }  // namespace

@@ -20,6 +20,9 @@ struct Color {
 constexpr Color kTrainColor{0.122, 0.467, 0.706};  // matplotlib's first two colours
 constexpr Color kTestColor{1.000, 0.498, 0.055};
 constexpr Color kMiouColor{0.173, 0.627, 0.173};
+// The degradation figure's depths: matplotlib's blue, orange, green, red, purple, brown.
+constexpr Color kDegradationPalette[] = {{0.122, 0.467, 0.706}, {1.000, 0.498, 0.055}, {0.173, 0.627, 0.173},
+                                         {0.839, 0.153, 0.157}, {0.580, 0.404, 0.741}, {0.549, 0.337, 0.294}};
 constexpr Color kInk{0.15, 0.15, 0.15};
 constexpr Color kGrid{0.88, 0.88, 0.88};
 constexpr const char* kFont = "DejaVu Sans";
@@ -100,9 +103,11 @@ std::string tick_label(double value, double step) {
 }
 
 struct Series {
-  std::string name;
+  std::string name;  // "" = not in the legend
   Color color;
   std::vector<double> x, y;
+  double line_width = 2.2;
+  double marker_radius = 3.5;
 };
 
 // Expands [lo, hi] to round values with a little room, and to a non-empty span.
@@ -165,7 +170,7 @@ void draw_panel(cairo_t* cr, const Rect& area, const std::string& title, const s
   cairo_clip(cr);
   for (const Series& s : series) {
     set_color(cr, s.color);
-    cairo_set_line_width(cr, 2.2);
+    cairo_set_line_width(cr, s.line_width);
     for (size_t i = 0; i < s.x.size(); ++i) {
       if (i == 0) {
         cairo_move_to(cr, px(s.x[i]), py(s.y[i]));
@@ -175,17 +180,23 @@ void draw_panel(cairo_t* cr, const Rect& area, const std::string& title, const s
     }
     cairo_stroke(cr);
     for (size_t i = 0; i < s.x.size(); ++i) {
-      cairo_arc(cr, px(s.x[i]), py(s.y[i]), 3.5, 0, 2 * M_PI);
+      cairo_arc(cr, px(s.x[i]), py(s.y[i]), s.marker_radius, 0, 2 * M_PI);
       cairo_fill(cr);
     }
   }
   cairo_restore(cr);
 
-  // Legend box in a corner (top right for falling curves, bottom right for rising ones).
+  // Legend box in a corner (top right for falling curves, bottom right for rising ones); series without a
+  // name are left out.
+  std::vector<const Series*> named;
+  for (const Series& s : series) {
+    if (!s.name.empty()) named.push_back(&s);
+  }
+  if (named.empty()) return;
   set_font(cr, 13);
   double width = 0;
-  for (const Series& s : series) width = std::max(width, text_width(cr, s.name));
-  const double row = 20, box_w = width + 48, box_h = row * double(series.size()) + 10;
+  for (const Series* s : named) width = std::max(width, text_width(cr, s->name));
+  const double row = 20, box_w = width + 48, box_h = row * double(named.size()) + 10;
   const double bx = plot.x + plot.w - box_w - 10;
   const double by = legend_top ? plot.y + 10 : plot.y + plot.h - box_h - 10;
   cairo_set_source_rgba(cr, 1, 1, 1, 0.9);
@@ -194,17 +205,17 @@ void draw_panel(cairo_t* cr, const Rect& area, const std::string& title, const s
   set_color(cr, kGrid);
   cairo_set_line_width(cr, 1.0);
   cairo_stroke(cr);
-  for (size_t i = 0; i < series.size(); ++i) {
+  for (size_t i = 0; i < named.size(); ++i) {
     const double cy = by + 5 + row * (double(i) + 0.5);
-    set_color(cr, series[i].color);
-    cairo_set_line_width(cr, 2.2);
+    set_color(cr, named[i]->color);
+    cairo_set_line_width(cr, named[i]->line_width);
     cairo_move_to(cr, bx + 8, cy);
     cairo_line_to(cr, bx + 32, cy);
     cairo_stroke(cr);
-    cairo_arc(cr, bx + 20, cy, 3.5, 0, 2 * M_PI);
+    cairo_arc(cr, bx + 20, cy, named[i]->marker_radius, 0, 2 * M_PI);
     cairo_fill(cr);
     set_color(cr, kInk);
-    draw_text(cr, series[i].name, bx + 40, cy, 0.0, 0.5);
+    draw_text(cr, named[i]->name, bx + 40, cy, 0.0, 0.5);
   }
 }
 
@@ -308,12 +319,58 @@ void write_curves_png(const std::vector<EpochMetrics>& history, const std::strin
                       false});
     return;
   }
-  const auto [acc_lo, acc_hi] = value_range({train_acc, test_acc});
+  // --ema: the averaged weights' test loss and accuracy join them.
+  std::vector<Series> losses = {train_loss, test_loss}, accuracies = {train_acc, test_acc};
+  Series ema_loss{"test (EMA)", kMiouColor, {}, {}}, ema_acc{"test (EMA)", kMiouColor, {}, {}};
+  for (const EpochMetrics& m : history) {
+    if (!m.ema_test_acc) continue;
+    ema_loss.x.push_back(double(m.epoch));
+    ema_loss.y.push_back(m.ema_test_loss.value_or(0.0));
+    ema_acc.x.push_back(double(m.epoch));
+    ema_acc.y.push_back(100.0 * *m.ema_test_acc);
+  }
+  if (!ema_acc.x.empty()) {
+    losses.push_back(ema_loss);
+    accuracies.push_back(ema_acc);
+  }
+  const auto [acc_lo, acc_hi] = value_range(accuracies);
+  const auto [all_loss_lo, all_loss_hi] = value_range(losses);
 
-  write_two_panels(
-      path, title, x_range,
-      {"Loss", "cross-entropy loss", {train_loss, test_loss}, loss_range(loss_lo, loss_hi), true},
-      {"Accuracy", "top-1 accuracy (%)", {train_acc, test_acc}, accuracy_range(acc_lo, acc_hi), false});
+  write_two_panels(path, title, x_range,
+                   {"Loss", "cross-entropy loss", losses, loss_range(all_loss_lo, all_loss_hi), true},
+                   {"Accuracy", "top-1 accuracy (%)", accuracies, accuracy_range(acc_lo, acc_hi), false});
+}
+
+void write_degradation_png(const std::vector<NamedHistory>& plain, const std::vector<NamedHistory>& residual,
+                           const std::string& path, const std::string& title) {
+  // One colour per depth (the i-th run of each side), the same on both sides.
+  std::vector<Series> left, right;
+  double first = std::numeric_limits<double>::infinity(), last = -first;
+  for (const auto& [runs, series] : {std::pair{&plain, &left}, std::pair{&residual, &right}}) {
+    for (size_t r = 0; r < runs->size(); ++r) {
+      const Color color = kDegradationPalette[r % std::size(kDegradationPalette)];
+      const NamedHistory& run = (*runs)[r];
+      Series train{"", color, {}, {}, 1.2, 1.8}, test{run.name, color, {}, {}, 3.2, 3.0};
+      for (const EpochMetrics& m : run.history) {
+        first = std::min(first, double(m.epoch));
+        last = std::max(last, double(m.epoch));
+        train.x.push_back(double(m.epoch));
+        train.y.push_back(100.0 * (1.0 - m.train_acc));
+        test.x.push_back(double(m.epoch));
+        test.y.push_back(100.0 * (1.0 - m.test_acc));
+      }
+      series->push_back(std::move(train));
+      series->push_back(std::move(test));
+    }
+  }
+  if (!std::isfinite(first)) first = last = 1.0;
+  // One error axis for both panels, so that their curves compare at a glance.
+  std::vector<Series> all = left;
+  all.insert(all.end(), right.begin(), right.end());
+  const auto [lo, hi] = value_range(all);
+  const std::pair<double, double> range = accuracy_range(std::min(lo, 0.0), hi);
+  write_two_panels(path, title, epoch_range(first, last), {"Plain networks", "error (%)", left, range, true},
+                   {"ResNets", "error (%)", right, range, true});
 }
 
 void write_runs_png(const std::vector<NamedHistory>& runs, const std::string& path,

@@ -87,6 +87,14 @@ json task_json(const TrainConfig& c) {
 // Keys written only when they are not the default, so that config.json stays as it was without them.
 json to_json(const TrainConfig& c) {
   json j = task_json(c);
+  if (!is_segmentation(c)) {  // the recipe's flags, all of them in every classification run
+    j["ema"] = c.ema;
+    j["ema_steps"] = c.ema_steps;
+    j["mixup"] = c.mixup;
+    j["cutmix"] = c.cutmix;
+    j["random_erasing"] = c.random_erasing;
+    j["auto_augment"] = c.auto_augment;
+  }
   if (c.skip_bad_images) j["skip_bad_images"] = true;
   return j;
 }
@@ -121,6 +129,11 @@ void check_task_flags(const TrainConfig& c) {
     refuse(c.per_class != 0, "--per-class");
     refuse(c.label_smoothing != 0.0, "--label-smoothing");
     refuse(c.dropout != 0.0f, "--dropout");
+    refuse(c.ema != 0.0, "--ema");
+    refuse(c.mixup != 0.0, "--mixup");
+    refuse(c.cutmix != 0.0, "--cutmix");
+    refuse(c.random_erasing != 0.0, "--random-erasing");
+    refuse(c.auto_augment != "none", "--auto-augment");
     return;
   }
   refuse(!c.loss.empty(), "--loss");
@@ -221,6 +234,17 @@ TrainConfig resolve_train_config(TrainConfig c) {
   require(c.non_strict == false || !c.init_weights.empty(), "--non-strict", "", "applies to --init-weights");
   require(c.image_size >= 0, "--image-size", std::to_string(c.image_size),
           "must be >= 0 (0 = the dataset's)");
+  require(c.ema >= 0 && c.ema < 1, "--ema", fmt::format("{}", c.ema),
+          "must be in [0, 1) (the decay; 0 = off)");
+  require(c.ema_steps >= 1, "--ema-steps", std::to_string(c.ema_steps), "must be at least 1");
+  require(std::isfinite(c.mixup) && c.mixup >= 0, "--mixup", fmt::format("{}", c.mixup),
+          "must be >= 0 (the Beta alpha; 0 = off)");
+  require(std::isfinite(c.cutmix) && c.cutmix >= 0, "--cutmix", fmt::format("{}", c.cutmix),
+          "must be >= 0 (the Beta alpha; 0 = off)");
+  require(c.random_erasing >= 0 && c.random_erasing <= 1, "--random-erasing",
+          fmt::format("{}", c.random_erasing), "must be in [0, 1]");
+  require(one_of(c.auto_augment, {"none", "ta_wide", "ra"}), "--auto-augment", c.auto_augment,
+          "expected ta_wide, ra or none");
   require(c.threads >= 0, "--threads", std::to_string(c.threads), "must be >= 0 (0 = all cores)");
   require(c.workers >= 0, "--workers", std::to_string(c.workers), "must be >= 0");
   if (c.out_dir.empty()) throw InputError("--out is required: the folder for checkpoints and metrics");
@@ -279,6 +303,13 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.encoder_depth = j.value("encoder_depth", 0);
     c.decoder_channels = j.value("decoder_channels", std::vector<int>{});
     c.skip_bad_images = j.value("skip_bad_images", false);
+    // Runs from before the recipe flags have none of these keys.
+    c.ema = j.value("ema", 0.0);
+    c.ema_steps = j.value("ema_steps", int64_t{32});
+    c.mixup = j.value("mixup", 0.0);
+    c.cutmix = j.value("cutmix", 0.0);
+    c.random_erasing = j.value("random_erasing", 0.0);
+    c.auto_augment = j.value("auto_augment", std::string("none"));
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));

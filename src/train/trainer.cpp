@@ -15,6 +15,7 @@
 #include "resnet/optim.h"
 #include "resnet/train.h"
 #include "train/checkpoint.h"
+#include "train/ema.h"
 #include "train/progress.h"
 #include "train/train_task.h"
 
@@ -53,6 +54,7 @@ struct Run {
   const TrainHooks& hooks;
   std::set<std::string> bad_images_logged;  // --skip-bad-images: each bad file is logged once per session
   int64_t epoch_skipped = 0;                // images skipped in the current epoch
+  std::unique_ptr<WeightAverage> ema;       // --ema
 };
 
 void build(Run& run) {
@@ -68,6 +70,10 @@ void build(Run& run) {
   run.steps_per_epoch = run.task->train_batches();
   if (c.max_steps_per_epoch > 0) run.steps_per_epoch = std::min(run.steps_per_epoch, c.max_steps_per_epoch);
   run.schedule = make_lr_schedule(c.schedule, *c.lr, c.epochs, run.steps_per_epoch, c.warmup_epochs);
+  if (c.ema > 0) {
+    run.ema = std::make_unique<WeightAverage>(
+        run.task->model(), ema_decay_per_update(c.ema, c.batch_size, c.ema_steps, c.epochs));
+  }
 }
 
 // The run in out_dir: a fresh one (refusing to overwrite a committed run) or the committed state of one.
@@ -83,6 +89,7 @@ void prepare_out_dir(Run& run) {
     }
     load_state_dict(run.task->model(), state.model, true, run.files.state());
     run.optimizer->load_state_dict(state.optimizer, run.files.state());
+    if (run.ema) run.ema->load_state_dict(state.ema, "ema.", run.files.state());
     run.progress = std::move(state.progress);
     if (run.progress.step != run.progress.epochs_done * run.steps_per_epoch) {
       throw InputError(fmt::format("{}: {} steps for {} epochs of {} steps: not this run's state",
@@ -91,7 +98,7 @@ void prepare_out_dir(Run& run) {
     }
     remove_stale_temp_files(run.files);
     write_run_config(run.files, c, run.task->info());
-    rewrite_derived_files(run.files, c, run.task->info(), run.task->model(), run.progress);
+    rewrite_derived_files(run.files, c, run.task->info(), run.task->model(), run.progress, run.ema.get());
     return;
   }
   if (fs::exists(run.files.state())) {
@@ -154,6 +161,14 @@ struct EpochTotals {
   int64_t correct = 0, counted = 0;  // images (classification) or pixels (segmentation)
 };
 
+// --ema after the optimizer step of batch s (0-based) of an epoch, as torchvision's train.py: every
+// --ema-steps batches, and during the lr warm-up the average restarts from the weights at each update.
+void update_ema(Run& run, int64_t epoch, int64_t s) {
+  if (!run.ema || s % run.config.ema_steps != 0) return;
+  run.ema->update(run.task->model());
+  if (epoch < run.config.warmup_epochs) run.ema->reset();
+}
+
 // One pass over the training split (at most steps_per_epoch batches). epoch: 0-based.
 EpochTotals train_epoch(Run& run, int64_t epoch) {
   TrainTask& task = *run.task;
@@ -182,6 +197,7 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     if (!std::isfinite(norm)) diverged(run, epoch + 1, fmt::format("the gradient norm is {}", norm));
     optimizer.step();
     ++run.progress.step;
+    update_ema(run, epoch, s);
 
     t.loss_sum += r.loss * double(r.images);
     t.images += r.images;
@@ -203,9 +219,24 @@ TestResult test_epoch(Run& run, int64_t epoch) {
   });
 }
 
+// The test split with the averaged weights swapped in (and the raw ones back after).
+TestResult test_with_ema(Run& run, int64_t epoch) {
+  const StateDict raw = swap_model_weights(run.task->model(), run.ema->weights());
+  TestResult result;
+  try {
+    result = test_epoch(run, epoch);
+  } catch (...) {
+    swap_model_weights(run.task->model(), raw);
+    throw;
+  }
+  swap_model_weights(run.task->model(), raw);
+  return result;
+}
+
 void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
   // Segmentation: acc = pixel accuracy, and the test mIoU follows it.
-  const std::string miou = m.test_miou ? fmt::format(" mIoU {:6.2f}%", 100 * *m.test_miou) : "";
+  std::string miou = m.test_miou ? fmt::format(" mIoU {:6.2f}%", 100 * *m.test_miou) : "";
+  if (m.ema_test_acc) miou += fmt::format("  ema acc {:6.2f}%", 100 * *m.ema_test_acc);
   *run.log
       << fmt::format(
              "epoch {:>{}}/{}  train loss {:.4f} acc {:6.2f}%  test loss {:.4f} acc {:6.2f}%{}  lr {:.4g}  "
@@ -246,9 +277,11 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
     const Clock::time_point start = Clock::now();
     EpochTotals totals;
     TestResult test;
+    std::optional<TestResult> ema_test;
     try {
       totals = train_epoch(run, epoch);
       test = test_epoch(run, epoch);
+      if (run.ema) ema_test = test_with_ema(run, epoch);
       note_skipped(run);
     } catch (const StopRequested&) {
       TrainSummary s = summary_of(run, first_epoch);
@@ -267,6 +300,10 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
     m.test_loss = test.loss;
     m.test_acc = test.accuracy;
     m.test_miou = test.miou;
+    if (ema_test) {
+      m.ema_test_loss = ema_test->loss;
+      m.ema_test_acc = ema_test->accuracy;
+    }
     m.class_iou = test.class_iou;
     m.lr = run.optimizer->lr();
     m.seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -280,8 +317,9 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
     if (best) {
       p.best_test_acc = best_score(m);
       p.best_epoch = m.epoch;
+      p.best_is_ema = m.ema_test_acc && *m.ema_test_acc > m.test_acc;
     }
-    save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p);
+    save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p, run.ema.get());
     log_epoch(run, m, best);
     if (hooks.on_epoch_end && !hooks.on_epoch_end(m)) break;
   }
