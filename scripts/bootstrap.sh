@@ -11,6 +11,7 @@ DEBIAN_PACKAGES=(
   googletest libgtest-dev libbenchmark-dev
   libpng-dev libjpeg62-turbo-dev libcairo2-dev
   clang libclang-rt-14-dev lld
+  openmpi-bin libopenmpi-dev
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
   dataset-fashion-mnist
 )

@@ -88,6 +88,7 @@ json task_json(const TrainConfig& c) {
 json to_json(const TrainConfig& c) {
   json j = task_json(c);
   if (c.skip_bad_images) j["skip_bad_images"] = true;
+  if (c.sync_bn) j["sync_bn"] = true;
   return j;
 }
 
@@ -279,6 +280,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.encoder_depth = j.value("encoder_depth", 0);
     c.decoder_channels = j.value("decoder_channels", std::vector<int>{});
     c.skip_bad_images = j.value("skip_bad_images", false);
+    c.sync_bn = j.value("sync_bn", false);
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));

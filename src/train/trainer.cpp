@@ -10,11 +10,15 @@
 #include <iostream>
 #include <set>
 
+#include "core/communicator.h"
 #include "dnnl/ops.h"
+#include "nn/batchnorm2d.h"
 #include "resnet/load_state_dict.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
+#include "train/broadcast_state.h"
 #include "train/checkpoint.h"
+#include "train/gradient_allreduce.h"
 #include "train/progress.h"
 #include "train/train_task.h"
 
@@ -53,6 +57,12 @@ struct Run {
   const TrainHooks& hooks;
   std::set<std::string> bad_images_logged;  // --skip-bad-images: each bad file is logged once per session
   int64_t epoch_skipped = 0;                // images skipped in the current epoch
+  // Data-parallel (hooks.communicator of more than one rank): the gradient all-reduce; null in one process.
+  std::unique_ptr<GradientAllReduce> allreduce;
+
+  Communicator& comm() const { return *hooks.communicator; }
+  bool distributed() const { return comm().size() > 1; }
+  bool writer() const { return comm().rank() == 0; }  // rank 0 writes the files, the log and the bar
 };
 
 void build(Run& run) {
@@ -135,8 +145,75 @@ std::string first_non_finite(Module& model) {
 // Thrown when TrainHooks::stop_requested says stop, caught by train(): the epoch in progress is abandoned.
 struct StopRequested {};
 
+bool stop_wanted(const Run& run) {
+  return run.hooks.stop_requested && run.hooks.stop_requested();
+}
+
+// One process stops at once; ranks stop together, at the next reduction that carries the request.
 void stop_if_requested(const Run& run) {
-  if (run.hooks.stop_requested && run.hooks.stop_requested()) throw StopRequested{};
+  if (!run.distributed() && stop_wanted(run)) throw StopRequested{};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data-parallel runs
+
+// What a data-parallel run cannot do yet, refused before anything starts.
+void check_distributable(const TrainConfig& c, int ranks) {
+  if (is_segmentation(c)) {
+    throw InputError(
+        fmt::format("--task segmentation: training across {} ranks is not supported (only "
+                    "classification is data-parallel); run one process",
+                    ranks));
+  }
+  if (c.skip_bad_images) {
+    throw InputError(
+        fmt::format("--skip-bad-images: not supported across {} ranks (a rank's slice could "
+                    "become empty); run one process or clean the data",
+                    ranks));
+  }
+}
+
+// --sync-bn: every batch norm of the model takes its statistics over the ranks.
+void use_sync_batchnorm(Module& m, Communicator* comm) {
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) bn->set_communicator(comm);
+  for (Module* child : m.children()) use_sync_batchnorm(*child, comm);
+}
+
+// Rank 0's weights, buffers, optimizer state (of a resumed run) and progress on every rank.
+void share_start_state(Run& run) {
+  Communicator& comm = run.comm();
+  int64_t progress[2] = {run.progress.epochs_done, run.progress.step};
+  comm.broadcast(progress, sizeof progress, 0);
+  run.progress.epochs_done = progress[0];
+  run.progress.step = progress[1];
+  broadcast_tensors(comm, run.task->model().state_dict());
+  if (!run.config.resume) return;
+  const StateDict optimizer =
+      broadcast_state_dict(comm, run.writer() ? run.optimizer->state_dict() : StateDict{});
+  if (!run.writer()) run.optimizer->load_state_dict(optimizer, "rank 0's optimizer state");
+}
+
+// The step's numbers summed over the ranks (the loss as the global batch's mean), and whether a rank was
+// asked to stop (then all stop).
+StepResult reduce_step(const Run& run, const StepResult& mine) {
+  double v[5] = {mine.loss * double(mine.images), double(mine.images), double(mine.correct),
+                 double(mine.counted), stop_wanted(run) ? 1.0 : 0.0};
+  run.comm().allreduce_sum(v, 5);
+  if (v[4] > 0) throw StopRequested{};
+  return {.loss = v[0] / v[1], .images = int64_t(v[1]), .correct = int64_t(v[2]), .counted = int64_t(v[3])};
+}
+
+TestResult reduce_test(const Run& run, const TestResult& mine) {
+  double v[4] = {mine.loss * double(mine.images), double(mine.images), double(mine.correct),
+                 stop_wanted(run) ? 1.0 : 0.0};
+  run.comm().allreduce_sum(v, 4);
+  if (v[3] > 0) throw StopRequested{};
+  TestResult all = mine;
+  all.images = int64_t(v[1]);
+  all.correct = int64_t(v[2]);
+  all.loss = all.images > 0 ? v[0] / v[1] : 0.0;
+  all.accuracy = all.images > 0 ? v[2] / v[1] : 0.0;
+  return all;
 }
 
 // --skip-bad-images: logs each newly skipped image (once per file: its reason names it) and counts them.
@@ -169,14 +246,21 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     optimizer.set_lr(run.schedule.lr_at(step));
     if (std::optional<double> momentum = run.schedule.momentum_at(step)) optimizer.set_momentum(*momentum);
     task.model().zero_grad();
-    const StepResult r = task.forward_loss();
+    StepResult r = task.forward_loss();
     note_skipped(run);
+    if (run.distributed()) {
+      const int64_t mine = r.images;
+      r = reduce_step(run, r);
+      task.scale_loss_gradient(float(double(mine) / double(r.images)));
+      run.allreduce->start_step();
+    }
     if (r.images == 0) {  // every image of the batch was skipped: the step counts, nothing is updated
       ++run.progress.step;
       continue;
     }
     if (!std::isfinite(r.loss)) diverged(run, epoch + 1, fmt::format("the loss is {}", r.loss));
     task.backward();
+    if (run.allreduce) run.allreduce->finish();
     const double norm = run.config.clip_grad_norm > 0 ? clip_grad_norm(run.params, run.config.clip_grad_norm)
                                                       : grad_norm(run.params);
     if (!std::isfinite(norm)) diverged(run, epoch + 1, fmt::format("the gradient norm is {}", norm));
@@ -197,10 +281,11 @@ TestResult test_epoch(Run& run, int64_t epoch) {
   ProgressBar bar(std::cerr, run.show_progress, fmt::format("test  {}/{}", epoch + 1, run.config.epochs),
                   run.task->test_batches());
   int64_t done = 0;
-  return run.task->evaluate([&](int64_t images) {
+  const TestResult mine = run.task->evaluate([&](int64_t images) {
     bar.update(++done, images, -1.0, 0.0);
     stop_if_requested(run);
   });
+  return run.distributed() ? reduce_test(run, mine) : mine;
 }
 
 void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
@@ -227,15 +312,28 @@ TrainSummary summary_of(const Run& run, int64_t first_epoch) {
 
 }  // namespace
 
-TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
+TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
   ops::set_num_threads(config.threads);
+  SingleProcessCommunicator single_process;
+  TrainHooks hooks = given_hooks;
+  if (hooks.communicator == nullptr) hooks.communicator = &single_process;
+  const bool writer = hooks.communicator->rank() == 0;
+  std::ostream quiet(nullptr);  // the other ranks' log
+  if (hooks.communicator->size() > 1) check_distributable(config, hooks.communicator->size());
   Run run{.config = config,
           .files = RunFiles(config.out_dir),
-          .log = hooks.log != nullptr ? hooks.log : &std::cout,
-          .show_progress = hooks.progress,
+          .log = !writer                ? &quiet
+                 : hooks.log != nullptr ? hooks.log
+                                        : &std::cout,
+          .show_progress = hooks.progress && writer,
           .hooks = hooks};
   build(run);
-  prepare_out_dir(run);
+  if (writer) prepare_out_dir(run);
+  if (run.distributed()) {
+    share_start_state(run);
+    if (config.sync_bn) use_sync_batchnorm(run.task->model(), &run.comm());
+    run.allreduce = std::make_unique<GradientAllReduce>(run.comm(), run.params);
+  }
 
   const int64_t first_epoch = run.progress.epochs_done + 1;
   if (config.resume && first_epoch <= config.epochs) {
@@ -281,7 +379,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
       p.best_test_acc = best_score(m);
       p.best_epoch = m.epoch;
     }
-    save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p);
+    if (writer) save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p);
     log_epoch(run, m, best);
     if (hooks.on_epoch_end && !hooks.on_epoch_end(m)) break;
   }
