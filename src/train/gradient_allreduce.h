@@ -34,6 +34,11 @@ class GradientAllReduce {
   double exposed_seconds() const { return exposed_seconds_; }
   int64_t steps() const { return steps_; }
   int64_t buckets() const { return int64_t(buckets_.size()); }
+  int64_t bytes() const;  // of one step's gradients
+  // Seconds one step's all-reduce takes when nothing hides it: every bucket started, then waited for, the
+  // mean of `repeats` rounds (collective: every rank calls it). The benchmarks' reference for the share of
+  // the all-reduce that backward hides (1 - exposed per step / this).
+  double measure_unhidden(int repeats);
 
  private:
   struct Bucket {

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
@@ -59,6 +60,9 @@ struct Run {
   int64_t epoch_skipped = 0;                // images skipped in the current epoch
   // Data-parallel (hooks.communicator of more than one rank): the gradient all-reduce; null in one process.
   std::unique_ptr<GradientAllReduce> allreduce;
+  // Training steps timed for RESNET_DDP_TIMING (all but each epoch's first, which warms up).
+  double timed_seconds = 0.0;
+  int64_t timed_images = 0, timed_steps = 0;
 
   Communicator& comm() const { return *hooks.communicator; }
   bool distributed() const { return comm().size() > 1; }
@@ -240,6 +244,7 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
                   run.steps_per_epoch);
   EpochTotals t;
   for (int64_t s = 0; s < run.steps_per_epoch; ++s) {
+    const Clock::time_point step_start = Clock::now();
     stop_if_requested(run);
     if (!task.next_train_batch()) break;
     const int64_t step = run.progress.step;
@@ -266,6 +271,11 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     if (!std::isfinite(norm)) diverged(run, epoch + 1, fmt::format("the gradient norm is {}", norm));
     optimizer.step();
     ++run.progress.step;
+    if (s > 0) {
+      run.timed_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
+      run.timed_images += r.images;
+      ++run.timed_steps;
+    }
 
     t.loss_sum += r.loss * double(r.images);
     t.images += r.images;
@@ -298,6 +308,29 @@ void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
              m.epoch, std::to_string(run.config.epochs).size(), run.config.epochs, m.train_loss,
              100 * m.train_acc, m.test_loss, 100 * m.test_acc, miou, m.lr, m.seconds, best ? "  *best" : "")
       << std::flush;
+}
+
+// RESNET_DDP_TIMING=1 (scripts/bench_distributed.sh): one line on stderr from rank 0 after the run: training
+// images per second, and for several ranks the all-reduce time of a step unhidden, the time the optimizer
+// waited for it (what backward did not hide) and the loopback bandwidth of the same code path.
+void report_timing(Run& run) {
+  if (std::getenv("RESNET_DDP_TIMING") == nullptr || run.timed_steps == 0) return;
+  const double images_per_second = double(run.timed_images) / run.timed_seconds;
+  std::string line = fmt::format("ddp timing: ranks {} threads {} steps {} images/s {:.1f}",
+                                 run.comm().size(), run.config.threads, run.timed_steps, images_per_second);
+  if (run.allreduce) {
+    const double unhidden = run.allreduce->measure_unhidden(10);
+    const double waited = run.allreduce->exposed_seconds() / double(run.allreduce->steps());
+    const int n = run.comm().size();
+    const double bytes = double(run.allreduce->bytes());
+    line += fmt::format(
+        " step_ms {:.2f} allreduce_ms {:.2f} waited_ms {:.2f} hidden {:.1f}% gradient_MB {:.2f} buckets {} "
+        "ring_bus_GBps {:.2f}",
+        1e3 * run.timed_seconds / double(run.timed_steps), 1e3 * unhidden, 1e3 * waited,
+        100.0 * std::max(0.0, 1.0 - waited / unhidden), bytes / 1e6, run.allreduce->buckets(),
+        2.0 * (n - 1) / n * bytes / unhidden / 1e9);
+  }
+  if (run.writer()) std::cerr << line << "\n";
 }
 
 TrainSummary summary_of(const Run& run, int64_t first_epoch) {
@@ -383,6 +416,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
     log_epoch(run, m, best);
     if (hooks.on_epoch_end && !hooks.on_epoch_end(m)) break;
   }
+  report_timing(run);
   return summary_of(run, first_epoch);
 }
 

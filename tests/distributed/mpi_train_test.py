@@ -5,6 +5,8 @@ and compares the runs' last.safetensors (weights and batch-norm running statisti
   mpi_train_test.py --resnet BIN --work DIR CASE [ARGS]
 
 CASE: syncbn ARCH STEM      2 and 3 ranks with --sync-bn == 1 process, within 1e-5 relative
+      ddp                   2 ranks without --sync-bn == DDP: one SGD step averages the gradients of two
+                            1-process runs, each on one rank's slice alone (its own BN statistics)
       bf16                  2 ranks --precision bf16 --sync-bn run; close to 1 process bf16 (bf16 rounding)
       divisible             --batch-size not divisible by the ranks: one line naming both, exit 2
       bad-data              rank 1 cannot open its data: the launch fails with rank 1's message
@@ -115,6 +117,103 @@ def case_syncbn(args):
         m1 = open(f"{one}/metrics.csv").read().splitlines()[0]
         mk = open(f"{many}/metrics.csv").read().splitlines()[0]
         assert m1 == mk, (m1, mk)
+
+
+# The loader's epoch order (src/data/batch_pipeline.h: splitmix64 seeds, std::mt19937_64, Fisher-Yates), to
+# know which samples each rank's slice holds.
+M64 = (1 << 64) - 1
+
+
+def mix_seed(x):
+    x = (x + 0x9E3779B97F4A7C15) & M64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & M64
+    return x ^ (x >> 31)
+
+
+class Mt19937_64:
+    def __init__(self, seed):
+        self.mt = [seed & M64] + [0] * 311
+        for i in range(1, 312):
+            self.mt[i] = (6364136223846793005 * (self.mt[i - 1] ^ (self.mt[i - 1] >> 62)) + i) & M64
+        self.i = 312
+
+    def __call__(self):
+        if self.i >= 312:
+            mt = self.mt
+            for k in range(312):
+                x = (mt[k] & 0xFFFFFFFF80000000) | (mt[(k + 1) % 312] & 0x7FFFFFFF)
+                mt[k] = mt[(k + 156) % 312] ^ (x >> 1) ^ (0xB5026F5AA96619E9 if x & 1 else 0)
+            self.i = 0
+        y = self.mt[self.i]
+        self.i += 1
+        y ^= (y >> 29) & 0x5555555555555555
+        y ^= (y << 17) & 0x71D67FFFEDA60000
+        y ^= (y << 37) & 0xFFF7EEE000000000
+        return (y ^ (y >> 43)) & M64
+
+
+def epoch_order(n, seed, epoch):
+    epoch_seed = mix_seed(mix_seed(seed) ^ epoch)
+    rng = Mt19937_64(mix_seed(epoch_seed ^ M64))
+    order = list(range(n))
+    for i in range(n, 1, -1):
+        j = rng() % i
+        order[i - 1], order[j] = order[j], order[i - 1]
+    return order
+
+
+def write_cifar(folder, records, test):
+    os.makedirs(folder, exist_ok=True)
+    for i, part in enumerate(np.array_split(records, 5)):
+        with open(os.path.join(folder, f"data_batch_{i + 1}.bin"), "wb") as f:
+            f.write(part.tobytes())
+    shutil.copy(test, os.path.join(folder, "test_batch.bin"))
+
+
+def case_ddp(args):
+    # One SGD step (first momentum step: the buffer is the gradient; no weight decay) of global batch 24: the
+    # 2-rank weights must be the mean of the weights of two 1-process steps on each slice alone (the update is
+    # linear in the gradient), and rank 0's BN running statistics those of slice 0 (DDP keeps per-rank BN).
+    extra = ["--arch", args.arch, "--epochs", "1", "--max-steps-per-epoch", "1", "--wd", "0"]
+    if args.stem:
+        extra += ["--stem", args.stem]
+    ddp = fresh(os.path.join(args.work, "ddp-2"))
+    train(args, 2, ddp, extra + ["--subset", "24", "--batch-size", "24"])
+    records = np.concatenate([np.fromfile(os.path.join(args.data, f"data_batch_{i}.bin"), np.uint8)
+                              for i in range(1, 6)]).reshape(-1, 3073)
+    order = epoch_order(24, 3, 0)
+    slices = []
+    saved_data = args.data
+    for r in range(2):
+        folder = fresh(os.path.join(args.work, f"ddp-slice{r}-data"))
+        write_cifar(folder, records[order[12 * r:12 * (r + 1)]], os.path.join(saved_data, "test_batch.bin"))
+        args.data = folder
+        out = fresh(os.path.join(args.work, f"ddp-slice{r}"))
+        train(args, 0, out, extra + ["--batch-size", "12"])
+        slices.append(read_safetensors(f"{out}/last.safetensors"))
+    args.data = saved_data
+    got = read_safetensors(f"{ddp}/last.safetensors")
+    worst, where = 0.0, ""
+    for name, value in got.items():
+        if value.dtype == np.int64:
+            continue
+        if "running_" in name:
+            want = slices[0][name].astype(np.float64)
+        else:
+            want = (slices[0][name].astype(np.float64) + slices[1][name]) / 2
+        rel = np.max(np.abs(value - want)) / max(np.max(np.abs(want)), 1.0)
+        if rel > worst:
+            worst, where = rel, name
+    print(f"2 ranks (DDP) vs the mean of 1-process steps on each slice: {worst:.2e} ({where})")
+    if worst > TOLERANCE:
+        sys.exit(f"FAIL: DDP differs from the per-slice reference by {worst:.2e} in {where}")
+    # The other BN semantics must not pass: with --sync-bn the statistics are the whole batch's.
+    sync = fresh(os.path.join(args.work, "ddp-2-sync"))
+    train(args, 2, sync, extra + ["--subset", "24", "--batch-size", "24", "--sync-bn"])
+    off, _ = worst_relative(f"{sync}/last.safetensors", f"{ddp}/last.safetensors")
+    print(f"--sync-bn differs from DDP by {off:.2e} (must be far above the tolerance)")
+    assert off > 100 * TOLERANCE
 
 
 def case_bf16(args):
@@ -232,7 +331,7 @@ def main():
     args = p.parse_args()
     os.makedirs(args.work, exist_ok=True)
     args.data = make_data(args.work)
-    {"syncbn": case_syncbn, "bf16": case_bf16, "divisible": case_divisible, "bad-data": case_bad_data,
+    {"syncbn": case_syncbn, "ddp": case_ddp, "bf16": case_bf16, "divisible": case_divisible, "bad-data": case_bad_data,
      "kill-resume": case_kill_resume}[args.case](args)
     print("OK")
 
