@@ -1,5 +1,6 @@
 #include "train/gradient_allreduce.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -7,16 +8,22 @@ namespace resnet {
 
 GradientAllReduce::GradientAllReduce(Communicator& comm, std::vector<Parameter*> params, int64_t bucket_bytes)
     : comm_(comm) {
+  // Cut in registration order (the first bucket small), then listed and filled in reverse.
+  std::vector<std::vector<Parameter*>> cuts;
   int64_t bytes = 0;
-  for (auto it = params.rbegin(); it != params.rend(); ++it) {
-    if (buckets_.empty() || bytes >= bucket_bytes) {
-      buckets_.emplace_back();
+  for (Parameter* p : params) {
+    const int64_t cap = cuts.size() == 1 ? std::min(bucket_bytes, kLastBucketBytes) : bucket_bytes;
+    if (cuts.empty() || bytes >= cap) {
+      cuts.emplace_back();
       bytes = 0;
     }
-    Bucket& b = buckets_.back();
-    b.params.push_back(*it);
-    bucket_of_[*it] = buckets_.size() - 1;
-    bytes += (*it)->value.numel() * int64_t(sizeof(float));
+    cuts.back().push_back(p);
+    bytes += p->value.numel() * int64_t(sizeof(float));
+  }
+  for (auto cut = cuts.rbegin(); cut != cuts.rend(); ++cut) {
+    buckets_.emplace_back();
+    buckets_.back().params.assign(cut->rbegin(), cut->rend());
+    for (Parameter* p : buckets_.back().params) bucket_of_[p] = buckets_.size() - 1;
   }
   for (Bucket& b : buckets_) {
     int64_t n = 0;

@@ -1,9 +1,10 @@
 // DDP's gradient averaging over MPI: the parameters are cut into buckets of ~25 MB in reverse registration
-// order (roughly the order backward produces their gradients); while backward runs, each layer reports its
-// gradients final (Module::set_gradients_observer) and a bucket whose every gradient is final is copied into
-// its flat f32 buffer and its non-blocking all-reduce starts, so communication overlaps the rest of backward.
-// finish() waits for all of them and writes the sums back. The loss gradient was scaled by this rank's share
-// of the global batch, so the sums are the gradients of the global batch's mean loss.
+// order (roughly the order backward produces their gradients; the last bucket, of the first layers, ~1 MB);
+// while backward runs, each layer reports its gradients final (Module::set_gradients_observer) and a bucket
+// whose every gradient is final is copied into its flat f32 buffer and its non-blocking all-reduce starts, so
+// communication overlaps the rest of backward. finish() waits for all of them and writes the sums back. The
+// loss gradient was scaled by this rank's share of the global batch, so the sums are the gradients of the
+// global batch's mean loss.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,9 @@ namespace resnet {
 class GradientAllReduce {
  public:
   static constexpr int64_t kBucketBytes = 25 << 20;
+  // The bucket of the first-registered parameters (the stem, layer1) is the last to become ready and nothing
+  // of backward is left to hide it: it is kept small (the mirror of DDP's small first bucket).
+  static constexpr int64_t kLastBucketBytes = 1 << 20;
 
   GradientAllReduce(Communicator& comm, std::vector<Parameter*> params, int64_t bucket_bytes = kBucketBytes);
   ~GradientAllReduce();  // removes the gradients observer

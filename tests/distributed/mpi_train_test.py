@@ -4,7 +4,8 @@ and compares the runs' last.safetensors (weights and batch-norm running statisti
 
   mpi_train_test.py --resnet BIN --work DIR CASE [ARGS]
 
-CASE: syncbn ARCH STEM      2 and 3 ranks with --sync-bn == 1 process, within 1e-5 relative
+CASE: syncbn ARCH STEM      2 and 3 ranks (resnet18: 2) with --sync-bn == 1 process, within 1e-5 relative or
+                            twice the float32 summation-order floor (1 process, 2 threads vs 1), if larger
       ddp                   2 ranks without --sync-bn == DDP: one SGD step averages the gradients of two
                             1-process runs, each on one rank's slice alone (its own BN statistics)
       bf16                  2 ranks --precision bf16 --sync-bn run; close to 1 process bf16 (bf16 rounding)
@@ -107,7 +108,7 @@ def case_syncbn(args):
     floor, floor_where = worst_relative(f"{threads}/last.safetensors", f"{one}/last.safetensors")
     print(f"{args.arch} 1 process, 2 threads vs 1 thread (summation order): {floor:.2e} ({floor_where})")
     bound = max(TOLERANCE, 2 * floor)
-    for ranks in (2, 3):
+    for ranks in (2, 3) if args.arch == "resnet20" else (2,):  # resnet18: 2 ranks only (time)
         many = fresh(os.path.join(args.work, f"{args.arch}-{ranks}"))
         train(args, ranks, many, extra)
         worst, where = worst_relative(f"{many}/last.safetensors", f"{one}/last.safetensors")
