@@ -42,8 +42,10 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
     ResNetConfig model_config = model_config_for(c.arch, c.stem, info);
     model_config.dropout = c.dropout;
     model_ = std::make_unique<ResNet>(model_config, c.seed);
-    // A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint).
-    if (!c.init_weights.empty() && !c.resume) {
+    // A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint);
+    // across ranks only rank 0 reads them, and the trainer broadcasts its model.
+    const bool reads_files = hooks.communicator == nullptr || hooks.communicator->rank() == 0;
+    if (!c.init_weights.empty() && !c.resume && reads_files) {
       c.init_report = load_pretrained(*model_, c.init_weights, {.strict = !c.non_strict}).describe();
       log << c.init_report << "\n" << std::flush;
     }
