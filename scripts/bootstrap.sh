@@ -12,6 +12,7 @@ DEBIAN_PACKAGES=(
   libpng-dev libjpeg62-turbo-dev libcairo2-dev
   libonnx-dev libprotobuf-dev
   clang libclang-rt-14-dev lld
+  openmpi-bin libopenmpi-dev
   python3-torch python3-torchvision python3-numpy python3-pip python3-venv python3-skimage
   python3-dev python3-pytest
   dataset-fashion-mnist

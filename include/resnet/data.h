@@ -160,6 +160,11 @@ struct LoaderOptions {
   // failing the epoch: the batch is that much smaller (possibly empty) and lists it in `skipped`. Which
   // samples a batch holds still depends on nothing but the batch number.
   bool skip_bad_samples = false;
+  // Data-parallel training: of each batch of `batch_size` (the global batch), only the contiguous part
+  // [begin + len * shard / shards, begin + len * (shard + 1) / shards) of its len samples, so that the shards
+  // of an epoch are disjoint and together are the one-process epoch, batch by batch. 1 shard: all of it.
+  int shard = 0;
+  int shards = 1;
 };
 
 // A sample a loader left out (LoaderOptions::skip_bad_samples): its dataset index and the error, which names

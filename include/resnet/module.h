@@ -69,6 +69,11 @@ class Module {
   // Observer called after every leaf module's forward (used by `summary`); empty when not tracing.
   using ForwardObserver = std::function<void(const Module&, const Tensor& in, const Tensor& out)>;
   static void set_forward_observer(ForwardObserver observer);
+  // Observer called by each layer with parameters when its backward has added its parameters' gradients,
+  // which are then final for this backward (each layer runs once per forward). The data-parallel trainer
+  // starts a gradient bucket's all-reduce from it while backward goes on; empty otherwise.
+  using GradientsObserver = std::function<void(Module&)>;
+  static void set_gradients_observer(GradientsObserver observer);
 
  protected:
   // Children, parameters and buffers are registered in torchvision's __init__ order.
@@ -85,6 +90,8 @@ class Module {
   std::string child_path(const std::string& local_name) const;
   // Leaf modules call this at the end of forward().
   void notify_forward(const Tensor& in, const Tensor& out) const;
+  // Layers with parameters call this at the end of backward().
+  void notify_gradients_ready();
 
  private:
   std::string path_;

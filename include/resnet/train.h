@@ -49,6 +49,8 @@
 
 namespace resnet {
 
+class Communicator;  // src/core/communicator.h
+
 struct TrainConfig {
   // The task: "classification" (a zoo ResNet) or "segmentation" (a U-Net, "unet-<encoder>").
   std::string task = "classification";
@@ -105,6 +107,9 @@ struct TrainConfig {
   std::string auto_augment = "none";  // ta_wide | ra | none (after the crop and flip, on u8 pixels)
   std::string precision = "f32";
   uint64_t seed = 0;
+  // Data-parallel runs (mpirun): batch norm with the statistics of the whole global batch over all ranks
+  // (torch's SyncBatchNorm); false: each rank's own slice, as DDP. No effect in a single process.
+  bool sync_bn = false;
 
   // Where the run lives.
   std::string out_dir;
@@ -180,6 +185,10 @@ struct TrainHooks {
   // true stops the run there: the epoch in progress is abandoned and train() returns with
   // TrainSummary::interrupted_in_epoch set. `resnet train` answers it from SIGINT/SIGTERM.
   std::function<bool()> stop_requested;
+  // Data-parallel training (src/core/communicator.h; `resnet train` makes it from the mpirun launch): rank r
+  // of size() ranks trains on its slice of every global batch of config.batch_size, gradients are summed over
+  // the ranks, and only rank 0 writes files, the log and the progress bar. Null: one process.
+  Communicator* communicator = nullptr;
 };
 
 // Trains as `config` (already resolved) says. Throws InputError for bad input (nothing is written before the

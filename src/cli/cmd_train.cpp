@@ -14,6 +14,7 @@
 #include "resnet/error.h"
 #include "resnet/train.h"
 #include "train/checkpoint.h"
+#include "train/distributed.h"
 
 namespace resnet::cli {
 namespace {
@@ -62,7 +63,26 @@ TrainConfig merge_with_run(const CLI::App& cmd, const TrainConfig& given) {
   throw ExitStatus{StopSignals::exit_status(signal)};
 }
 
+void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm);
+
+// One process, or one rank of `mpirun -np K resnet train ...` (train/distributed.h). A rank that fails ends
+// the whole launch, with its message: the others may be waiting for it in a collective.
 void run_train(const CLI::App& cmd, TrainFlags& f) {
+  const std::unique_ptr<Communicator> comm = launch_communicator();
+  if (comm->size() == 1) return train_and_report(cmd, f, *comm);
+  try {
+    train_and_report(cmd, f, *comm);
+  } catch (const InputError& e) {
+    std::cerr << fmt::format("resnet: error: rank {} of {}: {}\n", comm->rank(), comm->size(), e.what());
+    comm->abort(2);
+  } catch (const std::exception& e) {
+    std::cerr << fmt::format("resnet: internal error: rank {} of {}: {}\n", comm->rank(), comm->size(),
+                             e.what());
+    comm->abort(1);
+  }
+}
+
+void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm) {
   TrainConfig c = f.config;
   if (cmd.count("--lr") > 0) c.lr = f.lr;
   if (cmd.count("--wd") > 0) c.weight_decay = f.wd;
@@ -74,12 +94,13 @@ void run_train(const CLI::App& cmd, TrainFlags& f) {
 
   TrainHooks hooks;
   hooks.progress = !f.quiet;
+  hooks.communicator = &comm;
   const StopSignals signals;
   hooks.stop_requested = [&signals] { return signals.received() != 0; };
   const TrainSummary s = train(c, hooks);
   if (s.interrupted_in_epoch > 0) stopped_by(signals.received(), c, s);
   const RunFiles files(c.out_dir);
-  if (s.history.empty()) return;
+  if (s.history.empty() || comm.rank() != 0) return;
   if (s.first_epoch > c.epochs) {
     std::cout << fmt::format("the run in {} had already finished its {} epochs\n", c.out_dir, c.epochs);
   }
@@ -151,6 +172,9 @@ void register_train(CLI::App& app) {
   cmd->add_option("--clip-grad-norm", c.clip_grad_norm, "clip the global gradient norm to this (0 = off)")
       ->capture_default_str();
   cmd->add_option("--precision", c.precision, "f32 | bf16")->capture_default_str();
+  cmd->add_flag("--sync-bn", c.sync_bn,
+                "under mpirun: batch norm over the whole global batch (SyncBatchNorm); default: each rank's "
+                "slice (DDP)");
   cmd->add_option("--stem", c.stem,
                   "imagenet | cifar (3x3 stride-1 conv, no max-pool; default: the arch's own)");
   cmd->add_option("--image-size", c.image_size,

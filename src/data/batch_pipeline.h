@@ -176,10 +176,21 @@ struct EpochBatches {
   void configure(int64_t dataset_size, const LoaderOptions& o) {
     if (o.batch_size <= 0) throw InputError(fmt::format("batch size must be positive, got {}", o.batch_size));
     if (o.threads < 0) throw InputError(fmt::format("loader threads must be >= 0, got {}", o.threads));
+    if (o.shards < 1 || o.shard < 0 || o.shard >= o.shards) {
+      throw InputError(fmt::format("loader shard {} of {}: expected 0 <= shard < shards", o.shard, o.shards));
+    }
     num_samples = o.subset > 0 ? std::min(o.subset, dataset_size) : dataset_size;
     num_batches = o.drop_last ? num_samples / o.batch_size : (num_samples + o.batch_size - 1) / o.batch_size;
     capacity = std::max<int64_t>({o.prefetch, o.threads, 1});
     options = o;
+  }
+
+  // Batch b's positions [begin, end) in `order`: order[b*B, min((b+1)*B, num_samples)), or this shard's
+  // contiguous part of it (LoaderOptions::shard).
+  std::pair<int64_t, int64_t> batch_range(int64_t b) const {
+    const int64_t begin = b * options.batch_size;
+    const int64_t len = std::min(begin + options.batch_size, num_samples) - begin;
+    return {begin + len * options.shard / options.shards, begin + len * (options.shard + 1) / options.shards};
   }
 
   std::vector<int64_t> epoch_order(int64_t e) const {

@@ -22,11 +22,11 @@ struct Loader::Impl : EpochBatches<Batch> {
   Batch build_batch(int64_t b) const;
 };
 
-// Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)), less those skipped as unreadable
+// Batch b of the current epoch: samples order[batch_range(b)] (order[b*B, min((b+1)*B, n)) or this shard's
+// part of it), less those skipped as unreadable
 // (options.skip_bad_samples).
 Batch Loader::Impl::build_batch(int64_t b) const {
-  const int64_t begin = b * options.batch_size;
-  const int64_t end = std::min(begin + options.batch_size, num_samples);
+  const auto [begin, end] = batch_range(b);
   Batch batch;
   batch.index = b;
   float* dst = nullptr;

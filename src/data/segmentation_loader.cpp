@@ -23,8 +23,7 @@ struct SegmentationLoader::Impl : EpochBatches<SegmentationBatch> {
 // Batch b of the current epoch: samples order[b*B, min((b+1)*B, n)), less those skipped as unreadable
 // (options.skip_bad_samples).
 SegmentationBatch SegmentationLoader::Impl::build_batch(int64_t b) const {
-  const int64_t begin = b * options.batch_size;
-  const int64_t end = std::min(begin + options.batch_size, num_samples);
+  const auto [begin, end] = batch_range(b);  // LoaderOptions::shard's part of batch b
   SegmentationBatch batch;
   batch.index = b;
   for (int64_t k = begin; k < end; ++k) {

@@ -4,6 +4,7 @@
 
 #include "dnnl/ops.h"
 #include "nn/backward.h"
+#include "nn/sync_batchnorm.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -29,11 +30,15 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
       throw InputError(fmt::format("{}: expected more than 1 value per channel when training, got input {}",
                                    path(), shape_str(x.shape())));
     }
-    saved_mean_ = Tensor({channels_});
-    saved_var_ = Tensor({channels_});
-    y = ops::batchnorm_forward_training(x, weight_->value, bias_->value, eps_, saved_mean_, saved_var_);
-    saved_input_ = x;
-    update_running_stats(saved_mean_, saved_var_, count);
+    if (synchronised()) {
+      y = forward_synchronised(x);
+    } else {
+      saved_mean_ = Tensor({channels_});
+      saved_var_ = Tensor({channels_});
+      y = ops::batchnorm_forward_training(x, weight_->value, bias_->value, eps_, saved_mean_, saved_var_);
+      saved_input_ = x;
+      update_running_stats(saved_mean_, saved_var_, count);
+    }
   } else {
     y = ops::batchnorm_forward_inference(x, weight_->value, bias_->value, *running_mean_, *running_var_,
                                          eps_);
@@ -53,8 +58,45 @@ Tensor BatchNorm2d::backward(const Tensor& dy) {
     return ops::batchnorm_backward_global_stats(dy, x, weight_->value, *running_mean_, *running_var_, eps_,
                                                 grad_to_accumulate(*weight_), grad_to_accumulate(*bias_));
   }
-  return ops::batchnorm_backward(dy, x, weight_->value, mean, var, eps_, grad_to_accumulate(*weight_),
-                                 grad_to_accumulate(*bias_));
+  if (synchronised()) return backward_synchronised(dy, x, mean, var);
+  Tensor dx = ops::batchnorm_backward(dy, x, weight_->value, mean, var, eps_, grad_to_accumulate(*weight_),
+                                      grad_to_accumulate(*bias_));
+  notify_gradients_ready();
+  return dx;
+}
+
+// SyncBatchNorm's forward: the statistics of every rank's batch, used as constants by oneDNN's inference
+// normalisation (the same formula); the running statistics take the unbiased variance over all ranks.
+Tensor BatchNorm2d::forward_synchronised(const Tensor& x) {
+  GlobalBatchStats stats = global_batch_stats(x, *comm_);
+  if (stats.count < 2) {
+    throw InputError(
+        fmt::format("{}: expected more than 1 value per channel over the ranks when training, got {}", path(),
+                    stats.count));
+  }
+  Tensor y = ops::batchnorm_forward_inference(x, weight_->value, bias_->value, stats.mean, stats.var, eps_);
+  saved_mean_ = std::move(stats.mean);
+  saved_var_ = std::move(stats.var);
+  saved_count_ = stats.count;
+  saved_input_ = x;
+  update_running_stats(saved_mean_, saved_var_, saved_count_);
+  return y;
+}
+
+// SyncBatchNorm's backward: oneDNN's use_global_stats backward gives dy * w * invstd and this rank's sums of
+// dy and dy * xhat (= its parts of the bias and weight gradients, summed over the ranks with the other
+// gradients); the path through the statistics needs both sums over all ranks.
+Tensor BatchNorm2d::backward_synchronised(const Tensor& dy, const Tensor& x, const Tensor& mean,
+                                          const Tensor& var) {
+  Tensor sum_dy_xhat = Tensor::zeros({channels_}), sum_dy = Tensor::zeros({channels_});
+  Tensor dx =
+      ops::batchnorm_backward_global_stats(dy, x, weight_->value, mean, var, eps_, sum_dy_xhat, sum_dy);
+  ops::add_to(grad_to_accumulate(*weight_), sum_dy_xhat);
+  ops::add_to(grad_to_accumulate(*bias_), sum_dy);
+  notify_gradients_ready();
+  const GlobalBatchStats stats{mean, var, saved_count_};
+  subtract_statistics_path(dx, x, weight_->value, stats, eps_, sum_dy, sum_dy_xhat, *comm_);
+  return dx;
 }
 
 // running = (1 - momentum) * running + momentum * batch, with the unbiased batch variance (as PyTorch).

@@ -3,6 +3,7 @@
 // mode uses the batch statistics and updates the running ones with the unbiased variance, as PyTorch does.
 #pragma once
 
+#include "core/communicator.h"
 #include "resnet/module.h"
 
 namespace resnet {
@@ -25,8 +26,16 @@ class BatchNorm2d : public Module {
   Tensor& running_mean() { return *running_mean_; }
   Tensor& running_var() { return *running_var_; }
 
+  // SyncBatchNorm (--sync-bn): with a communicator of more than one rank, train mode normalises with the
+  // statistics of all ranks' batches and backward reduces its two sums over them (nn/sync_batchnorm.h), as
+  // torch.nn.SyncBatchNorm. Null (the default) or one rank: the batch's own statistics.
+  void set_communicator(Communicator* comm) { comm_ = comm; }
+
  private:
   void update_running_stats(const Tensor& batch_mean, const Tensor& batch_var, int64_t count);
+  bool synchronised() const { return comm_ != nullptr && (comm_->size() > 1); }
+  Tensor forward_synchronised(const Tensor& x);
+  Tensor backward_synchronised(const Tensor& dy, const Tensor& x, const Tensor& mean, const Tensor& var);
 
   int64_t channels_;
   float eps_;
@@ -38,6 +47,8 @@ class BatchNorm2d : public Module {
   Tensor* num_batches_tracked_;
   // Saved by a train-mode forward for backward (eval with gradients: the input only).
   Tensor saved_input_, saved_mean_, saved_var_;
+  Communicator* comm_ = nullptr;
+  int64_t saved_count_ = 0;  // synchronised: values per channel over all ranks
 };
 
 }  // namespace resnet

@@ -38,6 +38,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   const Tensor x = std::move(saved_input_);
   ops::conv2d_backward_weights(x, dy, options_.window, grad_to_accumulate(*weight_),
                                bias_ ? &grad_to_accumulate(*bias_) : nullptr);
+  notify_gradients_ready();
   return ops::conv2d_backward_data(dy, weight_->value, x.shape(), options_.window);
 }
 

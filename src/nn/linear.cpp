@@ -31,6 +31,7 @@ Tensor Linear::backward(const Tensor& dy) {
   const Tensor x = std::move(saved_input_);
   ops::linear_backward_weights(x, dy, grad_to_accumulate(*weight_),
                                bias_ ? &grad_to_accumulate(*bias_) : nullptr);
+  notify_gradients_ready();
   return ops::linear_backward_data(dy, weight_->value);
 }
 

@@ -12,6 +12,11 @@ Module::ForwardObserver& forward_observer() {
   return observer;
 }
 
+Module::GradientsObserver& gradients_observer() {
+  static Module::GradientsObserver observer;
+  return observer;
+}
+
 }  // namespace
 
 Module::Module(std::string path, std::string type_name)
@@ -95,6 +100,14 @@ void Module::set_forward_observer(ForwardObserver observer) {
 
 void Module::notify_forward(const Tensor& in, const Tensor& out) const {
   if (forward_observer()) forward_observer()(*this, in, out);
+}
+
+void Module::set_gradients_observer(GradientsObserver observer) {
+  gradients_observer() = std::move(observer);
+}
+
+void Module::notify_gradients_ready() {
+  if (gradients_observer()) gradients_observer()(*this);
 }
 
 namespace {

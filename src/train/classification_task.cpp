@@ -4,6 +4,7 @@
 #include <numeric>
 #include <ostream>
 
+#include "core/communicator.h"
 #include "data/batch_pipeline.h"
 #include "resnet/loss.h"
 #include "resnet/pretrained.h"
@@ -43,13 +44,15 @@ Datasets open_datasets(const TrainConfig& c, const TrainHooks& hooks) {
 class ClassificationTask final : public LoaderTask<Loader, Batch> {
  public:
   ClassificationTask(TrainConfig& c, const TrainHooks& hooks, std::ostream& log)
-      : config_(c), data_(open_datasets(c, hooks)) {
+      : config_(c), hooks_(hooks), data_(open_datasets(c, hooks)) {
     const DatasetInfo& info = data_.train->info();
     ResNetConfig model_config = model_config_for(c.arch, c.stem, info);
     model_config.dropout = c.dropout;
     model_ = std::make_unique<ResNet>(model_config, c.seed);
-    // A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint).
-    if (!c.init_weights.empty() && !c.resume) {
+    // A fresh run that starts from pretrained weights loads them (a resumed one has them in its checkpoint);
+    // across ranks only rank 0 reads them, and the trainer broadcasts its model.
+    const bool reads_files = hooks.communicator == nullptr || hooks.communicator->rank() == 0;
+    if (!c.init_weights.empty() && !c.resume && reads_files) {
       c.init_report = load_pretrained(*model_, c.init_weights, {.strict = !c.non_strict}).describe();
       log << c.init_report << "\n" << std::flush;
     }
@@ -88,6 +91,10 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
     return {.loss = ce.loss, .images = n, .correct = ce.correct, .counted = n};
   }
   void backward() override { model_->backward(grad_); }
+  void scale_loss_gradient(float factor) override {
+    float* g = grad_.f32();
+    for (int64_t i = 0, n = grad_.numel(); i < n; ++i) g[i] *= factor;
+  }
 
   TestResult evaluate(const std::function<void(int64_t)>& on_batch) override {
     int64_t images = 0;
@@ -96,7 +103,7 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
           images += int64_t(b.labels.size());
           on_batch(images);
         });
-    return {.loss = r.loss, .accuracy = r.top1()};
+    return {.loss = r.loss, .accuracy = r.top1(), .images = r.count, .correct = r.top1_correct};
   }
 
  private:
@@ -106,17 +113,22 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
         c.augment ? train_transform(info, c.image_size) : eval_transform(info, c.image_size);
     if (c.auto_augment != "none") train_spec.auto_augment = c.auto_augment;
     train_spec.random_erasing = c.random_erasing;
-    train_loader_ =
-        std::make_unique<Loader>(data_.train, train_spec, train_loader_options(c, data_.train->size()));
+    train_loader_ = std::make_unique<Loader>(data_.train, train_spec,
+                                             train_loader_options(c, data_.train->size(), hooks_));
     LoaderOptions test_options{.batch_size = std::max(c.batch_size, kEvalBatchSize),
                                .shuffle = false,
                                .threads = c.workers,
                                .subset = c.test_subset,
                                .skip_bad_samples = c.skip_bad_images};
+    if (const Communicator* comm = hooks_.communicator) {  // each rank evaluates its part of every batch
+      test_options.shard = comm->rank();
+      test_options.shards = comm->size();
+    }
     test_loader_ = std::make_unique<Loader>(data_.test, eval_transform(info, c.image_size), test_options);
   }
 
   const TrainConfig& config_;
+  const TrainHooks& hooks_;
   Datasets data_;
   std::unique_ptr<ResNet> model_;
   std::string classifier_prefix_;

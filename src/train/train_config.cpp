@@ -96,6 +96,7 @@ json to_json(const TrainConfig& c) {
     j["auto_augment"] = c.auto_augment;
   }
   if (c.skip_bad_images) j["skip_bad_images"] = true;
+  if (c.sync_bn) j["sync_bn"] = true;
   return j;
 }
 
@@ -310,6 +311,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.cutmix = j.value("cutmix", 0.0);
     c.random_erasing = j.value("random_erasing", 0.0);
     c.auto_augment = j.value("auto_augment", std::string("none"));
+    c.sync_bn = j.value("sync_bn", false);
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "core/communicator.h"
 #include "resnet/error.h"
 
 namespace resnet {
@@ -30,6 +31,31 @@ LoaderOptions train_loader_options(const TrainConfig& c, int64_t train_size) {
           .threads = c.workers,
           .subset = c.subset,
           .skip_bad_samples = c.skip_bad_images};
+}
+
+void TrainTask::scale_loss_gradient(float) {
+  throw InputError("this task does not train across ranks (data-parallel training is for classification)");
+}
+
+LoaderOptions train_loader_options(const TrainConfig& c, int64_t train_size, const TrainHooks& hooks) {
+  LoaderOptions o = train_loader_options(c, train_size);
+  const int ranks = hooks.communicator != nullptr ? hooks.communicator->size() : 1;
+  if (ranks == 1) return o;
+  if (c.batch_size % ranks != 0) {
+    throw InputError(fmt::format("--batch-size {} (the global batch) is not divisible by the {} ranks",
+                                 c.batch_size, ranks));
+  }
+  const int64_t samples = c.subset > 0 ? std::min(c.subset, train_size) : train_size;
+  const int64_t last = o.drop_last ? 0 : samples % c.batch_size;
+  if (last > 0 && last < ranks) {
+    throw InputError(
+        fmt::format("the epoch's last batch of {} images (of {}) cannot give each of the {} "
+                    "ranks an image: choose another --batch-size or --subset",
+                    last, samples, ranks));
+  }
+  o.shard = hooks.communicator->rank();
+  o.shards = ranks;
+  return o;
 }
 
 }  // namespace resnet

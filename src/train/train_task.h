@@ -33,6 +33,8 @@ struct StepResult {
 struct TestResult {
   double loss = 0.0;      // mean over the images
   double accuracy = 0.0;  // top-1, or pixel accuracy
+  int64_t images = 0;     // classification: images evaluated (of this rank's shard) and those right, so
+  int64_t correct = 0;    // that a data-parallel run can sum them over the ranks
   std::optional<double> miou;
   std::vector<double> class_iou;
 };
@@ -55,6 +57,10 @@ class TrainTask {
   // A batch whose every image was skipped (--skip-bad-images) gives images = 0 and needs no backward().
   virtual StepResult forward_loss() = 0;
   virtual void backward() = 0;
+  // Data-parallel training: multiplies the loss gradient kept by forward_loss() by `factor` (this rank's
+  // share of the global batch) before backward(), so that the gradients summed over the ranks are those of
+  // the global batch's mean loss. Tasks that do not train across ranks throw InputError.
+  virtual void scale_loss_gradient(float factor);
   // The images both loaders left out (--skip-bad-images) since the last call, training split first.
   virtual std::vector<SkippedSample> take_skipped() = 0;
 
@@ -104,5 +110,9 @@ void check_splits(const std::string& dataset, const DatasetInfo& train, int64_t 
 // leaves fewer than 2 images of the `train_size`). Batch norm needs more than one value per channel: a last
 // batch of a single image is dropped.
 LoaderOptions train_loader_options(const TrainConfig& config, int64_t train_size);
+// The same for a data-parallel run: this rank's shard of every global batch (LoaderOptions::shard). Throws
+// InputError when --batch-size is not divisible by the ranks or the epoch's last batch has fewer images than
+// ranks.
+LoaderOptions train_loader_options(const TrainConfig& config, int64_t train_size, const TrainHooks& hooks);
 
 }  // namespace resnet

@@ -6,16 +6,21 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <set>
 
+#include "core/communicator.h"
 #include "dnnl/ops.h"
+#include "nn/batchnorm2d.h"
 #include "resnet/load_state_dict.h"
 #include "resnet/optim.h"
 #include "resnet/train.h"
+#include "train/broadcast_state.h"
 #include "train/checkpoint.h"
 #include "train/ema.h"
+#include "train/gradient_allreduce.h"
 #include "train/progress.h"
 #include "train/train_task.h"
 
@@ -55,6 +60,15 @@ struct Run {
   std::set<std::string> bad_images_logged;  // --skip-bad-images: each bad file is logged once per session
   int64_t epoch_skipped = 0;                // images skipped in the current epoch
   std::unique_ptr<WeightAverage> ema;       // --ema
+  // Data-parallel (hooks.communicator of more than one rank): the gradient all-reduce; null in one process.
+  std::unique_ptr<GradientAllReduce> allreduce;
+  // Training steps timed for RESNET_DDP_TIMING (all but each epoch's first, which warms up).
+  double timed_seconds = 0.0;
+  int64_t timed_images = 0, timed_steps = 0;
+
+  Communicator& comm() const { return *hooks.communicator; }
+  bool distributed() const { return comm().size() > 1; }
+  bool writer() const { return comm().rank() == 0; }  // rank 0 writes the files, the log and the bar
 };
 
 void build(Run& run) {
@@ -142,8 +156,75 @@ std::string first_non_finite(Module& model) {
 // Thrown when TrainHooks::stop_requested says stop, caught by train(): the epoch in progress is abandoned.
 struct StopRequested {};
 
+bool stop_wanted(const Run& run) {
+  return run.hooks.stop_requested && run.hooks.stop_requested();
+}
+
+// One process stops at once; ranks stop together, at the next reduction that carries the request.
 void stop_if_requested(const Run& run) {
-  if (run.hooks.stop_requested && run.hooks.stop_requested()) throw StopRequested{};
+  if (!run.distributed() && stop_wanted(run)) throw StopRequested{};
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data-parallel runs
+
+// What a data-parallel run cannot do yet, refused before anything starts.
+void check_distributable(const TrainConfig& c, int ranks) {
+  if (is_segmentation(c)) {
+    throw InputError(
+        fmt::format("--task segmentation: training across {} ranks is not supported (only "
+                    "classification is data-parallel); run one process",
+                    ranks));
+  }
+  if (c.skip_bad_images) {
+    throw InputError(
+        fmt::format("--skip-bad-images: not supported across {} ranks (a rank's slice could "
+                    "become empty); run one process or clean the data",
+                    ranks));
+  }
+}
+
+// --sync-bn: every batch norm of the model takes its statistics over the ranks.
+void use_sync_batchnorm(Module& m, Communicator* comm) {
+  if (auto* bn = dynamic_cast<BatchNorm2d*>(&m)) bn->set_communicator(comm);
+  for (Module* child : m.children()) use_sync_batchnorm(*child, comm);
+}
+
+// Rank 0's weights, buffers, optimizer state (of a resumed run) and progress on every rank.
+void share_start_state(Run& run) {
+  Communicator& comm = run.comm();
+  int64_t progress[2] = {run.progress.epochs_done, run.progress.step};
+  comm.broadcast(progress, sizeof progress, 0);
+  run.progress.epochs_done = progress[0];
+  run.progress.step = progress[1];
+  broadcast_tensors(comm, run.task->model().state_dict());
+  if (!run.config.resume) return;
+  const StateDict optimizer =
+      broadcast_state_dict(comm, run.writer() ? run.optimizer->state_dict() : StateDict{});
+  if (!run.writer()) run.optimizer->load_state_dict(optimizer, "rank 0's optimizer state");
+}
+
+// The step's numbers summed over the ranks (the loss as the global batch's mean), and whether a rank was
+// asked to stop (then all stop).
+StepResult reduce_step(const Run& run, const StepResult& mine) {
+  double v[5] = {mine.loss * double(mine.images), double(mine.images), double(mine.correct),
+                 double(mine.counted), stop_wanted(run) ? 1.0 : 0.0};
+  run.comm().allreduce_sum(v, 5);
+  if (v[4] > 0) throw StopRequested{};
+  return {.loss = v[0] / v[1], .images = int64_t(v[1]), .correct = int64_t(v[2]), .counted = int64_t(v[3])};
+}
+
+TestResult reduce_test(const Run& run, const TestResult& mine) {
+  double v[4] = {mine.loss * double(mine.images), double(mine.images), double(mine.correct),
+                 stop_wanted(run) ? 1.0 : 0.0};
+  run.comm().allreduce_sum(v, 4);
+  if (v[3] > 0) throw StopRequested{};
+  TestResult all = mine;
+  all.images = int64_t(v[1]);
+  all.correct = int64_t(v[2]);
+  all.loss = all.images > 0 ? v[0] / v[1] : 0.0;
+  all.accuracy = all.images > 0 ? v[2] / v[1] : 0.0;
+  return all;
 }
 
 // --skip-bad-images: logs each newly skipped image (once per file: its reason names it) and counts them.
@@ -178,26 +259,39 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
                   run.steps_per_epoch);
   EpochTotals t;
   for (int64_t s = 0; s < run.steps_per_epoch; ++s) {
+    const Clock::time_point step_start = Clock::now();
     stop_if_requested(run);
     if (!task.next_train_batch()) break;
     const int64_t step = run.progress.step;
     optimizer.set_lr(run.schedule.lr_at(step));
     if (std::optional<double> momentum = run.schedule.momentum_at(step)) optimizer.set_momentum(*momentum);
     task.model().zero_grad();
-    const StepResult r = task.forward_loss();
+    StepResult r = task.forward_loss();
     note_skipped(run);
+    if (run.distributed()) {
+      const int64_t mine = r.images;
+      r = reduce_step(run, r);
+      task.scale_loss_gradient(float(double(mine) / double(r.images)));
+      run.allreduce->start_step();
+    }
     if (r.images == 0) {  // every image of the batch was skipped: the step counts, nothing is updated
       ++run.progress.step;
       continue;
     }
     if (!std::isfinite(r.loss)) diverged(run, epoch + 1, fmt::format("the loss is {}", r.loss));
     task.backward();
+    if (run.allreduce) run.allreduce->finish();
     const double norm = run.config.clip_grad_norm > 0 ? clip_grad_norm(run.params, run.config.clip_grad_norm)
                                                       : grad_norm(run.params);
     if (!std::isfinite(norm)) diverged(run, epoch + 1, fmt::format("the gradient norm is {}", norm));
     optimizer.step();
     ++run.progress.step;
     update_ema(run, epoch, s);
+    if (s > 0) {
+      run.timed_seconds += std::chrono::duration<double>(Clock::now() - step_start).count();
+      run.timed_images += r.images;
+      ++run.timed_steps;
+    }
 
     t.loss_sum += r.loss * double(r.images);
     t.images += r.images;
@@ -213,10 +307,11 @@ TestResult test_epoch(Run& run, int64_t epoch) {
   ProgressBar bar(std::cerr, run.show_progress, fmt::format("test  {}/{}", epoch + 1, run.config.epochs),
                   run.task->test_batches());
   int64_t done = 0;
-  return run.task->evaluate([&](int64_t images) {
+  const TestResult mine = run.task->evaluate([&](int64_t images) {
     bar.update(++done, images, -1.0, 0.0);
     stop_if_requested(run);
   });
+  return run.distributed() ? reduce_test(run, mine) : mine;
 }
 
 // The test split with the averaged weights swapped in (and the raw ones back after).
@@ -246,6 +341,29 @@ void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
       << std::flush;
 }
 
+// RESNET_DDP_TIMING=1 (scripts/bench_distributed.sh): one line on stderr from rank 0 after the run: training
+// images per second, and for several ranks the all-reduce time of a step unhidden, the time the optimizer
+// waited for it (what backward did not hide) and the loopback bandwidth of the same code path.
+void report_timing(Run& run) {
+  if (std::getenv("RESNET_DDP_TIMING") == nullptr || run.timed_steps == 0) return;
+  const double images_per_second = double(run.timed_images) / run.timed_seconds;
+  std::string line = fmt::format("ddp timing: ranks {} threads {} steps {} images/s {:.1f}",
+                                 run.comm().size(), run.config.threads, run.timed_steps, images_per_second);
+  if (run.allreduce) {
+    const double unhidden = run.allreduce->measure_unhidden(10);
+    const double waited = run.allreduce->exposed_seconds() / double(run.allreduce->steps());
+    const int n = run.comm().size();
+    const double bytes = double(run.allreduce->bytes());
+    line += fmt::format(
+        " step_ms {:.2f} allreduce_ms {:.2f} waited_ms {:.2f} hidden {:.1f}% gradient_MB {:.2f} buckets {} "
+        "ring_bus_GBps {:.2f}",
+        1e3 * run.timed_seconds / double(run.timed_steps), 1e3 * unhidden, 1e3 * waited,
+        100.0 * std::max(0.0, 1.0 - waited / unhidden), bytes / 1e6, run.allreduce->buckets(),
+        2.0 * (n - 1) / n * bytes / unhidden / 1e9);
+  }
+  if (run.writer()) std::cerr << line << "\n";
+}
+
 TrainSummary summary_of(const Run& run, int64_t first_epoch) {
   TrainSummary s;
   s.history = run.progress.history;
@@ -258,15 +376,28 @@ TrainSummary summary_of(const Run& run, int64_t first_epoch) {
 
 }  // namespace
 
-TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
+TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
   ops::set_num_threads(config.threads);
+  SingleProcessCommunicator single_process;
+  TrainHooks hooks = given_hooks;
+  if (hooks.communicator == nullptr) hooks.communicator = &single_process;
+  const bool writer = hooks.communicator->rank() == 0;
+  std::ostream quiet(nullptr);  // the other ranks' log
+  if (hooks.communicator->size() > 1) check_distributable(config, hooks.communicator->size());
   Run run{.config = config,
           .files = RunFiles(config.out_dir),
-          .log = hooks.log != nullptr ? hooks.log : &std::cout,
-          .show_progress = hooks.progress,
+          .log = !writer                ? &quiet
+                 : hooks.log != nullptr ? hooks.log
+                                        : &std::cout,
+          .show_progress = hooks.progress && writer,
           .hooks = hooks};
   build(run);
-  prepare_out_dir(run);
+  if (writer) prepare_out_dir(run);
+  if (run.distributed()) {
+    share_start_state(run);
+    if (config.sync_bn) use_sync_batchnorm(run.task->model(), &run.comm());
+    run.allreduce = std::make_unique<GradientAllReduce>(run.comm(), run.params);
+  }
 
   const int64_t first_epoch = run.progress.epochs_done + 1;
   if (config.resume && first_epoch <= config.epochs) {
@@ -319,10 +450,12 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& hooks) {
       p.best_epoch = m.epoch;
       p.best_is_ema = m.ema_test_acc && *m.ema_test_acc > m.test_acc;
     }
-    save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p, run.ema.get());
+    if (writer)
+      save_epoch(run.files, config, run.task->info(), run.task->model(), *run.optimizer, p, run.ema.get());
     log_epoch(run, m, best);
     if (hooks.on_epoch_end && !hooks.on_epoch_end(m)) break;
   }
+  report_timing(run);
   return summary_of(run, first_epoch);
 }
 

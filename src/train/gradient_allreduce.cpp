@@ -1,0 +1,110 @@
+#include "train/gradient_allreduce.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+namespace resnet {
+
+GradientAllReduce::GradientAllReduce(Communicator& comm, std::vector<Parameter*> params, int64_t bucket_bytes)
+    : comm_(comm) {
+  // Cut in registration order (the first bucket small), then listed and filled in reverse.
+  std::vector<std::vector<Parameter*>> cuts;
+  int64_t bytes = 0;
+  for (Parameter* p : params) {
+    const int64_t cap = cuts.size() == 1 ? std::min(bucket_bytes, kLastBucketBytes) : bucket_bytes;
+    if (cuts.empty() || bytes >= cap) {
+      cuts.emplace_back();
+      bytes = 0;
+    }
+    cuts.back().push_back(p);
+    bytes += p->value.numel() * int64_t(sizeof(float));
+  }
+  for (auto cut = cuts.rbegin(); cut != cuts.rend(); ++cut) {
+    buckets_.emplace_back();
+    buckets_.back().params.assign(cut->rbegin(), cut->rend());
+    for (Parameter* p : buckets_.back().params) bucket_of_[p] = buckets_.size() - 1;
+  }
+  for (Bucket& b : buckets_) {
+    int64_t n = 0;
+    for (const Parameter* p : b.params) n += p->value.numel();
+    b.buffer.resize(size_t(n));
+  }
+  Module::set_gradients_observer([this](Module& layer) { on_gradients_ready(layer); });
+}
+
+GradientAllReduce::~GradientAllReduce() {
+  Module::set_gradients_observer(nullptr);
+}
+
+void GradientAllReduce::start_step() {
+  for (Bucket& b : buckets_) {
+    b.pending = int64_t(b.params.size());
+    b.started = false;
+  }
+}
+
+void GradientAllReduce::on_gradients_ready(Module& layer) {
+  for (Parameter* p : layer.parameters()) {
+    const auto it = bucket_of_.find(p);
+    if (it == bucket_of_.end()) continue;
+    Bucket& b = buckets_[it->second];
+    if (--b.pending == 0) start(b);
+  }
+  comm_.progress();
+}
+
+// Copies the bucket's gradients (zeros for a parameter without one) into its buffer and starts its sum.
+void GradientAllReduce::start(Bucket& b) {
+  if (b.started) return;
+  float* dst = b.buffer.data();
+  for (const Parameter* p : b.params) {
+    const int64_t n = p->value.numel();
+    if (p->grad.defined()) {
+      std::memcpy(dst, p->grad.f32(), size_t(n) * sizeof(float));
+    } else {
+      std::memset(dst, 0, size_t(n) * sizeof(float));
+    }
+    dst += n;
+  }
+  b.started = true;
+  comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+}
+
+void GradientAllReduce::finish() {
+  for (Bucket& b : buckets_) start(b);
+  const auto t0 = std::chrono::steady_clock::now();
+  comm_.wait_all();
+  exposed_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ++steps_;
+  for (Bucket& b : buckets_) {
+    const float* src = b.buffer.data();
+    for (Parameter* p : b.params) {
+      const int64_t n = p->value.numel();
+      if (p->grad.defined()) std::memcpy(p->grad.f32(), src, size_t(n) * sizeof(float));
+      src += n;
+    }
+  }
+}
+
+int64_t GradientAllReduce::bytes() const {
+  int64_t n = 0;
+  for (const Bucket& b : buckets_) n += int64_t(b.buffer.size() * sizeof(float));
+  return n;
+}
+
+double GradientAllReduce::measure_unhidden(int repeats) {
+  std::vector<std::vector<float>> scratch;
+  for (const Bucket& b : buckets_) scratch.emplace_back(b.buffer.size(), 1.0f);
+  double seconds = 0.0;
+  for (int r = 0; r < repeats + 1; ++r) {  // the first round warms up
+    const auto t0 = std::chrono::steady_clock::now();
+    for (std::vector<float>& buffer : scratch)
+      comm_.start_allreduce_sum(buffer.data(), int64_t(buffer.size()));
+    comm_.wait_all();
+    if (r > 0) seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  return seconds / repeats;
+}
+
+}  // namespace resnet
