@@ -125,6 +125,7 @@ CallersTiming time_concurrent_callers(InferencePlan& plan, int callers, int thre
 
 void run_bench(const BenchOptions& o) {
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }

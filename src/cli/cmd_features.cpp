@@ -51,6 +51,7 @@ void run_features(const FeaturesOptions& o) {
                                  o.model.in_channels, shape_str(input.shape())));
   }
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (precision == Precision::int8) {
     throw InputError("--dtype int8: features are computed in f32 or bf16 (the int8 plan gives logits only)");
   }

@@ -108,6 +108,7 @@ void run_infer(const InferOptions& o) {
                                  o.model.in_channels, shape_str(input.shape())));
   }
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }

@@ -50,6 +50,7 @@ void print_json(const ImagePrediction& p) {
 void run_predict(const PredictFlags& f) {
   apply_threads(f.threads);
   const Precision precision = parse_precision(f.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   std::shared_ptr<const Int8Calibration> int8;
   const StateDict weights = load_model_weights(f.weights, &int8);
   if (precision == Precision::int8 && int8 == nullptr) {

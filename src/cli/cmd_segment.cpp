@@ -234,6 +234,7 @@ void run_segment(const SegmentFlags& f) {
   const Precision precision = parse_precision(f.dtype);
   if (precision == Precision::int8)
     throw InputError("--dtype int8: a U-Net has no int8 plan; use f32 or bf16");
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   const StateDict weights = load_model_weights(f.weights, nullptr);
   const std::optional<RunRecord> run = find_run(f.weights);
   std::unique_ptr<UNet> model = build_unet_for_weights(f.arch, weights, f.weights);

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 
+#include "dnnl/bf16_speed.h"
 #include "dnnl/ops.h"
 #include "resnet/error.h"
 #include "resnet/int8_weights.h"
@@ -281,6 +282,13 @@ void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd) {
   cmd.add_flag("--no-fuse", no_fuse, "run the model layer by layer instead of the compiled plan");
   cmd.add_flag("--no-winograd", no_winograd,
                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
+}
+
+void note_if_bf16_is_slower(std::string_view flag) {
+  if (const std::optional<std::string> why = onednn::bf16_slower_than_f32(onednn::this_cpu())) {
+    std::cerr << fmt::format(
+        "resnet: note: {} bf16 is slower than f32 on this machine: {}; f32 is faster here\n", flag, *why);
+  }
 }
 
 void apply_threads(int threads) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "resnet/calibration.h"
@@ -87,6 +88,10 @@ TransformSpec predict_transform(const DatasetInfo& data, const std::optional<Run
 // --threads N (default: all cores).
 void add_threads_option(CLI::App& cmd, int& threads);
 void apply_threads(int threads);
+
+// One line on stderr when bf16 convolutions are slower than f32 ones on this CPU (dnnl/bf16_speed.h), so that
+// `flag` bf16 ("--dtype", "--precision") never runs slower silently; nothing where bf16 is faster.
+void note_if_bf16_is_slower(std::string_view flag);
 
 // --no-fuse (the model layer by layer) and --no-winograd (f32 plan: direct 3x3 convolutions), as infer and
 // features take them.
