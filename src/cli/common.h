@@ -97,6 +97,17 @@ void note_if_bf16_is_slower(std::string_view flag);
 // features take them.
 void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd);
 
+// --tune / --no-tune: tune the plan's convolutions per machine (PlanOptions::tune, the tuning cache).
+struct TuneFlags {
+  bool tune = false;
+  bool no_tune = false;
+};
+// on_when_cached: the help says tuning is on by default where this machine's tuning cache exists.
+void add_tune_flags(CLI::App& cmd, TuneFlags& flags, bool on_when_cached);
+// --tune, --no-tune, else (on_when_cached: bench, infer) whether the tuning cache holds this machine's
+// choices.
+bool want_tuning(const TuneFlags& flags, bool on_when_cached);
+
 // "3x224x224" -> {3, 224, 224}; throws InputError naming the flag.
 std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& flag);
 
