@@ -69,6 +69,9 @@ class Module {
   // Observer called after every leaf module's forward (used by `summary`); empty when not tracing.
   using ForwardObserver = std::function<void(const Module&, const Tensor& in, const Tensor& out)>;
   static void set_forward_observer(ForwardObserver observer);
+  // Whether an observer is set: layers that fuse two modules' work into one pass (batch norm + ReLU in
+  // training) do so only when nobody watches each module's output.
+  static bool forward_observed();
 
  protected:
   // Children, parameters and buffers are registered in torchvision's __init__ order.

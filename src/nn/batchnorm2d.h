@@ -18,6 +18,15 @@ class BatchNorm2d : public Module {
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
+  // Training only, for a batch norm whose output goes straight into a ReLU (a residual block's "bn -> relu"
+  // stage): both in one oneDNN pass, y = max(forward(x), 0), keeping the ReLU's mask instead of its output.
+  // backward(dy) then takes the gradient of the ReLU's output. fuses_relu(): whether forward_relu may be used
+  // now (train mode, and no forward observer, which would miss the batch norm's own output).
+  bool fuses_relu() const { return is_training() && !forward_observed(); }
+  Tensor forward_relu(const Tensor& x);
+  // Whether the saved state is forward_relu's (its backward takes the ReLU output's gradient).
+  bool holds_relu_mask() const { return saved_relu_mask_.defined(); }
+
   int64_t channels() const { return channels_; }
   float eps() const { return eps_; }
   Parameter& weight() { return *weight_; }
@@ -38,6 +47,7 @@ class BatchNorm2d : public Module {
   Tensor* num_batches_tracked_;
   // Saved by a train-mode forward for backward (eval with gradients: the input only).
   Tensor saved_input_, saved_mean_, saved_var_;
+  Tensor saved_relu_mask_;  // forward_relu's: backward masks dy with it first
 };
 
 }  // namespace resnet
