@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # make bench-train: training-step throughput and peak RSS, resnet.cpp (`resnet bench --train`) vs PyTorch
 # (bench/peers/pytorch_train.py), f32 and bf16, same machine, same run, same threads, batch and synthetic data.
+# PyTorch engines: pytorch (Debian's 1.13, eager), pytorch2 (the newest PyTorch 2.x of bench/peers/.venv, eager),
+# pytorch2-compile (the same under torch.compile, inductor); the venv is made by bench/peers/setup_venv.sh when a
+# pytorch2 engine is asked for. The table names the CPU (bench/peers/cpu_info.py) and each engine's torch version.
 # Every (configuration, engine, precision) runs once per round; rounds interleave all of them, and the medians of
 # the rounds are compared. Prints a markdown table (images/s, ratios to PyTorch f32, peak RSS).
 #
 # Usage: scripts/bench_train.sh [build-dir]
 #   THREADS (2), ROUNDS (3), CONFIGS ("resnet20 resnet18-cifar resnet50"), PRECISIONS ("f32 bf16"),
-#   ENGINES ("resnet pytorch"), JSONL (where the raw results go; default: <build-dir>/bench_train.jsonl).
+#   ENGINES ("resnet pytorch pytorch2 pytorch2-compile"), JSONL (where the raw results go; default: <build-dir>/bench_train.jsonl).
 # The configurations (issue 3): resnet20 and resnet18 --stem cifar at 28x28x1, 10 classes, batch 128 (Fashion-MNIST
 # shaped, as the accuracy runs); resnet50 at 224x224x3, 1000 classes, batch 32.
 set -uo pipefail
@@ -15,11 +18,14 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 CONFIGS=${CONFIGS:-"resnet20 resnet18-cifar resnet50"}
 PRECISIONS=${PRECISIONS:-"f32 bf16"}
-ENGINES=${ENGINES:-"resnet pytorch"}
+ENGINES=${ENGINES:-"resnet pytorch pytorch2 pytorch2-compile"}
 JSONL=${JSONL:-$build/bench_train.jsonl}
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 resnet="$build/resnet"
-peer="$(dirname "$0")/../bench/peers/pytorch_train.py"
+peers="$(cd "$(dirname "$0")/../bench/peers" && pwd)"
+peer="$peers/pytorch_train.py"
+venv_python="$peers/.venv/bin/python"
+if [[ " $ENGINES " == *" pytorch2"* ]]; then "$peers/setup_venv.sh" || exit 2; fi
 
 # name -> flags common to both engines, then warm-up and timed steps per run
 flags_of() {
@@ -40,11 +46,14 @@ for ((r = 1; r <= ROUNDS; r++)); do
     read -ra flags <<<"$(flags_of "$config")"
     for precision in $PRECISIONS; do
       for engine in $ENGINES; do
-        if [[ $engine == resnet ]]; then
-          cmd=("$resnet" bench --train "${flags[@]}" --precision "$precision" --threads "$THREADS" --json)
-        else
-          cmd=(/usr/bin/python3 "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS")
-        fi
+        case $engine in
+          resnet) cmd=("$resnet" bench --train "${flags[@]}" --precision "$precision" --threads "$THREADS" --json) ;;
+          pytorch) cmd=(/usr/bin/python3 "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS") ;;
+          pytorch2) cmd=("$venv_python" "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS") ;;
+          pytorch2-compile)
+            cmd=("$venv_python" "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS" --compile) ;;
+          *) echo "bench_train.sh: unknown engine '$engine' (resnet pytorch pytorch2 pytorch2-compile)" >&2; exit 2 ;;
+        esac
         err=$(mktemp)
         if out=$("${cmd[@]}" 2>"$err"); then
           line=$(tail -n 1 <<<"$out")
@@ -61,8 +70,10 @@ for ((r = 1; r <= ROUNDS; r++)); do
   loads+=("$(cut -d' ' -f1-3 /proc/loadavg)")
 done
 
-/usr/bin/python3 - "$JSONL" "$THREADS" "${loads[*]}" <<'EOF'
+PYTHONPATH="$peers" /usr/bin/python3 - "$JSONL" "$THREADS" "${loads[*]}" <<'EOF'
 import collections, json, statistics, sys
+
+from cpu_info import cpu_line
 
 path, threads, loads = sys.argv[1], sys.argv[2], sys.argv[3]
 runs = collections.defaultdict(list)
@@ -87,27 +98,41 @@ def ratio(a, b):
 
 titles = {"resnet20": "resnet20 28×28×1 b128", "resnet18-cifar": "resnet18 `--stem cifar` 28×28×1 b128",
           "resnet50": "resnet50 224×224×3 b32"}
+names = {"resnet": "resnet.cpp", "pytorch": "PyTorch 1.13 eager", "pytorch2": "PyTorch 2 eager",
+         "pytorch2-compile": "PyTorch 2 torch.compile"}
 configs = list(dict.fromkeys(k[0] for k in list(runs) + list(errors)))
-print(f"\n{threads} threads; load average (1/5/15 min) at start and after each round: {loads}\n")
-print("| configuration | resnet f32 img/s | resnet bf16 img/s | PyTorch f32 img/s | PyTorch bf16 img/s "
-      "| f32 / PyTorch f32 | bf16 / PyTorch f32 | peak RSS MiB resnet f32 / bf16 | peak RSS MiB PyTorch f32 / bf16 |")
-print("|---|---|---|---|---|---|---|---|---|")
+engines = [e for e in names if any(k[1] == e for k in list(runs) + list(errors))]
+peers = [e for e in engines if e != "resnet"]
+precisions = [p for p in ("f32", "bf16") if any(k[2] == p for k in list(runs) + list(errors))]
+versions = {}
+for (c, e, p), rs in runs.items():
+    if rs and "torch" in rs[0]:
+        versions.setdefault(e, rs[0]["torch"])
+print(f"\n{cpu_line()}")
+if versions:
+    print("torch: " + "; ".join(f"{names[e]} {v}" for e, v in versions.items()))
+print(f"{threads} threads; load average (1/5/15 min) at start and after each round: {loads}\n")
+# One row per configuration and precision: images/s of every engine, resnet.cpp over each PyTorch engine at the same
+# precision, and peak RSS.
+print("| configuration | precision | " + " | ".join(f"{names[e]} img/s" for e in engines)
+      + "".join(f" | resnet.cpp / {names[e]}" for e in peers)
+      + " | peak RSS MiB " + " / ".join(names[e] for e in engines) + " |")
+print("|---|---|" + "---|" * (len(engines) + len(peers) + 1))
 for c in configs:
-    ips = {(e, p): med((c, e, p), "images_per_sec") for e in ("resnet", "pytorch") for p in ("f32", "bf16")}
-    rss = {(e, p): med((c, e, p), "peak_rss_mib") for e in ("resnet", "pytorch") for p in ("f32", "bf16")}
-    print(f"| {titles.get(c, c)} | {fmt(ips['resnet', 'f32'], 2)} | {fmt(ips['resnet', 'bf16'], 2)} "
-          f"| {fmt(ips['pytorch', 'f32'], 2)} | {fmt(ips['pytorch', 'bf16'], 2)} "
-          f"| {ratio(ips['resnet', 'f32'], ips['pytorch', 'f32'])} | {ratio(ips['resnet', 'bf16'], ips['pytorch', 'f32'])} "
-          f"| {fmt(rss['resnet', 'f32'], 0)} / {fmt(rss['resnet', 'bf16'], 0)} "
-          f"| {fmt(rss['pytorch', 'f32'], 0)} / {fmt(rss['pytorch', 'bf16'], 0)} |")
+    for p in precisions:
+        ips = {e: med((c, e, p), "images_per_sec") for e in engines}
+        rss = {e: med((c, e, p), "peak_rss_mib") for e in engines}
+        print(f"| {titles.get(c, c)} | {p} | " + " | ".join(fmt(ips[e], 2) for e in engines)
+              + "".join(f" | {ratio(ips.get('resnet'), ips[e])}" for e in peers)
+              + " | " + " / ".join(fmt(rss[e], 0) for e in engines) + " |")
 print("\nms per step (median) and CPU ms per step (all threads), by configuration and engine:")
 for c in configs:
     cells = []
-    for e in ("resnet", "pytorch"):
-        for p in ("f32", "bf16"):
+    for e in engines:
+        for p in precisions:
             ms, cpu = med((c, e, p), "ms_per_step"), med((c, e, p), "cpu_ms_per_step")
             if ms is not None:
-                cells.append(f"{e} {p} {ms:.0f} ms (cpu {cpu:.0f})")
+                cells.append(f"{names[e]} {p} {ms:.0f} ms (cpu {cpu:.0f})")
     print(f"- {c}: " + "; ".join(cells))
 for (c, e, p), message in sorted(errors.items()):
     print(f"- failed: {c} {e} {p}: {message}")

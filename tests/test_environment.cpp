@@ -10,6 +10,9 @@ struct TestEnvironment {
     setenv("RESNET_BIN", RESNET_TEST_BIN, /*overwrite=*/0);
     setenv("RESNET_TEST_TMP", RESNET_TEST_TMP_DIR, 0);
     setenv("RESNET_FIXTURES", RESNET_TEST_FIXTURES_DIR, 0);
+    // The plan's tuning cache (PlanOptions::tune): never the user's, so that bench and infer do not tune by
+    // default because of a cache the machine happens to have.
+    setenv("XDG_CACHE_HOME", RESNET_TEST_TMP_DIR "/xdg-cache", 1);
   }
 };
 

@@ -2,7 +2,10 @@
 """PyTorch training-step throughput, the peer of `resnet bench --train`: same model, batch, image size, channels,
 classes and thread count, one fixed synthetic batch (seeded standard-normal images, uniform random labels).
 
-Run with Debian's python (/usr/bin/python3: torch 1.13 + torchvision 0.14). One step, timed as a whole:
+Run with Debian's python (/usr/bin/python3: torch 1.13 + torchvision 0.14), or with the peers' venv
+(bench/peers/.venv/bin/python: the newest PyTorch 2.x, setup_venv.sh). --compile (PyTorch 2 only): the model's
+forward through torch.compile (inductor; AOTAutograd compiles the backward too), compiled by the warm-up steps
+(at least 1), which are not timed. One step, timed as a whole:
   zero_grad(set_to_none=True) -> forward (train mode, channels_last) -> F.cross_entropy -> backward -> SGD step
 (SGD lr 0.01, momentum 0.9, weight decay 5e-4, as `resnet bench --train`). --precision bf16 runs the forward and
 the loss under torch.autocast("cpu", dtype=torch.bfloat16), PyTorch's CPU mixed precision (for reference).
@@ -13,6 +16,7 @@ process's getrusage ru_maxrss, so it includes the Python interpreter and torch's
   bench/peers/pytorch_train.py --arch resnet20 --batch 128 --size 28 --in-channels 1 --threads 2 --iters 10
   bench/peers/pytorch_train.py --arch resnet18 --stem cifar --batch 128 --size 28 --threads 2
   bench/peers/pytorch_train.py --arch resnet50 --batch 32 --size 224 --threads 2 --iters 5
+  bench/peers/.venv/bin/python bench/peers/pytorch_train.py --arch resnet20 --batch 128 --size 28 --compile
 
 Models: torchvision's resnet18 ... wide_resnet101_2 (--stem cifar: conv1 becomes a 3x3 stride-1 convolution and
 the max-pool an Identity; --in-channels replaces conv1's input channels), and the CIFAR networks of He et al. 2015
@@ -109,6 +113,7 @@ def main():
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--iters", type=int, default=10)
+    p.add_argument("--compile", action="store_true", help="torch.compile (inductor); PyTorch 2 only")
     args = p.parse_args()
     if args.batch < 2 or args.iters < 1 or args.warmup < 0 or args.size < 1 or args.in_channels < 1:
         p.error("--batch >= 2, --iters >= 1, --warmup >= 0, --size >= 1, --in-channels >= 1")
@@ -123,6 +128,11 @@ def main():
                                                  f"{CIFAR_PARAMS[args.arch]}"
     model = model.train().to(memory_format=torch.channels_last)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    if args.compile:
+        if not hasattr(torch, "compile"):
+            sys.exit(f"pytorch_train.py: error: --compile needs PyTorch 2 (this is {torch.__version__})")
+        model = torch.compile(model, backend="inductor")
+        args.warmup = max(args.warmup, 1)
     x = torch.randn(args.batch, args.in_channels, args.size, args.size).contiguous(
         memory_format=torch.channels_last)
     y = torch.randint(0, num_classes, (args.batch,))
@@ -146,7 +156,8 @@ def main():
         times.append((time.perf_counter() - start) * 1000.0)
     cpu_ms = (time.process_time() - cpu_start) * 1000.0 / args.iters
     ms = statistics.median(times)
-    print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "mode": "train", "arch": args.arch,
+    print(json.dumps({"engine": "pytorch", "torch": torch.__version__, "compile": args.compile, "mode": "train",
+                      "arch": args.arch,
                       "stem": args.stem or ("cifar" if args.arch in CIFAR_DEPTHS else "imagenet"),
                       "batch": args.batch, "size": args.size, "in_channels": args.in_channels,
                       "num_classes": num_classes, "precision": args.precision, "threads": args.threads,

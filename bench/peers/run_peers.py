@@ -4,8 +4,10 @@
   make bench-peers                      # = bench/peers/run_peers.sh build
   ROUNDS=3 ARCHS="resnet18 resnet50" BATCHES="1 32" THREADS=2 bench/peers/run_peers.sh build
 
-Run with /usr/bin/python3 (Debian's torch, numpy); ONNX Runtime and OpenVINO run in bench/peers/.venv (made by
-setup_venv.sh), each measurement in its own process. Every engine gets the same weights (WORK/{arch}.pth and its
+Run with /usr/bin/python3 (Debian's torch 1.13, numpy); the newest PyTorch 2.x (eager, and torch.compile with
+inductor and freezing), ONNX Runtime and OpenVINO run in bench/peers/.venv (made by setup_venv.sh, every version
+pinned in requirements.txt), each measurement in its own process. The table names the CPU (cpu_info.py: lscpu's
+model name and the avx512_bf16 / avx512_vnni / amx flags) and the version of every engine. Every engine gets the same weights (WORK/{arch}.pth and its
 ONNX export), the same input batch (WORK/input_b{B}.npy), the same thread count, the same warm-up and iterations.
 Each round runs every (arch, batch, engine, precision) once, in a rotated order, and the table shows the median of the
 rounds. In the first round every engine also writes its logits of the batch, which are compared with PyTorch f32's:
@@ -23,17 +25,26 @@ import time
 
 import numpy as np
 
+from cpu_info import cpu_line
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 VENV_PY = os.path.join(HERE, ".venv", "bin", "python")
 # (engine, precision) in table order; the peers of each precision are every engine but resnet.cpp's.
 # resnet.cpp-direct: the f32 plan with oneDNN's direct 3x3 convolutions instead of Winograd (--no-winograd).
-CONFIGS = [("pytorch", "f32"), ("onnxruntime", "f32"), ("openvino", "f32"), ("resnet.cpp", "f32"),
-           ("resnet.cpp-direct", "f32"),
-           ("pytorch", "bf16"), ("openvino", "bf16"), ("resnet.cpp", "bf16"),
+# pytorch: Debian's 1.13 (eager); pytorch2: the venv's newest PyTorch 2.x, eager; pytorch2-compile: the same with
+# torch.compile (inductor, freezing).
+CONFIGS = [("pytorch", "f32"), ("pytorch2", "f32"), ("pytorch2-compile", "f32"), ("onnxruntime", "f32"),
+           ("openvino", "f32"), ("resnet.cpp", "f32"), ("resnet.cpp-direct", "f32"),
+           ("pytorch", "bf16"), ("pytorch2", "bf16"), ("pytorch2-compile", "bf16"), ("openvino", "bf16"),
+           ("resnet.cpp", "bf16"),
            ("onnxruntime", "int8"), ("openvino", "int8"), ("resnet.cpp", "int8")]
 PRECISION_NOTE = {
-    ("pytorch", "f32"): "eager, channels_last",
-    ("pytorch", "bf16"): "autocast bf16, channels_last",
+    ("pytorch", "f32"): "Debian 1.13, eager, channels_last",
+    ("pytorch", "bf16"): "Debian 1.13, autocast bf16, channels_last",
+    ("pytorch2", "f32"): "eager, channels_last",
+    ("pytorch2", "bf16"): "eager, autocast bf16, channels_last",
+    ("pytorch2-compile", "f32"): "torch.compile inductor, freezing",
+    ("pytorch2-compile", "bf16"): "torch.compile inductor, freezing, autocast bf16",
     ("onnxruntime", "f32"): "CPU EP",
     ("onnxruntime", "int8"): "quantize_static QDQ, per-channel",
     ("openvino", "f32"): "CPU, f32 hint",
@@ -96,11 +107,14 @@ class Bench:
     def command(self, engine, precision, arch, batch, iters, warmup, output):
         a = self.args
         x = self.path(f"input_b{batch}.npy")
-        if engine == "pytorch":
+        if engine in ("pytorch", "pytorch2", "pytorch2-compile"):
             if precision == "int8":
                 raise Unavailable("not measured")
-            cmd = [sys.executable, os.path.join(HERE, "pytorch_infer.py"), "--arch", arch, "--weights",
+            python = sys.executable if engine == "pytorch" else VENV_PY
+            cmd = [python, os.path.join(HERE, "pytorch_infer.py"), "--arch", arch, "--weights",
                    self.path(f"{arch}.pth"), "--input-npy", x, "--dtype", precision]
+            if engine == "pytorch2-compile":
+                cmd.append("--compile")
         elif engine in ("onnxruntime", "openvino"):
             cmd = [VENV_PY, os.path.join(HERE, "onnx_peers.py"), "--engine", "ort" if engine == "onnxruntime" else "ov",
                    "--precision", precision, "--onnx", self.path(f"{arch}.onnx"), "--input-npy", x,
@@ -173,7 +187,8 @@ def main():
     p.add_argument("--iters", type=int, default=3, help="timed batches for batch > 1")
     p.add_argument("--iters-b1", type=int, default=20, help="timed batches for batch 1")
     p.add_argument("--engines", nargs="+",
-                   default=["pytorch", "onnxruntime", "openvino", "resnet.cpp", "resnet.cpp-direct"])
+                   default=["pytorch", "pytorch2", "pytorch2-compile", "onnxruntime", "openvino", "resnet.cpp",
+                            "resnet.cpp-direct"])
     args = p.parse_args()
     os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     bench = Bench(args)
@@ -214,6 +229,15 @@ def main():
         return statistics.median(vals) if vals else None
 
     minutes = (time.time() - started) / 60.0
+    print(cpu_line())
+    versions = {}
+    for case, rs in runs.items():
+        for r in rs[:1]:
+            for key in ("torch", "onnxruntime", "openvino"):
+                if key in r:
+                    versions.setdefault(case[2], f"{key} {r[key]}")
+    if versions:
+        print("Versions: " + "; ".join(f"{e}: {v}" for e, v in sorted(versions.items())))
     print(f"{args.threads} threads, {args.size}x{args.size}, medians of {args.rounds} interleaved rounds "
           f"(batch 1: {args.iters_b1} timed passes each, larger batches: {args.iters}),\nOMP_WAIT_POLICY="
           f"{os.environ['OMP_WAIT_POLICY']}; load average {' '.join(loads[0])} before, "

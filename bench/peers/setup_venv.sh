@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Creates bench/peers/.venv (git-ignored) with the pinned peers of requirements.txt: ONNX Runtime, OpenVINO, NNCF.
-# Idempotent: does nothing when the venv already holds exactly these pins.
+# Creates bench/peers/.venv (git-ignored) with the pinned peers of requirements.txt: the newest PyTorch 2.x and
+# torchvision (eager and torch.compile), ONNX Runtime, OpenVINO, NNCF. Idempotent: does nothing when the venv
+# already holds exactly these pins. Large (PyPI's torch brings the CUDA runtime, ~3 GB; requirements.txt says
+# why): a benchmark venv, never part of `make test`.
 #
 # Layout: the venv is isolated (no --system-site-packages). Debian's torch 1.13 / torchvision 0.14 stay with
-# /usr/bin/python3 and its Debian numpy (export, PyTorch timing, orchestration); the venv's own numpy can never
-# shadow Debian's and break torch, and the venv never imports torch.
+# /usr/bin/python3 and its Debian numpy (ONNX export, the PyTorch 1.13 rows, orchestration); the venv has its own
+# torch 2.x and numpy, and neither can shadow Debian's.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 venv="$here/.venv"
@@ -26,9 +28,9 @@ fi
 echo "setup_venv: installing $(grep -c '==' "$req") pinned packages into $venv" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
 "$venv/bin/python" - <<'PY' >&2
-import numpy, onnx, onnxruntime, openvino
+import numpy, onnx, onnxruntime, openvino, torch, torchvision
 print("setup_venv: numpy", numpy.__version__, "onnx", onnx.__version__, "onnxruntime", onnxruntime.__version__,
-      "openvino", openvino.get_version())
+      "openvino", openvino.get_version(), "torch", torch.__version__, "torchvision", torchvision.__version__)
 try:
     import nncf
     print("setup_venv: nncf", nncf.__version__)

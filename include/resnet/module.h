@@ -74,6 +74,9 @@ class Module {
   // starts a gradient bucket's all-reduce from it while backward goes on; empty otherwise.
   using GradientsObserver = std::function<void(Module&)>;
   static void set_gradients_observer(GradientsObserver observer);
+  // Whether an observer is set: layers that fuse two modules' work into one pass (batch norm + ReLU in
+  // training) do so only when nobody watches each module's output.
+  static bool forward_observed();
 
  protected:
   // Children, parameters and buffers are registered in torchvision's __init__ order.

@@ -52,7 +52,24 @@ struct PlanOptions {
   bool winograd = true;
   // Precision::int8 only, and required there: the calibrated activation scales.
   std::shared_ptr<const Int8Calibration> int8;
+  // Tune per machine: choose each convolution's kernel by timing the correct candidates at compile —
+  // oneDNN's implementations for its layouts (primitive_desc::next_impl, not the reference ones) and
+  // Winograd where `winograd` allows it — and remember the choices in a tuning cache keyed by CPU model,
+  // oneDNN ISA and version, shapes, layouts and data type, so that the next compile on this machine times
+  // nothing (stats().tuning_timings == 0). Every candidate computes the same function: the logits differ
+  // from an untuned plan's by f32 rounding only. Costs a few seconds the first time (ResNet-50 at batch 32
+  // on 2 cores: ~15 s).
+  bool tune = false;
+  // The tuning cache's file; "": default_tuning_cache_path(). A corrupt or foreign file warns on stderr and
+  // is tuned again, never an error.
+  std::string tuning_cache;
 };
+
+// $XDG_CACHE_HOME/resnet.cpp/tuning.json, else $HOME/.cache/resnet.cpp/tuning.json ("" if neither is set).
+std::string default_tuning_cache_path();
+// Whether the tuning cache at `path` ("": the default) holds choices made on this CPU with this oneDNN: the
+// CLI's bench and infer then tune by default (reading the cache, timing only what is new).
+bool tuning_cache_has_this_machine(const std::string& path = "");
 
 struct PlanStats {
   // oneDNN primitives of one pass (the input reorder included), and passes per run.
@@ -70,6 +87,15 @@ struct PlanStats {
   // Reordered weights the plan uses, and how many weight tensors this compile had to reorder (0: all reused).
   size_t weight_bytes = 0;
   int64_t weight_reorders = 0;
+  // PlanOptions::tune: convolutions whose kernel tuning chose, how many of those the cache answered, how
+  // many candidate kernels this compile timed (0 when the cache had every answer), and each choice, in
+  // program order of every pass compiled: "layer1.0.conv1: winograd (timed: winograd 1.02 ms,
+  // brg:avx512_core 1.80 ms)", "layer1.0.conv2: brg:avx512_core (cached)".
+  int64_t tuned_convolutions = 0;
+  int64_t tuning_cache_hits = 0;
+  int64_t tuning_timings = 0;
+  std::vector<std::string> tuned_kernels;
+  std::string tuning_cache;  // the file read and written
 };
 
 class InferencePlan {

@@ -135,6 +135,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
     throw InputError(fmt::format("--in-channels {}: must be positive", c.model.in_channels));
   }
   const DType dtype = compute_dtype(f.precision);
+  if (dtype == DType::bf16) note_if_bf16_is_slower("--precision");
   apply_threads(c.threads);
   BenchModel bench = is_unet_name(c.model.arch) ? unet(f, c, dtype) : classifier(f, c, dtype);
 

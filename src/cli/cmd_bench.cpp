@@ -46,6 +46,8 @@ struct BenchOptions {
   int threads = 0;
   int callers = 1;
   bool json = false;
+  bool verbose = false;
+  TuneFlags tune;
 };
 
 double percentile(std::vector<double> values, double q) {
@@ -123,8 +125,19 @@ CallersTiming time_concurrent_callers(InferencePlan& plan, int callers, int thre
   return timing;
 }
 
+// The line that says the plan was tuned (and, verbose, which kernel each convolution got).
+void print_tuning(const PlanStats& s, double compile_ms, bool verbose) {
+  std::cout << fmt::format(
+      "tuned: {} convolutions, {} from the cache, {} candidate kernels timed (compile {:.0f} ms); cache {}\n",
+      s.tuned_convolutions, s.tuning_cache_hits, s.tuning_timings, compile_ms, s.tuning_cache);
+  if (verbose) {
+    for (const std::string& line : s.tuned_kernels) std::cout << "  " << line << "\n";
+  }
+}
+
 void run_bench(const BenchOptions& o) {
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
@@ -154,6 +167,7 @@ void run_bench(const BenchOptions& o) {
   if (!o.no_fuse) {
     const auto start = std::chrono::steady_clock::now();
     PlanOptions options{.sub_batch = o.sub_batch, .winograd = !o.no_winograd};
+    options.tune = want_tuning(o.tune, true);
     if (precision == Precision::int8) options.int8 = int8;
     plan.emplace(
         unet ? InferencePlan::compile(*unet, precision, input.shape(), options)
@@ -209,6 +223,14 @@ void run_bench(const BenchOptions& o) {
                           {"cpu_ms_per_batch", cpu_ms_per_batch}};
     if (plan) {
       out["compile_ms"] = compile_ms;
+      if (plan->options().tune) {
+        const PlanStats& s = plan->stats();
+        out["tuned_convolutions"] = s.tuned_convolutions;
+        out["tuning_cache_hits"] = s.tuning_cache_hits;
+        out["tuning_timings"] = s.tuning_timings;
+        out["tuning_cache"] = s.tuning_cache;
+        if (o.verbose) out["tuned_kernels"] = s.tuned_kernels;
+      }
       out["activation_bytes"] = plan->stats().activation_bytes;
       out["execution_contexts"] = plan->execution_contexts();
     }
@@ -220,6 +242,7 @@ void run_bench(const BenchOptions& o) {
         "{} batch {} {}x{} {} {} threads {}{}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
         o.model.arch, o.batch, o.size, o.size, o.dtype, plan ? "plan" : "layer-by-layer", total_threads,
         callers, images_per_sec, p50, p99);
+    if (plan && plan->options().tune) print_tuning(plan->stats(), compile_ms, o.verbose);
   }
 }
 
@@ -252,6 +275,9 @@ void register_bench(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "print one JSON object");
+  add_tune_flags(*cmd, o->tune, true);
+  cmd->add_flag("--verbose", o->verbose,
+                "with tuning: the kernel each convolution got and the times behind it");
   auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h
   cmd->callback([o, train, cmd] {
     const TrainBenchCommon common{o->model, o->batch, o->size, o->warmup, o->iters, o->threads, o->json};

@@ -28,6 +28,7 @@ struct FeaturesOptions {
   std::string dtype = "f32";
   bool no_fuse = false;
   bool no_winograd = false;
+  TuneFlags tune;
   int threads = 0;
 };
 
@@ -51,6 +52,7 @@ void run_features(const FeaturesOptions& o) {
                                  o.model.in_channels, shape_str(input.shape())));
   }
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (precision == Precision::int8) {
     throw InputError("--dtype int8: features are computed in f32 or bf16 (the int8 plan gives logits only)");
   }
@@ -64,7 +66,7 @@ void run_features(const FeaturesOptions& o) {
   if (o.no_fuse) {
     features = model->forward_features(images, stages);
   } else {
-    const PlanOptions options{.winograd = !o.no_winograd};
+    const PlanOptions options{.winograd = !o.no_winograd, .tune = want_tuning(o.tune, false)};
     features = InferencePlan::compile_features(*model, stages, precision, images.shape(), options)
                    .run_features(images);
   }
@@ -123,6 +125,7 @@ void register_features(CLI::App& app) {
   cmd->add_option("--stages", o->stages, "comma-separated: stem, layer1 .. layerN")->capture_default_str();
   cmd->add_option("--dtype", o->dtype, "compute precision: f32 or bf16")->capture_default_str();
   add_plan_flags(*cmd, o->no_fuse, o->no_winograd);
+  add_tune_flags(*cmd, o->tune, false);
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_features(*o); });
 }

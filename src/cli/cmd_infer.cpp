@@ -30,6 +30,7 @@ struct InferOptions {
   std::string dtype = "f32";
   bool no_fuse = false;
   bool no_winograd = false;
+  TuneFlags tune;
   int threads = 0;
 };
 
@@ -91,7 +92,8 @@ void run_unet_infer(const InferOptions& o, const Tensor& input, Precision precis
   const Tensor images = nchw_to_nhwc(input);
   const Tensor logits =
       o.no_fuse ? unet.forward(images)
-                : InferencePlan::compile(unet, precision, images.shape(), {.winograd = !o.no_winograd})
+                : InferencePlan::compile(unet, precision, images.shape(),
+                                         {.winograd = !o.no_winograd, .tune = want_tuning(o.tune, true)})
                       .run(images);  // [N,H,W,K]
   if (o.output_npy.empty()) {
     print_pixel_shares(logits);
@@ -108,6 +110,7 @@ void run_infer(const InferOptions& o) {
                                  o.model.in_channels, shape_str(input.shape())));
   }
   const Precision precision = parse_precision(o.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   if (o.no_fuse && precision != Precision::f32) {
     throw InputError(fmt::format("--dtype {}: the layer-by-layer path (--no-fuse) runs f32 only", o.dtype));
   }
@@ -121,6 +124,7 @@ void run_infer(const InferOptions& o) {
                     o.model.weights.empty() ? "no --weights file was given" : o.model.weights + " has none"));
   }
   PlanOptions options{.winograd = !o.no_winograd};
+  options.tune = !o.no_fuse && want_tuning(o.tune, true);
   if (precision == Precision::int8) options.int8 = int8;
   const Tensor images = nchw_to_nhwc(input);
   Tensor logits = o.no_fuse ? model->forward(images)
@@ -145,6 +149,7 @@ void register_infer(CLI::App& app) {
                   "compute precision: f32, bf16 or int8 (int8: weights from resnet quantize)")
       ->capture_default_str();
   add_plan_flags(*cmd, o->no_fuse, o->no_winograd);
+  add_tune_flags(*cmd, o->tune, true);
   add_threads_option(*cmd, o->threads);
   cmd->callback([o] { run_infer(*o); });
 }

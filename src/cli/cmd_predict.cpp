@@ -27,6 +27,7 @@ struct PredictFlags {
   bool json = false;
   int threads = 0;
   std::vector<std::string> inputs;
+  TuneFlags tune;
 };
 
 void print_text(const ImagePrediction& p, bool indices_only) {
@@ -50,6 +51,7 @@ void print_json(const ImagePrediction& p) {
 void run_predict(const PredictFlags& f) {
   apply_threads(f.threads);
   const Precision precision = parse_precision(f.dtype);
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   std::shared_ptr<const Int8Calibration> int8;
   const StateDict weights = load_model_weights(f.weights, &int8);
   if (precision == Precision::int8 && int8 == nullptr) {
@@ -70,6 +72,7 @@ void run_predict(const PredictFlags& f) {
                          .batch_size = f.batch,
                          .precision = precision};
   if (precision == Precision::int8) options.plan.int8 = int8;
+  options.plan.tune = want_tuning(f.tune, false);
   const bool indices_only = options.labels.empty();
 
   int failures = 0;
@@ -117,6 +120,7 @@ void register_predict(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", f->json, "one JSON object per image and line instead of text");
   add_threads_option(*cmd, f->threads);
+  add_tune_flags(*cmd, f->tune, false);
   cmd->add_option("inputs", f->inputs, "image files (.jpg, .jpeg, .png) and folders of them")->required();
   cmd->callback([f] { run_predict(*f); });
 }

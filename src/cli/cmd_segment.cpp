@@ -42,6 +42,7 @@ struct SegmentFlags {
   int size = 0;  // 0: only images of a size the model takes
   int threads = 0;
   std::vector<std::string> inputs;
+  TuneFlags tune;
 };
 
 // The dimension `dim` of the tensor `name` in the weights, or -1 if there is none.
@@ -92,8 +93,8 @@ struct SegmentInput {
 // its weights).
 class Segmenter {
  public:
-  Segmenter(UNet& model, Precision precision, const DatasetInfo& data, int size)
-      : model_(model), precision_(precision), data_(data), size_(size) {}
+  Segmenter(UNet& model, Precision precision, const DatasetInfo& data, int size, PlanOptions options)
+      : model_(model), precision_(precision), data_(data), size_(size), options_(std::move(options)) {}
 
   int multiple() const { return 1 << model_.config().encoder_depth; }
   int channels() const { return model_.config().encoder.in_channels; }
@@ -141,7 +142,7 @@ class Segmenter {
     }
     if (plans_.empty()) {
       first_shape_ = shape;
-      return plans_.emplace(shape, InferencePlan::compile(model_, precision_, shape)).first->second;
+      return plans_.emplace(shape, InferencePlan::compile(model_, precision_, shape, options_)).first->second;
     }
     return plans_.emplace(shape, plans_.at(first_shape_).reshaped(shape)).first->second;
   }
@@ -151,6 +152,7 @@ class Segmenter {
   Precision precision_;
   DatasetInfo data_;
   int size_;
+  PlanOptions options_;
   std::map<Shape, InferencePlan> plans_;
   Shape first_shape_;
 };
@@ -234,6 +236,7 @@ void run_segment(const SegmentFlags& f) {
   const Precision precision = parse_precision(f.dtype);
   if (precision == Precision::int8)
     throw InputError("--dtype int8: a U-Net has no int8 plan; use f32 or bf16");
+  if (precision == Precision::bf16) note_if_bf16_is_slower("--dtype");
   const StateDict weights = load_model_weights(f.weights, nullptr);
   const std::optional<RunRecord> run = find_run(f.weights);
   std::unique_ptr<UNet> model = build_unet_for_weights(f.arch, weights, f.weights);
@@ -245,7 +248,8 @@ void run_segment(const SegmentFlags& f) {
   const int multiple = 1 << model->config().encoder_depth;
   if (f.size % multiple != 0)
     throw InputError(fmt::format("--size {}: must be a multiple of {} (2^encoder_depth)", f.size, multiple));
-  Segmenter segmenter(*model, precision, input_conventions(f.weights, run, channels), f.size);
+  Segmenter segmenter(*model, precision, input_conventions(f.weights, run, channels), f.size,
+                      PlanOptions{.tune = want_tuning(f.tune, false)});
 
   Outputs out{.dir = f.out, .overlay = f.overlay, .names = legend_names(run, model->config().classes)};
   std::error_code ec;
@@ -281,6 +285,7 @@ void register_segment(CLI::App& app) {
                   "resize images whose sides are not multiples of 2^depth to S x S (default: refuse them)")
       ->check(CLI::PositiveNumber);
   add_threads_option(*cmd, f->threads);
+  add_tune_flags(*cmd, f->tune, false);
   cmd->add_option("inputs", f->inputs, "image files (.jpg, .jpeg, .png) and folders of them")->required();
   cmd->callback([f] { run_segment(*f); });
 }

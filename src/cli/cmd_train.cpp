@@ -91,6 +91,7 @@ void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm) {
   c.decay_bn_and_bias = !f.no_bn_weight_decay;
   if (c.resume) c = merge_with_run(cmd, c);
   c = resolve_train_config(c);
+  if (c.precision == "bf16") note_if_bf16_is_slower("--precision");
 
   TrainHooks hooks;
   hooks.progress = !f.quiet;

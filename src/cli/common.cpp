@@ -8,10 +8,12 @@
 #include <fstream>
 #include <iostream>
 
+#include "dnnl/bf16_speed.h"
 #include "dnnl/ops.h"
 #include "resnet/error.h"
 #include "resnet/int8_weights.h"
 #include "resnet/load_state_dict.h"
+#include "resnet/plan.h"
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
 #include "train/checkpoint.h"
@@ -281,6 +283,32 @@ void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd) {
   cmd.add_flag("--no-fuse", no_fuse, "run the model layer by layer instead of the compiled plan");
   cmd.add_flag("--no-winograd", no_winograd,
                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
+}
+
+void add_tune_flags(CLI::App& cmd, TuneFlags& flags, bool on_when_cached) {
+  auto* tune =
+      cmd.add_flag("--tune", flags.tune,
+                   on_when_cached ? "time each convolution's candidate kernels at plan build and keep the "
+                                    "fastest (cached per machine; default: on when the cache has this "
+                                    "machine)"
+                                  : "time each convolution's candidate kernels at plan build and keep the "
+                                    "fastest (cached per machine)");
+  auto* no_tune =
+      cmd.add_flag("--no-tune", flags.no_tune, "do not tune: oneDNN's first choice and the Winograd rule");
+  tune->excludes(no_tune);
+}
+
+bool want_tuning(const TuneFlags& flags, bool on_when_cached) {
+  if (flags.tune) return true;
+  if (flags.no_tune) return false;
+  return on_when_cached && tuning_cache_has_this_machine();
+}
+
+void note_if_bf16_is_slower(std::string_view flag) {
+  if (const std::optional<std::string> why = onednn::bf16_slower_than_f32(onednn::this_cpu())) {
+    std::cerr << fmt::format(
+        "resnet: note: {} bf16 is slower than f32 on this machine: {}; f32 is faster here\n", flag, *why);
+  }
 }
 
 void apply_threads(int threads) {

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "resnet/calibration.h"
@@ -88,9 +89,24 @@ TransformSpec predict_transform(const DatasetInfo& data, const std::optional<Run
 void add_threads_option(CLI::App& cmd, int& threads);
 void apply_threads(int threads);
 
+// One line on stderr when bf16 convolutions are slower than f32 ones on this CPU (dnnl/bf16_speed.h), so that
+// `flag` bf16 ("--dtype", "--precision") never runs slower silently; nothing where bf16 is faster.
+void note_if_bf16_is_slower(std::string_view flag);
+
 // --no-fuse (the model layer by layer) and --no-winograd (f32 plan: direct 3x3 convolutions), as infer and
 // features take them.
 void add_plan_flags(CLI::App& cmd, bool& no_fuse, bool& no_winograd);
+
+// --tune / --no-tune: tune the plan's convolutions per machine (PlanOptions::tune, the tuning cache).
+struct TuneFlags {
+  bool tune = false;
+  bool no_tune = false;
+};
+// on_when_cached: the help says tuning is on by default where this machine's tuning cache exists.
+void add_tune_flags(CLI::App& cmd, TuneFlags& flags, bool on_when_cached);
+// --tune, --no-tune, else (on_when_cached: bench, infer) whether the tuning cache holds this machine's
+// choices.
+bool want_tuning(const TuneFlags& flags, bool on_when_cached);
 
 // "3x224x224" -> {3, 224, 224}; throws InputError naming the flag.
 std::array<int64_t, 3> parse_chw(const std::string& text, const std::string& flag);

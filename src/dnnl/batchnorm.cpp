@@ -37,7 +37,9 @@ struct BatchNormGeometry {
   std::string key;
 };
 
-BatchNormGeometry batchnorm_geometry(const Tensor& x, bool scale, bool shift, bool training, float eps) {
+// fuse_relu: the ReLU after it in the same pass (training only).
+BatchNormGeometry batchnorm_geometry(const Tensor& x, bool scale, bool shift, bool training, float eps,
+                                     bool fuse_relu = false) {
   BatchNormGeometry g;
   const auto format = x.rank() == 4 ? memory::format_tag::nhwc : memory::format_tag::nc;
   g.x_md = onednn::desc_of(x.shape(), x.dtype(), format);
@@ -46,6 +48,7 @@ BatchNormGeometry batchnorm_geometry(const Tensor& x, bool scale, bool shift, bo
   if (scale) g.flags |= normalization_flags::use_scale;
   if (shift) g.flags |= normalization_flags::use_shift;
   if (!training) g.flags |= normalization_flags::use_global_stats;
+  if (fuse_relu) g.flags |= normalization_flags::fuse_norm_relu;
   g.key = fmt::format("src={}|{}|rank={}|training={}|eps={}|flags={}", onednn::dims_key(g.x_md.get_dims()),
                       dtype_name(x.dtype()), x.rank(), training, eps, static_cast<unsigned>(g.flags));
   return g;
@@ -61,8 +64,9 @@ dnnl::batch_normalization_forward::primitive_desc forward_pd(const BatchNormGeom
 // Inference (training = false): normalizes with mean/var as given. Training: computes the batch statistics
 // into mean/var ([C], variance biased: divided by the number of elements per channel) and normalizes with
 // them.
+// relu_mask (training only; null: no ReLU): the ReLU fused, its workspace written there.
 Tensor batchnorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps, bool training,
-                         Tensor& mean, Tensor& var) {
+                         Tensor& mean, Tensor& var, Tensor* relu_mask = nullptr) {
   check_input(x, "input");
   const int64_t c = x.dim(-1);
   if (weight.defined()) check_channel_vector(weight, "weight", c);
@@ -78,7 +82,8 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bi
   if (shape_only() && !training) return y;
 
   return onednn::translate_errors("batchnorm", [&] {
-    const BatchNormGeometry g = batchnorm_geometry(x, weight.defined(), bias.defined(), training, eps);
+    const BatchNormGeometry g =
+        batchnorm_geometry(x, weight.defined(), bias.defined(), training, eps, relu_mask != nullptr);
     onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(
         "batchnorm|" + g.key, [&] { return forward_pd(g, training, eps); });
 
@@ -90,6 +95,11 @@ Tensor batchnorm_forward(const Tensor& x, const Tensor& weight, const Tensor& bi
     };
     if (weight.defined()) args.emplace(DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md));
     if (bias.defined()) args.emplace(DNNL_ARG_SHIFT, onednn::wrap(bias, g.c_md));
+    if (relu_mask != nullptr) {
+      const memory::desc ws = bn.pd.workspace_desc();
+      *relu_mask = Tensor::empty({static_cast<int64_t>(ws.get_size())}, DType::u8);
+      args.emplace(DNNL_ARG_WORKSPACE, onednn::wrap(*relu_mask, ws));
+    }
     onednn::execute(bn, std::move(args));
     return y;
   });
@@ -109,13 +119,21 @@ Tensor batchnorm_forward_training(const Tensor& x, const Tensor& weight, const T
   return batchnorm_forward(x, weight, bias, eps, true, batch_mean, batch_var);
 }
 
+Tensor batchnorm_relu_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                                       Tensor& batch_mean, Tensor& batch_var, Tensor& relu_mask) {
+  return batchnorm_forward(x, weight, bias, eps, true, batch_mean, batch_var, &relu_mask);
+}
+
 namespace {
 
 // dy, x [N,H,W,C] or [N,C]; weight, mean, var, dweight, dbias [C] -> dx like x. training: mean/var are the
 // forward's batch statistics (dx includes their dependence on x); else the running statistics the forward
 // used as constants (oneDNN's use_global_stats: dx = dy * weight / sqrt(var + eps)).
+// relu_mask (training only; null: no ReLU): the workspace of batchnorm_relu_forward_training, dy masked by
+// it.
 Tensor batchnorm_backward_with(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& mean,
-                               const Tensor& var, float eps, bool training, Tensor& dweight, Tensor& dbias) {
+                               const Tensor& var, float eps, bool training, Tensor& dweight, Tensor& dbias,
+                               const Tensor* relu_mask = nullptr) {
   check_input(x, "input");
   if (dy.shape() != x.shape() || dy.dtype() != x.dtype()) {
     throw InputError(fmt::format("batchnorm backward: output gradient {} {} for an input of {}",
@@ -130,7 +148,7 @@ Tensor batchnorm_backward_with(const Tensor& dy, const Tensor& x, const Tensor& 
   Tensor dx = Tensor::empty(x.shape(), x.dtype());
 
   return onednn::translate_errors("batchnorm backward", [&] {
-    const BatchNormGeometry g = batchnorm_geometry(x, true, true, training, eps);
+    const BatchNormGeometry g = batchnorm_geometry(x, true, true, training, eps, relu_mask != nullptr);
     const std::string key = "batchnorm_bwd|" + g.key;
     onednn::CachedPrimitive bn = onednn::primitive_cache().get_or_create(key, [&] {
       return dnnl::batch_normalization_backward::primitive_desc(
@@ -140,16 +158,24 @@ Tensor batchnorm_backward_with(const Tensor& dy, const Tensor& x, const Tensor& 
     // This call's scale/shift gradients, then added into the caller's.
     Tensor dweight_now = Tensor::empty({c}), dbias_now = Tensor::empty({c});
     const memory dweight_mem = onednn::wrap(dweight_now, g.c_md), dbias_mem = onednn::wrap(dbias_now, g.c_md);
-    onednn::execute(bn, {
-                            {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
-                            {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.x_md)},
-                            {DNNL_ARG_MEAN, onednn::wrap(mean, g.c_md)},
-                            {DNNL_ARG_VARIANCE, onednn::wrap(var, g.c_md)},
-                            {DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md)},
-                            {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)},
-                            {DNNL_ARG_DIFF_SCALE, dweight_mem},
-                            {DNNL_ARG_DIFF_SHIFT, dbias_mem},
-                        });
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
+        {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.x_md)},
+        {DNNL_ARG_MEAN, onednn::wrap(mean, g.c_md)},
+        {DNNL_ARG_VARIANCE, onednn::wrap(var, g.c_md)},
+        {DNNL_ARG_SCALE, onednn::wrap(weight, g.c_md)},
+        {DNNL_ARG_DIFF_SRC, onednn::wrap(dx, g.x_md)},
+        {DNNL_ARG_DIFF_SCALE, dweight_mem},
+        {DNNL_ARG_DIFF_SHIFT, dbias_mem},
+    };
+    if (relu_mask != nullptr) {
+      const memory::desc ws = bn.pd.workspace_desc();
+      if (relu_mask->numel() != static_cast<int64_t>(ws.get_size()) || relu_mask->dtype() != DType::u8) {
+        throw InternalError("batchnorm backward: the ReLU mask is not this batch norm's workspace");
+      }
+      args.emplace(DNNL_ARG_WORKSPACE, onednn::wrap(*relu_mask, ws));
+    }
+    onednn::execute(bn, std::move(args));
     onednn::accumulate(dweight, g.c_md, dweight_mem, key + "|c");
     onednn::accumulate(dbias, g.c_md, dbias_mem, key + "|c");
     return dx;
@@ -161,6 +187,12 @@ Tensor batchnorm_backward_with(const Tensor& dy, const Tensor& x, const Tensor& 
 Tensor batchnorm_backward(const Tensor& dy, const Tensor& x, const Tensor& weight, const Tensor& batch_mean,
                           const Tensor& batch_var, float eps, Tensor& dweight, Tensor& dbias) {
   return batchnorm_backward_with(dy, x, weight, batch_mean, batch_var, eps, true, dweight, dbias);
+}
+
+Tensor batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                               const Tensor& batch_mean, const Tensor& batch_var, const Tensor& relu_mask,
+                               float eps, Tensor& dweight, Tensor& dbias) {
+  return batchnorm_backward_with(dy, x, weight, batch_mean, batch_var, eps, true, dweight, dbias, &relu_mask);
 }
 
 Tensor batchnorm_backward_global_stats(const Tensor& dy, const Tensor& x, const Tensor& weight,

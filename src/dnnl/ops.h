@@ -65,6 +65,16 @@ Tensor batchnorm_backward_global_stats(const Tensor& dy, const Tensor& x, const 
                                        const Tensor& running_mean, const Tensor& running_var, float eps,
                                        Tensor& dweight, Tensor& dbias);
 
+// Training batch norm followed by ReLU as one oneDNN pass (normalization_flags::fuse_norm_relu): y =
+// max(batchnorm_forward_training(x), 0); writes batch_mean/batch_var as it does, and relu_mask (u8, oneDNN's
+// workspace: which outputs were positive) for the backward.
+Tensor batchnorm_relu_forward_training(const Tensor& x, const Tensor& weight, const Tensor& bias, float eps,
+                                       Tensor& batch_mean, Tensor& batch_var, Tensor& relu_mask);
+// Its backward, one pass: dy (of the ReLU's output) masked by relu_mask, then batchnorm_backward.
+Tensor batchnorm_relu_backward(const Tensor& dy, const Tensor& x, const Tensor& weight,
+                               const Tensor& batch_mean, const Tensor& batch_var, const Tensor& relu_mask,
+                               float eps, Tensor& dweight, Tensor& dbias);
+
 Tensor relu_forward(const Tensor& x);
 // y: relu_forward's output (y > 0 exactly where x > 0). dx = dy where y > 0, else 0.
 Tensor relu_backward(const Tensor& dy, const Tensor& y);

@@ -13,15 +13,19 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <mutex>
+#include <optional>
 
 #include "core/aligned_bytes.h"
 #include "infer/buffer_planner.h"
 #include "infer/lower.h"
+#include "infer/onednn/conv_tuner.h"
 #include "infer/onednn/plan_kernels.h"
 #include "infer/plan_compiler.h"
 #include "infer/program.h"
 #include "infer/quantize_program.h"
+#include "infer/tuning_cache.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 #include "resnet/unet.h"
@@ -38,6 +42,16 @@ std::string_view precision_name(Precision precision) {
       return "int8";
   }
   return "?";
+}
+
+std::string default_tuning_cache_path() {
+  return infer::default_tuning_cache_path();
+}
+
+bool tuning_cache_has_this_machine(const std::string& path) {
+  const std::string file = path.empty() ? infer::default_tuning_cache_path() : path;
+  if (file.empty() || !std::filesystem::exists(file)) return false;
+  return infer::TuningCache(file, /*warn=*/false).has_machine(infer::tuning_machine_key());
 }
 
 Precision parse_precision(std::string_view text, std::string_view flag) {
@@ -133,18 +147,19 @@ std::string mib(size_t bytes) {
 }
 
 // Primitives for `batch` images of the plan's input shape, and the layout of their activations.
+// tuner: null unless options.tune.
 Pass compile_pass(const infer::Program& program, Precision precision, const PlanOptions& options, Shape shape,
-                  int64_t batch) {
+                  int64_t batch, infer::ConvTuner* tuner) {
   Pass pass;
   pass.batch = batch;
   shape[0] = batch;
   pass.shaped = infer::shape_program(program, shape);
-  pass.kernels = std::make_unique<infer::PlanKernels>(program, pass.shaped, precision,
-                                                      infer::ActivationLayout::chosen, options.winograd);
+  pass.kernels = std::make_unique<infer::PlanKernels>(
+      program, pass.shaped, precision, infer::ActivationLayout::chosen, options.winograd, tuner);
   if (pass.kernels->reference_kernels() > 0) {
     // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
     auto nhwc = std::make_unique<infer::PlanKernels>(
-        program, pass.shaped, precision, infer::ActivationLayout::channels_last, options.winograd);
+        program, pass.shaped, precision, infer::ActivationLayout::channels_last, options.winograd, tuner);
     if (nhwc->reference_kernels() < pass.kernels->reference_kernels()) pass.kernels = std::move(nhwc);
   }
   const std::vector<infer::Lifetime> lives = infer::value_lifetimes(program);
@@ -230,9 +245,24 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
 
   const int64_t n = input_shape[0];
   const int64_t sub = m.options.sub_batch > 0 ? std::min(m.options.sub_batch, n) : n;
-  m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, sub));
+  std::optional<infer::TuningCache> cache;
+  std::optional<infer::ConvTuner> tuner;
+  if (m.options.tune) {
+    cache.emplace(m.options.tuning_cache);
+    tuner.emplace(*cache);
+  }
+  infer::ConvTuner* tuning = tuner ? &*tuner : nullptr;
+  m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, sub, tuning));
   if (n % sub != 0)
-    m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub));
+    m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub, tuning));
+  if (tuner) {
+    cache->save();
+    m.stats.tuned_kernels = tuner->choices();
+    m.stats.tuned_convolutions = static_cast<int64_t>(m.stats.tuned_kernels.size());
+    m.stats.tuning_cache_hits = tuner->cache_hits();
+    m.stats.tuning_timings = tuner->timings();
+    m.stats.tuning_cache = cache->path();
+  }
   for (int64_t first = 0; first < n; first += sub) m.schedule.emplace_back(first + sub <= n ? 0 : 1, first);
 
   for (const Pass& pass : m.passes) m.arena_bytes = std::max(m.arena_bytes, pass.layout.arena_bytes);

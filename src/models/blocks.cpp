@@ -18,16 +18,24 @@ Conv2dOptions conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
   return {.in_channels = in, .out_channels = out, .window = Window::square(1, stride)};
 }
 
-// conv [-> bn] [-> relu]; `activation` receives the ReLU's output in train mode (undefined otherwise).
+// conv [-> bn] [-> relu]; `activation` receives the ReLU's output in train mode (undefined otherwise). In
+// training, bn -> relu runs as one pass (BatchNorm2d::forward_relu), which keeps the ReLU's mask in the batch
+// norm, and `activation` stays undefined.
 Tensor stage_forward(const BranchStage& stage, const Tensor& x, Tensor& activation) {
   Tensor y = stage.conv->forward(x);
+  if (stage.bn && stage.relu && stage.bn->fuses_relu()) {
+    activation = Tensor();
+    return stage.bn->forward_relu(y);
+  }
   if (stage.bn) y = stage.bn->forward(y);
   if (!stage.relu) return y;
   return stage.relu->forward(y, activation);
 }
 
+// fused: the forward ran bn -> relu as one pass (the batch norm's backward takes the ReLU output's gradient).
 Tensor stage_backward(const BranchStage& stage, const Tensor& dy, Tensor activation) {
-  Tensor d = stage.relu ? stage.relu->backward(dy, std::move(activation)) : dy;
+  const bool fused = stage.bn && stage.relu && stage.bn->holds_relu_mask();
+  Tensor d = stage.relu && !fused ? stage.relu->backward(dy, std::move(activation)) : dy;
   if (stage.bn) d = stage.bn->backward(d);
   return stage.conv->backward(d);
 }

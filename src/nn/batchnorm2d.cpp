@@ -18,7 +18,28 @@ BatchNorm2d::BatchNorm2d(std::string path, int64_t channels, float eps, float mo
   num_batches_tracked_ = &add_buffer("num_batches_tracked", Tensor({}, DType::i64));
 }
 
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  if (!fuses_relu()) throw InternalError(fmt::format("{}: forward_relu outside training", path()));
+  if (x.rank() != 4 || x.dim(3) != channels_) {
+    throw InputError(
+        fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", path(), channels_, shape_str(x.shape())));
+  }
+  const int64_t count = x.dim(0) * x.dim(1) * x.dim(2);
+  if (count < 2) {
+    throw InputError(fmt::format("{}: expected more than 1 value per channel when training, got input {}",
+                                 path(), shape_str(x.shape())));
+  }
+  saved_mean_ = Tensor({channels_});
+  saved_var_ = Tensor({channels_});
+  Tensor y = ops::batchnorm_relu_forward_training(x, weight_->value, bias_->value, eps_, saved_mean_,
+                                                  saved_var_, saved_relu_mask_);
+  saved_input_ = x;
+  update_running_stats(saved_mean_, saved_var_, count);
+  return y;
+}
+
 Tensor BatchNorm2d::forward(const Tensor& x) {
+  saved_relu_mask_ = Tensor();
   if (x.rank() != 4 || x.dim(3) != channels_) {
     throw InputError(
         fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", path(), channels_, shape_str(x.shape())));
@@ -54,6 +75,14 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 Tensor BatchNorm2d::backward(const Tensor& dy) {
   require_saved(*this, saved_input_.defined());
   const Tensor x = std::move(saved_input_), mean = std::move(saved_mean_), var = std::move(saved_var_);
+  if (saved_relu_mask_.defined()) {
+    const Tensor mask = std::move(saved_relu_mask_);
+    saved_relu_mask_ = Tensor();
+    Tensor dx = ops::batchnorm_relu_backward(dy, x, weight_->value, mean, var, mask, eps_,
+                                             grad_to_accumulate(*weight_), grad_to_accumulate(*bias_));
+    notify_gradients_ready();
+    return dx;
+  }
   if (!mean.defined()) {
     return ops::batchnorm_backward_global_stats(dy, x, weight_->value, *running_mean_, *running_var_, eps_,
                                                 grad_to_accumulate(*weight_), grad_to_accumulate(*bias_));

@@ -19,6 +19,16 @@ class BatchNorm2d : public Module {
   Tensor backward(const Tensor& dy) override;
   std::string extra_repr() const override;
 
+  // Training only, for a batch norm whose output goes straight into a ReLU (a residual block's "bn -> relu"
+  // stage): both in one oneDNN pass, y = max(forward(x), 0), keeping the ReLU's mask instead of its output.
+  // backward(dy) then takes the gradient of the ReLU's output. fuses_relu(): whether forward_relu may be used
+  // now (train mode, no forward observer, which would miss the batch norm's own output, and not
+  // synchronised: --sync-bn normalises with all ranks' statistics, forward_synchronised).
+  bool fuses_relu() const { return is_training() && !forward_observed() && !synchronised(); }
+  Tensor forward_relu(const Tensor& x);
+  // Whether the saved state is forward_relu's (its backward takes the ReLU output's gradient).
+  bool holds_relu_mask() const { return saved_relu_mask_.defined(); }
+
   int64_t channels() const { return channels_; }
   float eps() const { return eps_; }
   Parameter& weight() { return *weight_; }
@@ -49,6 +59,7 @@ class BatchNorm2d : public Module {
   Tensor saved_input_, saved_mean_, saved_var_;
   Communicator* comm_ = nullptr;
   int64_t saved_count_ = 0;  // synchronised: values per channel over all ranks
+  Tensor saved_relu_mask_;   // forward_relu's: backward masks dy with it first
 };
 
 }  // namespace resnet

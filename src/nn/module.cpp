@@ -98,6 +98,10 @@ void Module::set_forward_observer(ForwardObserver observer) {
   forward_observer() = std::move(observer);
 }
 
+bool Module::forward_observed() {
+  return static_cast<bool>(forward_observer());
+}
+
 void Module::notify_forward(const Tensor& in, const Tensor& out) const {
   if (forward_observer()) forward_observer()(*this, in, out);
 }

@@ -195,6 +195,39 @@ TEST(Cli, PrintStartsLikeTorchvision) {
       << r.out;
 }
 
+// --tune: tuned and said so; then on by default, because the cache has this machine, reading it and timing
+// nothing; --no-tune: off; both: one line, exit 2.
+TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
+  const auto xdg = temp_dir() / ("xdg-tune." + std::to_string(getpid()));
+  std::filesystem::remove_all(xdg);
+  const char* old = std::getenv("XDG_CACHE_HOME");
+  const std::string saved = old ? old : "";
+  setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
+  const std::string bench = "bench --arch resnet20 --batch 2 --size 32 --iters 1 --threads 1 ";
+  CliResult untuned = resnet(bench + "--json");
+  ASSERT_EQ(untuned.exit_code, 0) << untuned.err;
+  EXPECT_FALSE(nlohmann::json::parse(untuned.out).contains("tuned_convolutions"));
+  CliResult first = resnet(bench + "--json --tune");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto j = nlohmann::json::parse(first.out);
+  EXPECT_GT(j["tuned_convolutions"].get<int>(), 0);
+  EXPECT_GT(j["tuning_timings"].get<int>(), 0);
+  EXPECT_EQ(j["tuning_cache"], (xdg / "resnet.cpp" / "tuning.json").string());
+  CliResult again = resnet(bench + "--verbose");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find("tuned: "), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find(", 0 candidate kernels timed"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("layer1.0.conv1: "), std::string::npos) << again.out;
+  CliResult off = resnet(bench + "--no-tune");
+  ASSERT_EQ(off.exit_code, 0) << off.err;
+  EXPECT_EQ(off.out.find("tuned: "), std::string::npos) << off.out;
+  CliResult both = resnet(bench + "--tune --no-tune");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_EQ(count_lines(both.err), 1) << both.err;
+  setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+  std::filesystem::remove_all(xdg);
+}
+
 TEST(Cli, BenchJsonHasThroughputAndLatency) {
   CliResult r = resnet("bench --arch resnet18 --batch 2 --size 64 --iters 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;

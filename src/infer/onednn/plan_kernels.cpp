@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,6 +16,8 @@
 #include "core/aligned_bytes.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
+#include "infer/onednn/conv_tuner.h"
+#include "infer/onednn/desc_text.h"
 #include "infer/onednn/kernel.h"
 #include "infer/onednn/kernel_kinds.h"
 #include "infer/onednn/plan_weights.h"
@@ -115,12 +118,13 @@ KernelLabel label(const Step& step, std::string op) {
 class KernelBuilder {
  public:
   KernelBuilder(const Program& program, const ShapedProgram& shaped, Precision precision,
-                ActivationLayout layout, bool winograd)
+                ActivationLayout layout, bool winograd, ConvTuner* tuner)
       : program_(program),
         shaped_(shaped),
         act_type_(precision == Precision::bf16 ? dt::bf16 : dt::f32),
         layout_(layout),
         winograd_(winograd),
+        tuner_(tuner),
         value_md_(static_cast<size_t>(program.num_values)) {}
 
   // Step i's kernel; steps are built in order.
@@ -138,6 +142,7 @@ class KernelBuilder {
     }
     switch (step.kind) {
       case StepKind::conv:
+        if (tuner_ != nullptr) return tuned_conv(i, step, g);
         if (use_winograd(step, g)) return winograd_conv(i, step, g);
         return conv(i, step, g);
       case StepKind::max_pool:
@@ -224,16 +229,154 @@ class KernelBuilder {
     return k;
   }
 
-  std::unique_ptr<Kernel> conv(size_t i, const Step& step, const StepGeometry& g) {
+  // oneDNN's implementation number `impl` (0: its first choice; next_impl() order) of a direct convolution
+  // with the layouts decided so far.
+  dnnl::convolution_forward::primitive_desc conv_pd(const Step& step, const StepGeometry& g,
+                                                    int impl = 0) const {
     const Window& w = g.window;
     const memory::desc dst =
         step.accumulate ? with_type(value_md(step.dst), dst_type(step)) : any_md(g.dst, dst_type(step));
-    const memory::desc bias = memory::desc({g.dst[3]}, dt::f32, tag::x);
     auto pd = dnnl::convolution_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
-        value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, weight_type(step), true), bias,
-        dst, {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1}, {w.pad_h, w.pad_w},
-        {g.pad_bottom, g.pad_right}, step_attr(step, program_.int8));
+        value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, weight_type(step), true),
+        conv_bias_md(g), dst, {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1},
+        {w.pad_h, w.pad_w}, {g.pad_bottom, g.pad_right}, step_attr(step, program_.int8));
+    for (int k = 0; k < impl; ++k) {
+      if (!pd.next_impl())
+        throw InternalError(fmt::format("{}: no oneDNN implementation {}", step.name, impl));
+    }
+    return pd;
+  }
+  static memory::desc conv_bias_md(const StepGeometry& g) {
+    return memory::desc({g.dst[3]}, dt::f32, tag::x);
+  }
+
+  // Tuning (conv_tuner.h): the candidates are Winograd where use_winograd allows it, and oneDNN's
+  // implementations (next_impl order; the reference ones and repeated names left out: the cache names a
+  // kernel by its implementation name) that read and write the activation layouts the untuned plan would —
+  // Winograd's nChw16c where it applies, else oneDNN's first choice. Tuning changes kernels, never the plan's
+  // layouts: a greedy choice of, say, a gemm convolution writing plain NCHW would leave every later
+  // convolution without its blocked kernels.
+  std::unique_ptr<Kernel> tuned_conv(size_t i, const Step& step, const StepGeometry& g) {
+    const bool winograd = use_winograd(step, g);
+    std::vector<ConvCandidate> candidates;
+    if (winograd) {
+      candidates.push_back({"winograd", [&step, &g] { return winograd_runner(step, g); }});
+    }
+    std::vector<int> impls;  // the implementation number of each direct candidate, in candidate order
+    auto pd = conv_pd(step, g);
+    const memory::desc want_src = winograd ? WinogradKernel::activation_desc(g.src) : pd.src_desc();
+    const memory::desc want_dst = winograd ? WinogradKernel::activation_desc(g.dst) : pd.dst_desc();
+    for (int k = 0;; ++k) {
+      const std::string name = pd.impl_info_str();
+      const bool seen =
+          std::any_of(candidates.begin(), candidates.end(), [&](const auto& c) { return c.name == name; });
+      const bool same_layouts = pd.src_desc() == want_src && pd.dst_desc() == want_dst;
+      if (!is_reference(pd) && !seen && same_layouts) {
+        impls.push_back(k);
+        candidates.push_back(
+            {name, [this, &step, &g, k] { return direct_runner(conv_pd(step, g, k), step, program_.int8); }});
+      }
+      if (!pd.next_impl()) break;
+    }
+    if (candidates.empty()) return conv(i, step, g);  // only reference code: as without tuning
+    const std::string chosen = tuner_->choose(step.name, tuning_key(step, g, winograd), candidates);
+    if (chosen == "winograd") return winograd_conv(i, step, g);
+    const size_t direct = static_cast<size_t>(
+        std::find_if(candidates.begin(), candidates.end(), [&](const auto& c) { return c.name == chosen; }) -
+        candidates.begin() - (winograd ? 1 : 0));
+    return conv(i, step, g, impls.at(direct));
+  }
+
+  // What decides a convolution's candidates and their speed: the layouts decided, shapes, window, post-ops,
+  // types, and whether Winograd may run.
+  std::string tuning_key(const Step& step, const StepGeometry& g, bool winograd) const {
+    const Window& w = g.window;
+    auto layout = [&](int v, const Shape& nhwc) {
+      return decided(v) ? desc_text(value_md(v))
+                        : fmt::format("{}x{}x{}x{}:any", nhwc[0], nhwc[3], nhwc[1], nhwc[2]);
+    };
+    const std::string dst = step.accumulate
+                                ? layout(step.dst, g.dst)
+                                : fmt::format("{}x{}x{}x{}:{}", g.dst[0], g.dst[3], g.dst[1], g.dst[2],
+                                              layout_ == ActivationLayout::chosen ? "any" : "acdb");
+    return fmt::format(
+        "conv {} -> {} w:{}x{}x{}x{}:{} groups {} stride {}x{} pad {},{},{},{} dilation {}x{}{}{}{}{}",
+        layout(step.src, g.src), dst, step.weight.dim(0), step.weight.dim(1), w.kernel_h, w.kernel_w,
+        program_.int8 ? "int8" : (act_type_ == dt::bf16 ? "bf16" : "f32"), w.groups, w.stride_h, w.stride_w,
+        w.pad_h, w.pad_w, g.pad_bottom, g.pad_right, w.dilation_h, w.dilation_w,
+        step.bias.defined() ? " +bias" : "", step.accumulate ? " +sum" : "", step.relu ? " +relu" : "",
+        winograd ? " winograd?" : "");
+  }
+
+  // One run of a direct convolution on zero-filled buffers of its own (int8: with the step's scales).
+  static std::function<void()> direct_runner(const dnnl::convolution_forward::primitive_desc& pd,
+                                             const Step& step, bool int8) {
+    struct Bench {
+      dnnl::convolution_forward primitive;
+      std::vector<memory> buffers;
+      RuntimeScales scales;
+      ExecArgs args;
+      dnnl::stream stream{cpu_engine()};
+    };
+    auto b = std::make_shared<Bench>();
+    b->primitive = dnnl::convolution_forward(pd);
+    auto zeros = [&](int arg, const memory::desc& md) {
+      if (md.get_size() == 0) return;
+      memory m(md, cpu_engine());
+      std::memset(m.get_data_handle(), 0, md.get_size());
+      b->buffers.push_back(m);
+      b->args[arg] = m;
+    };
+    zeros(DNNL_ARG_SRC, pd.src_desc());
+    zeros(DNNL_ARG_WEIGHTS, pd.weights_desc());
+    zeros(DNNL_ARG_BIAS, pd.bias_desc());
+    zeros(DNNL_ARG_DST, pd.dst_desc());
+    zeros(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
+    if (int8) {
+      b->scales = conv_scales(step.int8);
+      b->scales.add_to(b->args);
+    }
+    return [b] {
+      b->primitive.execute(b->stream, b->args);
+      b->stream.wait();
+    };
+  }
+
+  // One run of a Winograd convolution on zero-filled buffers of its own.
+  static std::function<void()> winograd_runner(const Step& step, const StepGeometry& g) {
+    struct Bench {
+      explicit Bench(const Step& s, const StepGeometry& geometry) : conv(s, geometry) {}
+      WinogradConv conv;
+      AlignedBytes buffer{nullptr, &std::free}, scratchpad{nullptr, &std::free};
+      AlignedBytes src{nullptr, &std::free}, dst{nullptr, &std::free};
+      memory weights;
+      dnnl::stream stream{cpu_engine()};
+    };
+    auto b = std::make_shared<Bench>(step, g);
+    auto zeroed = [](size_t bytes) {
+      AlignedBytes p = allocate_aligned_bytes(std::max<size_t>(bytes, 64));
+      std::memset(p.get(), 0, std::max<size_t>(bytes, 64));
+      return p;
+    };
+    b->buffer = zeroed(b->conv.buffer_bytes());
+    b->scratchpad = zeroed(b->conv.matmul_pd().scratchpad_desc().get_size());
+    b->src = zeroed(sizeof(float) * static_cast<size_t>(g.src[0] * g.src[1] * g.src[2] * g.src[3]));
+    b->dst = zeroed(sizeof(float) * static_cast<size_t>(g.dst[0] * g.dst[1] * g.dst[2] * g.dst[3]));
+    b->weights = memory(b->conv.matmul_pd().weights_desc(), cpu_engine());
+    std::memset(b->weights.get_data_handle(), 0, b->conv.matmul_pd().weights_desc().get_size());
+    b->conv.bind(b->buffer.get(), b->weights, b->scratchpad.get());
+    return [b] {
+      b->conv.execute(b->stream, reinterpret_cast<const float*>(b->src.get()),
+                      reinterpret_cast<float*>(b->dst.get()));
+      b->stream.wait();
+    };
+  }
+
+  std::unique_ptr<Kernel> conv(size_t i, const Step& step, const StepGeometry& g, int impl = 0) {
+    const Window& w = g.window;
+    const memory::desc bias = conv_bias_md(g);
+    auto pd = conv_pd(step, g, impl);
     decide(step.src, pd.src_desc());
     decide(step.dst, pd.dst_desc());
     // int8: the s8 per-channel quantized weight is what gets reordered; f32/bf16: the folded f32 weight.
@@ -317,6 +460,7 @@ class KernelBuilder {
   dt act_type_;  // activations and weights of f32/bf16 programs; int8 programs use the types of step.int8
   ActivationLayout layout_;
   bool winograd_;
+  ConvTuner* tuner_;                    // null: no tuning
   std::vector<memory::desc> value_md_;  // empty (0 dims) until decided
   int64_t winograd_steps_ = 0;
   size_t winograd_buffer_bytes_ = 0;
@@ -358,11 +502,11 @@ struct PlanKernels::Impl {
 PlanKernels::PlanKernels(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
-                         ActivationLayout layout, bool winograd)
+                         ActivationLayout layout, bool winograd, ConvTuner* tuner)
     : impl_(std::make_unique<Impl>()) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
-    KernelBuilder builder(program, shaped, precision, layout, winograd);
+    KernelBuilder builder(program, shaped, precision, layout, winograd, tuner);
     for (size_t i = 0; i < program.steps.size(); ++i) m.steps.push_back(builder.step(i));
     m.input = builder.input_reorder();
     m.outputs = builder.output_reorders();

@@ -46,13 +46,17 @@ std::shared_ptr<PlanWeights> make_plan_weights();
 // without an optimized implementation (grouped convolutions with few channels per group).
 enum class ActivationLayout { chosen, channels_last };
 
+class ConvTuner;  // conv_tuner.h
+
 class PlanKernels {
  public:
   // Creates the primitives (no memory yet). program must outlive the kernels (its biases and weights are read
   // in place).
   // winograd: run the f32 3x3 stride-1 convolutions that allow it as Winograd F(4x4, 3x3) (plan_winograd.h).
+  // tuner (may be null): choose each convolution's kernel by timing the candidates (conv_tuner.h); Winograd
+  // is then one candidate where `winograd` allows it, rather than the rule.
   PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
-              ActivationLayout layout, bool winograd);
+              ActivationLayout layout, bool winograd, ConvTuner* tuner = nullptr);
   ~PlanKernels();
   PlanKernels(const PlanKernels&) = delete;
   PlanKernels& operator=(const PlanKernels&) = delete;
