@@ -102,23 +102,14 @@ class Exporter {
     return outputs;
   }
 
-  // smp's UnetDecoder: the deepest feature enters block 0 (through the identity `center`); block i takes
-  // feature D-2-i as its skip.
+  // smp's UnetDecoder over tensor names (walk_unet_decoder, models/unet_decoder.h).
   std::string unet_decoder(UnetDecoder& decoder, const std::vector<std::string>& features) {
-    for (Module* child : decoder.children()) {
-      if (dynamic_cast<Identity*>(child) == nullptr && dynamic_cast<ModuleList*>(child) == nullptr)
-        unsupported(*child, fmt::format("a child of {} the ONNX export does not know", decoder.path()));
-    }
-    const std::vector<UnetDecoderBlock*> blocks = decoder.blocks();
-    if (features.size() != blocks.size()) {
-      throw InternalError(
-          fmt::format("{}: {} features for {} blocks", decoder.path(), features.size(), blocks.size()));
-    }
-    const size_t depth = blocks.size();
-    std::string x = features.back();
-    for (size_t i = 0; i < depth; ++i)
-      x = decoder_block(*blocks[i], x, i + 1 < depth ? features[depth - 2 - i] : std::string());
-    return x;
+    if (Module* child = decoder.unknown_child())
+      unsupported(*child, fmt::format("a child of {} the ONNX export does not know", decoder.path()));
+    return walk_unet_decoder(decoder, features, std::string(),
+                             [this](UnetDecoderBlock& block, const std::string& x, const std::string& skip) {
+                               return decoder_block(block, x, skip);
+                             });
   }
 
  private:

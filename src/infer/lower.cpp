@@ -75,23 +75,14 @@ class Lowering {
   // top-level modules in groups that each end a stage, lowered up to the deepest stage asked.
   std::vector<int> stage_values(ResNet& model, const std::vector<std::string>& stages, int x);
 
-  // smp's UnetDecoder: features [stem, ..., deepest] (values) -> the last block's output. The deepest
-  // feature enters block 0 (through the identity `center`); block i takes feature D-2-i as its skip.
+  // smp's UnetDecoder over value ids (walk_unet_decoder, models/unet_decoder.h): features [stem, ...,
+  // deepest] -> the last block's output.
   int unet_decoder(UnetDecoder& decoder, const std::vector<int>& features) {
-    for (Module* child : decoder.children()) {
-      if (dynamic_cast<Identity*>(child) == nullptr && dynamic_cast<ModuleList*>(child) == nullptr)
-        unsupported(*child, fmt::format("a child of {} the plan does not know", decoder.path()));
-    }
-    const std::vector<UnetDecoderBlock*> blocks = decoder.blocks();
-    if (features.size() != blocks.size()) {
-      throw InternalError(
-          fmt::format("{}: {} features for {} blocks", decoder.path(), features.size(), blocks.size()));
-    }
-    const size_t depth = blocks.size();
-    int x = features.back();
-    for (size_t i = 0; i < depth; ++i)
-      x = decoder_block(*blocks[i], x, i + 1 < depth ? features[depth - 2 - i] : -1);
-    return x;
+    if (Module* child = decoder.unknown_child())
+      unsupported(*child, fmt::format("a child of {} the plan does not know", decoder.path()));
+    return walk_unet_decoder(decoder, features, -1, [this](UnetDecoderBlock& block, int x, int skip) {
+      return decoder_block(block, x, skip);
+    });
   }
 
   // A decoder block from its structure: x2 nearest upsample of x, concat with `skip` (-1: none) after its

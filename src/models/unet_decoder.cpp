@@ -93,6 +93,14 @@ Tensor UnetDecoderBlock::backward(const Tensor& dy) {
   return backward_with_skip(dy).first;
 }
 
+Module* UnetDecoder::unknown_child() const {
+  for (Module* child : children()) {
+    if (dynamic_cast<Identity*>(child) == nullptr && dynamic_cast<ModuleList*>(child) == nullptr)
+      return child;
+  }
+  return nullptr;
+}
+
 UnetDecoder::UnetDecoder(std::string path, const std::vector<int64_t>& encoder_channels,
                          const std::vector<int>& decoder_channels)
     : Module(std::move(path), "UnetDecoder"), center_(add_child<Identity>("center")) {

@@ -3,12 +3,15 @@
 // Activations are NHWC in the compute dtype (f32 or bf16) of the tensors given.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <utility>
 #include <vector>
 
 #include "models/block_structure.h"
 #include "nn/conv2d.h"
 #include "nn/sequential.h"
+#include "resnet/error.h"
 #include "resnet/module.h"
 
 namespace resnet {
@@ -83,11 +86,34 @@ class UnetDecoder : public Module {
   std::vector<Tensor> backward_features(const Tensor& dy);
 
   std::vector<UnetDecoderBlock*> blocks() const { return blocks_; }
+  // The first child that is neither the identity `center` nor the blocks' list (a decoder this code does not
+  // know: attention, another center), or nullptr.
+  Module* unknown_child() const;
 
  private:
   Module& center_;
   std::vector<UnetDecoderBlock*> blocks_;
 };
+
+// smp's UnetDecoder forward, for code that re-expresses it over its own values (the plan's lowering: value
+// ids; the ONNX export: tensor names): features [stem, ..., deepest] -> the last block's output. The deepest
+// feature enters block 0 (through the identity `center`); block i takes feature D-2-i as its skip, the last
+// block `no_skip`. block(UnetDecoderBlock&, x, skip) -> the block's output. InternalError when the features
+// are not one per block.
+template <class Value, class BlockFn>
+Value walk_unet_decoder(const UnetDecoder& decoder, const std::vector<Value>& features, const Value& no_skip,
+                        BlockFn&& block) {
+  const std::vector<UnetDecoderBlock*> blocks = decoder.blocks();
+  if (features.size() != blocks.size()) {
+    throw InternalError(
+        fmt::format("{}: {} features for {} blocks", decoder.path(), features.size(), blocks.size()));
+  }
+  const size_t depth = blocks.size();
+  Value x = features.back();
+  for (size_t i = 0; i < depth; ++i)
+    x = block(*blocks[i], x, i + 1 < depth ? features[depth - 2 - i] : no_skip);
+  return x;
+}
 
 // smp's SegmentationHead(kernel_size=3, activation=None, upsampling=1): (0) Conv2d 3x3 padding 1 with bias,
 // (1) Identity, (2) Activation(Identity).
