@@ -207,14 +207,9 @@ class Exporter {
   // the upsampled channels (none when `skip` is empty), then each conv-BN-ReLU stage.
   std::string decoder_block(UnetDecoderBlock& block, const std::string& x, const std::string& skip) {
     const DecoderBlockStructure& s = block.structure();
-    for (Module* child : block.children()) {
-      const bool container = std::find(s.containers.begin(), s.containers.end(), child) != s.containers.end();
-      for (Module* part : container ? child->children() : std::vector<Module*>{child}) {
-        if (!s.describes(*part)) {
-          unsupported(*part, fmt::format("a part of {} ({}) that its block structure does not describe",
-                                         block.path(), block.type_name()));
-        }
-      }
+    if (Module* part = block.undescribed_part()) {
+      unsupported(*part, fmt::format("a part of {} ({}) that its block structure does not describe",
+                                     block.path(), block.type_name()));
     }
     if (skip.empty() != (s.skip_channels == 0)) {
       throw InternalError(

@@ -89,14 +89,9 @@ class Lowering {
   // channels, then each conv-BN-ReLU stage with BN folded and the ReLU fused.
   int decoder_block(UnetDecoderBlock& block, int x, int skip) {
     const DecoderBlockStructure& s = block.structure();
-    for (Module* child : block.children()) {
-      const bool container = std::find(s.containers.begin(), s.containers.end(), child) != s.containers.end();
-      for (Module* part : container ? child->children() : std::vector<Module*>{child}) {
-        if (!s.describes(*part)) {
-          unsupported(*part, fmt::format("a part of {} ({}) that its block structure does not describe",
-                                         block.path(), block.type_name()));
-        }
-      }
+    if (Module* part = block.undescribed_part()) {
+      unsupported(*part, fmt::format("a part of {} ({}) that its block structure does not describe",
+                                     block.path(), block.type_name()));
     }
     if ((skip >= 0) != (s.skip_channels > 0)) {
       throw InternalError(fmt::format("{}: skip value {} for a block of {} skip channels", block.path(), skip,

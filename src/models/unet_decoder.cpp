@@ -93,6 +93,17 @@ Tensor UnetDecoderBlock::backward(const Tensor& dy) {
   return backward_with_skip(dy).first;
 }
 
+Module* UnetDecoderBlock::undescribed_part() const {
+  const DecoderBlockStructure& s = structure_;
+  for (Module* child : children()) {
+    const bool container = std::find(s.containers.begin(), s.containers.end(), child) != s.containers.end();
+    for (Module* part : container ? child->children() : std::vector<Module*>{child}) {
+      if (!s.describes(*part)) return part;
+    }
+  }
+  return nullptr;
+}
+
 Module* UnetDecoder::unknown_child() const {
   for (Module* child : children()) {
     if (dynamic_cast<Identity*>(child) == nullptr && dynamic_cast<ModuleList*>(child) == nullptr)

@@ -61,6 +61,10 @@ class UnetDecoderBlock : public Module {
 
   std::vector<Conv2d*> convs() { return {&conv1_.conv(), &conv2_.conv()}; }
   const DecoderBlockStructure& structure() const { return structure_; }
+  // The first of its parts (children, and the children of its containers) that structure() does not name, or
+  // nullptr: code that re-expresses the block from its structure (the plan's lowering, the ONNX export)
+  // refuses it.
+  Module* undescribed_part() const;
 
  private:
   int64_t in_channels_, skip_channels_;
