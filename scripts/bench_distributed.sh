@@ -5,11 +5,12 @@
 # unhidden all-reduce per step, the part the optimizer waited for, the loopback ring bandwidth). Then PyTorch
 # DDP (gloo, Debian's torch) on the same 2-rank setup as the anchor (bench/peers/pytorch_ddp.py).
 #
-# Usage: scripts/bench_distributed.sh [build-dir]      env: STEPS (default 12), ENGINES ("resnet pytorch")
+# Usage: scripts/bench_distributed.sh [build-dir]      env: STEPS (default 12), WORKERS (loader threads, default 1), ENGINES ("resnet pytorch")
 set -euo pipefail
 build=${1:-build}
 resnet=$build/resnet
 STEPS=${STEPS:-12}
+WORKERS=${WORKERS:-1}
 ENGINES=${ENGINES:-resnet pytorch}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -31,7 +32,7 @@ run() {  # ranks threads model-flags...
   local ranks=$1 threads=$2
   shift 2
   local cmd=("$resnet" train --dataset cifar10 --data "$work/cifar" --test-subset 16 --epochs 1
-             --max-steps-per-epoch "$STEPS" --workers 1 --quiet --threads "$threads" --out "$work/run" "$@")
+             --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet --threads "$threads" --out "$work/run" "$@")
   rm -rf "$work/run"
   if ((ranks == 1)); then
     RESNET_DDP_TIMING=1 OMP_NUM_THREADS=$threads "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp timing'

@@ -42,6 +42,12 @@ std::string_view precision_name(Precision precision);  // "f32", "bf16", "int8"
 // "f32" | "bf16" | "int8"; anything else throws InputError naming `flag`.
 Precision parse_precision(std::string_view text, std::string_view flag = "--dtype");
 
+// How the images run() takes lie in memory: NHWC (the library's own) or NCHW (PyTorch's, and NumPy's from
+// torchvision-style pipelines). Either way the plan's input reorder turns them into the layout its first step
+// chose, so NCHW callers need no transpose of their own (the Python binding hands NumPy's buffer over as it
+// is).
+enum class ImageLayout : uint8_t { nhwc, nchw };
+
 struct PlanOptions {
   // Run the batch as consecutive passes of this many images (0, or >= N: one pass). A pass keeps its
   // activations small enough to stay in cache, at the price of reading the weights once per pass.
@@ -63,6 +69,8 @@ struct PlanOptions {
   // The tuning cache's file; "": default_tuning_cache_path(). A corrupt or foreign file warns on stderr and
   // is tuned again, never an error.
   std::string tuning_cache;
+  // The layout of run()'s images, and of the input_shape given to compile() and reshaped().
+  ImageLayout input_layout = ImageLayout::nhwc;
 };
 
 // $XDG_CACHE_HOME/resnet.cpp/tuning.json, else $HOME/.cache/resnet.cpp/tuning.json ("" if neither is set).
@@ -100,7 +108,8 @@ struct PlanStats {
 
 class InferencePlan {
  public:
-  // input_shape: [N, H, W, C] (NHWC), C = the model's input channels. Throws InputError when the model cannot
+  // input_shape: [N, H, W, C] (NHWC; [N, C, H, W] when options.input_layout is NCHW), C = the model's input
+  // channels. Throws InputError when the model cannot
   // take that shape, InternalError on a oneDNN failure. oneDNN partitions work for the thread count at
   // compile time (ops::set_num_threads / --threads): compile under the count the plan will run with.
   static InferencePlan compile(ResNet& model, Precision precision, const Shape& input_shape,
@@ -125,7 +134,8 @@ class InferencePlan {
   InferencePlan& operator=(InferencePlan&&) noexcept;
   ~InferencePlan();
 
-  // x: f32 [N, H, W, C] of input_shape() -> logits f32 [N, classes] (a U-Net's: [N, H, W, classes]).
+  // x: f32 images of input_shape() (NHWC [N, H, W, C], or NCHW: PlanOptions::input_layout) -> logits f32 [N,
+  // classes] (a U-Net's: [N, H, W, classes]).
   //
   // Concurrency: run, run_features and run_observed may be called on one plan from many threads at once
   // (the const accessors too). Weights and primitives are shared and read-only; each call takes an
@@ -138,6 +148,9 @@ class InferencePlan {
   // with its runs. Separate plans may run concurrently.
   Tensor run(const Tensor& x);
   void run(const Tensor& x, Tensor& logits);
+  // The same on images the caller owns: `images` points at input_shape()'s f32 values, contiguous, in the
+  // input layout (a binding's zero-copy path: NumPy's buffer as it is).
+  void run(const float* images, Tensor& logits);
   // A feature plan (compile_features): x f32 [N, H, W, C] -> one f32 NHWC tensor per output, in the order of
   // output_names() (shapes: output_shapes()). A classifier plan: InputError.
   std::vector<Tensor> run_features(const Tensor& x);
@@ -150,7 +163,7 @@ class InferencePlan {
   // Execution contexts made so far (1 after compile; at most the largest number of concurrent calls).
   int64_t execution_contexts() const;
 
-  const Shape& input_shape() const;
+  const Shape& input_shape() const;  // in options().input_layout
   Shape output_shape() const;  // [N, classes] (a U-Net's: [N, H, W, classes]); a feature plan: InputError
   // What a run hands back: {"logits"}, or the stages of a feature plan.
   std::vector<std::string> output_names() const;
@@ -165,6 +178,7 @@ class InferencePlan {
  private:
   friend class infer::PlanCompiler;
   struct Impl;
+  void run_images(const float* x, Tensor& logits, const StepObserver& observer);
   explicit InferencePlan(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -50,15 +50,6 @@ nb::ndarray<nb::ro> as_array(nb::handle x, const std::string& what) {
   return a;
 }
 
-bool is_c_contiguous(const nb::ndarray<nb::ro>& a) {
-  int64_t expected = 1;
-  for (size_t d = a.ndim(); d-- > 0;) {
-    if (a.shape(d) != 1 && a.stride(d) != expected) return false;
-    expected *= static_cast<int64_t>(a.shape(d));
-  }
-  return true;
-}
-
 template <class T>
 NumpyArray wrap(Tensor tensor) {
   std::vector<size_t> shape(tensor.shape().begin(), tensor.shape().end());
@@ -69,8 +60,17 @@ NumpyArray wrap(Tensor tensor) {
 
 }  // namespace
 
-Tensor nchw_input(nb::handle x, int64_t channels, const std::string& what) {
-  const nb::ndarray<nb::ro> a = as_array(x, what);
+bool is_c_contiguous(const nb::ndarray<nb::ro>& a) {
+  int64_t expected = 1;
+  for (size_t d = a.ndim(); d-- > 0;) {
+    if (a.shape(d) != 1 && a.stride(d) != expected) return false;
+    expected *= static_cast<int64_t>(a.shape(d));
+  }
+  return true;
+}
+
+nb::ndarray<nb::ro> nchw_array(nb::handle x, int64_t channels, const std::string& what) {
+  nb::ndarray<nb::ro> a = as_array(x, what);
   if (a.dtype() != nb::dtype<float>()) {
     throw InputError(
         fmt::format("{}: expected float32, got {} (convert with .astype(numpy.float32) or .float())", what,
@@ -80,8 +80,14 @@ Tensor nchw_input(nb::handle x, int64_t channels, const std::string& what) {
     throw InputError(fmt::format("{}: expected a float32 NCHW batch [N, {}, H, W], got shape {}", what,
                                  channels, shape_text(a)));
   }
+  if (a.shape(0) == 0 || a.shape(2) == 0 || a.shape(3) == 0)
+    throw InputError(fmt::format("{}: empty batch {}", what, shape_text(a)));
+  return a;
+}
+
+Tensor nchw_input(nb::handle x, int64_t channels, const std::string& what) {
+  const nb::ndarray<nb::ro> a = nchw_array(x, channels, what);
   const int64_t n = a.shape(0), c = a.shape(1), h = a.shape(2), w = a.shape(3);
-  if (n == 0 || h == 0 || w == 0) throw InputError(fmt::format("{}: empty batch {}", what, shape_text(a)));
   const int64_t sn = a.stride(0), sc = a.stride(1), sh = a.stride(2), sw = a.stride(3);  // in elements
   const float* src = static_cast<const float*>(a.data());
   Tensor out = Tensor::empty({n, h, w, c});
@@ -112,16 +118,21 @@ Tensor state_tensor(nb::handle value, const std::string& key) {
   Shape shape;
   for (size_t i = 0; i < a.ndim(); ++i) shape.push_back(static_cast<int64_t>(a.shape(i)));
   Tensor out = Tensor::empty(shape, is_int64 ? DType::i64 : DType::f32);
-  const size_t item = is_int64 ? 8 : 4;
+  copy_in_logical_order(a, is_int64 ? 8 : 4, out.data());
+  return out;
+}
+
+void copy_in_logical_order(const nb::ndarray<nb::ro>& a, size_t item, void* to) {
   const auto* src = static_cast<const std::byte*>(a.data());
-  auto* dst = static_cast<std::byte*>(out.data());
+  auto* dst = static_cast<std::byte*>(to);
+  const int64_t numel = static_cast<int64_t>(a.size());
   if (is_c_contiguous(a)) {
-    std::memcpy(dst, src, out.nbytes());
-    return out;
+    std::memcpy(dst, src, static_cast<size_t>(numel) * item);
+    return;
   }
   // Gather by strides (a transposed or sliced array is read in its logical order, as torch does).
   std::vector<int64_t> index(a.ndim(), 0);
-  for (int64_t i = 0; i < out.numel(); ++i) {
+  for (int64_t i = 0; i < numel; ++i) {
     int64_t offset = 0;
     for (size_t d = 0; d < a.ndim(); ++d) offset += index[d] * a.stride(d);
     std::memcpy(dst + static_cast<size_t>(i) * item, src + offset * static_cast<int64_t>(item), item);
@@ -130,7 +141,6 @@ Tensor state_tensor(nb::handle value, const std::string& key) {
       index[d] = 0;
     }
   }
-  return out;
 }
 
 NumpyArray numpy_view(Tensor tensor) {

@@ -31,10 +31,6 @@ struct Plan {
   int threads = 1;
 };
 
-Shape nchw(const Shape& nhwc) {
-  return {nhwc[0], nhwc[3], nhwc[1], nhwc[2]};
-}
-
 std::shared_ptr<const Int8Calibration> calibrate(Model& m, nb::handle calibration) {
   if (calibration.is_none()) {
     throw InputError(fmt::format(
@@ -59,7 +55,8 @@ std::unique_ptr<Plan> compile(Model& m, const std::string& dtype, int64_t batch,
     if (m.unet) throw InputError(fmt::format("{}: a U-Net plan is f32 or bf16", m.arch));
     options.int8 = calibrate(m, calibration);
   }
-  const Shape shape = {batch, side, side, m.in_channels()};
+  options.input_layout = ImageLayout::nchw;  // NumPy's NCHW buffer goes to the plan as it is
+  const Shape shape = {batch, m.in_channels(), side, side};
   nb::gil_scoped_release release;
   std::lock_guard lock(m.mutex);
   InferencePlan plan = m.unet ? InferencePlan::compile(*m.unet, precision, shape, options)
@@ -69,16 +66,25 @@ std::unique_ptr<Plan> compile(Model& m, const std::string& dtype, int64_t batch,
 }
 
 NumpyArray run(Plan& p, nb::handle x) {
-  const Tensor input = nchw_input(x, p.in_channels, "plan(x)");
-  if (input.shape() != p.plan.input_shape()) {
+  const nb::ndarray<nb::ro> images = nchw_array(x, p.in_channels, "plan(x)");
+  const Shape shape = {int64_t(images.shape(0)), int64_t(images.shape(1)), int64_t(images.shape(2)),
+                       int64_t(images.shape(3))};
+  if (shape != p.plan.input_shape()) {
     throw InputError(fmt::format("plan(x): this plan was compiled for {} (NCHW), x is {}",
-                                 shape_str(nchw(p.plan.input_shape())), shape_str(nchw(input.shape()))));
+                                 shape_str(p.plan.input_shape()), shape_str(shape)));
   }
   Tensor out = Tensor::empty(p.plan.output_shape());
   {
     nb::gil_scoped_release release;
+    Tensor contiguous;  // only for a transposed or sliced x
+    const float* data = static_cast<const float*>(images.data());
+    if (!is_c_contiguous(images)) {
+      contiguous = Tensor::empty(shape);
+      copy_in_logical_order(images, sizeof(float), contiguous.data());
+      data = contiguous.f32();
+    }
     ops::set_num_threads(p.threads);
-    p.plan.run(input, out);
+    p.plan.run(data, out);
   }
   return p.unet ? numpy_nchw(out) : numpy_view(std::move(out));
 }
@@ -92,7 +98,7 @@ void bind_plan(nb::module_& m, nb::class_<Model>& model_class) {
            "x: float32 [N, C, H, W] of input_shape -> NumPy logits [N, classes] (a U-Net's [N, classes, H, "
            "W]).")
       .def_prop_ro(
-          "input_shape", [](Plan& p) { return nchw(p.plan.input_shape()); }, "NCHW")
+          "input_shape", [](Plan& p) { return p.plan.input_shape(); }, "NCHW")
       .def_prop_ro("dtype", [](Plan& p) { return std::string(precision_name(p.plan.precision())); })
       .def_prop_ro(
           "threads", [](Plan& p) { return p.threads; }, "OpenMP threads of every call")
@@ -100,7 +106,7 @@ void bind_plan(nb::module_& m, nb::class_<Model>& model_class) {
           "describe", [](Plan& p) { return p.plan.describe(); }, "One line per oneDNN primitive.")
       .def("__repr__", [](Plan& p) {
         return fmt::format("Plan({}, dtype={}, input_shape={})", p.arch, precision_name(p.plan.precision()),
-                           shape_str(nchw(p.plan.input_shape())));
+                           shape_str(p.plan.input_shape()));
       });
 
   // Model.compile is defined here, beside the class it returns.

@@ -142,6 +142,12 @@ struct InferencePlan::Impl {
 
 namespace {
 
+// The images' shape as the program takes it, [N, H, W, C], from the caller's layout.
+Shape nhwc_shape(const Shape& images, ImageLayout layout) {
+  if (layout == ImageLayout::nhwc || images.size() != 4) return images;  // shape_program judges other ranks
+  return {images[0], images[2], images[3], images[1]};
+}
+
 std::string mib(size_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
 }
@@ -154,12 +160,14 @@ Pass compile_pass(const infer::Program& program, Precision precision, const Plan
   pass.batch = batch;
   shape[0] = batch;
   pass.shaped = infer::shape_program(program, shape);
-  pass.kernels = std::make_unique<infer::PlanKernels>(
-      program, pass.shaped, precision, infer::ActivationLayout::chosen, options.winograd, tuner);
+  pass.kernels =
+      std::make_unique<infer::PlanKernels>(program, pass.shaped, precision, infer::ActivationLayout::chosen,
+                                           options.winograd, options.input_layout, tuner);
   if (pass.kernels->reference_kernels() > 0) {
     // Some layer has no optimized kernel for the layouts oneDNN picked: try NHWC throughout, keep the better.
-    auto nhwc = std::make_unique<infer::PlanKernels>(
-        program, pass.shaped, precision, infer::ActivationLayout::channels_last, options.winograd, tuner);
+    auto nhwc = std::make_unique<infer::PlanKernels>(program, pass.shaped, precision,
+                                                     infer::ActivationLayout::channels_last, options.winograd,
+                                                     options.input_layout, tuner);
     if (nhwc->reference_kernels() < pass.kernels->reference_kernels()) pass.kernels = std::move(nhwc);
   }
   const std::vector<infer::Lifetime> lives = infer::value_lifetimes(program);
@@ -201,11 +209,12 @@ InferencePlan InferencePlan::compile(UNet& model, Precision precision, const Sha
                     config.name));
   }
   const int64_t multiple = int64_t{1} << config.encoder_depth;
-  if (input_shape.size() == 4 && (input_shape[1] % multiple != 0 || input_shape[2] % multiple != 0)) {
+  const Shape images = nhwc_shape(input_shape, options.input_layout);
+  if (images.size() == 4 && (images[1] % multiple != 0 || images[2] % multiple != 0)) {
     throw InputError(
         fmt::format("{}: input height and width must be multiples of {} (2^encoder_depth, depth {}), "
                     "got {}x{}",
-                    config.name, multiple, config.encoder_depth, input_shape[1], input_shape[2]));
+                    config.name, multiple, config.encoder_depth, images[1], images[2]));
   }
   return infer::PlanCompiler::compile(infer::lower_unet(model), precision, input_shape, options);
 }
@@ -241,9 +250,10 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
   m.precision = impl_->precision;
   m.options = impl_->options;
   m.input_shape = input_shape;
-  infer::shape_program(*m.program, input_shape);  // validates the whole shape first
+  const Shape images = nhwc_shape(input_shape, m.options.input_layout);
+  infer::shape_program(*m.program, images);  // validates the whole shape first
 
-  const int64_t n = input_shape[0];
+  const int64_t n = images[0];
   const int64_t sub = m.options.sub_batch > 0 ? std::min(m.options.sub_batch, n) : n;
   std::optional<infer::TuningCache> cache;
   std::optional<infer::ConvTuner> tuner;
@@ -252,9 +262,9 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
     tuner.emplace(*cache);
   }
   infer::ConvTuner* tuning = tuner ? &*tuner : nullptr;
-  m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, sub, tuning));
+  m.passes.push_back(compile_pass(*m.program, m.precision, m.options, images, sub, tuning));
   if (n % sub != 0)
-    m.passes.push_back(compile_pass(*m.program, m.precision, m.options, input_shape, n % sub, tuning));
+    m.passes.push_back(compile_pass(*m.program, m.precision, m.options, images, n % sub, tuning));
   if (tuner) {
     cache->save();
     m.stats.tuned_kernels = tuner->choices();
@@ -328,8 +338,17 @@ std::vector<Tensor> InferencePlan::run_features(const Tensor& x) {
   return features;
 }
 
+void InferencePlan::run(const float* images, Tensor& logits) {
+  if (images == nullptr) throw InputError("inference plan: run on null images");
+  run_images(images, logits, {});
+}
+
 void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObserver& observer) {
   check_input(x, impl_->input_shape);
+  run_images(x.f32(), logits, observer);
+}
+
+void InferencePlan::run_images(const float* x, Tensor& logits, const StepObserver& observer) {
   if (logits.shape() != output_shape() || logits.dtype() != DType::f32) {
     throw InputError(fmt::format("inference plan: logits must be f32 {}, got {} {}",
                                  shape_str(output_shape()), dtype_name(logits.dtype()),
@@ -339,7 +358,7 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
     throw InputError(fmt::format("inference plan: run_observed needs an f32 plan, this one is {}",
                                  precision_name(impl_->precision)));
   }
-  const int64_t per_image = x.numel() / x.dim(0);
+  const int64_t per_image = shape_numel(impl_->input_shape) / impl_->input_shape[0];
   const int64_t logits_per_image = logits.numel() / logits.dim(0);
   const infer::Program& program = *impl_->program;
   infer::PlanKernels::Observer step_observer;
@@ -354,9 +373,9 @@ void InferencePlan::run_observed(const Tensor& x, Tensor& logits, const StepObse
       float* logits_at = logits.f32() + first * logits_per_image;
       infer::PlanKernels& kernels = *context.passes[pass];
       if (program.pixel_logits) {  // the one named output, copied out of the plan's layout
-        kernels.run(x.f32() + first * per_image, nullptr, {logits_at}, step_observer);
+        kernels.run(x + first * per_image, nullptr, {logits_at}, step_observer);
       } else {
-        kernels.run(x.f32() + first * per_image, logits_at, {}, step_observer);
+        kernels.run(x + first * per_image, logits_at, {}, step_observer);
       }
     }
   });
@@ -418,9 +437,10 @@ std::string InferencePlan::describe() const {
   std::string out = fmt::format(
       "inference plan {} input {}: {} pass(es) of {} image(s), {} primitives each, {} residual joins fused; "
       "activations {} in one arena (largest live set {}, without reuse {}); weights {}; scratchpad {}\n",
-      precision_name(m.precision), shape_str(m.input_shape), s.passes, pass.batch, s.primitives,
-      s.fused_residuals, mib(s.activation_bytes), mib(s.activation_live_peak), mib(s.activation_sum_bytes),
-      mib(s.weight_bytes), mib(pass.kernels->scratchpad_bytes()));
+      precision_name(m.precision),
+      shape_str(m.input_shape) + (m.options.input_layout == ImageLayout::nchw ? " (NCHW)" : ""), s.passes,
+      pass.batch, s.primitives, s.fused_residuals, mib(s.activation_bytes), mib(s.activation_live_peak),
+      mib(s.activation_sum_bytes), mib(s.weight_bytes), mib(pass.kernels->scratchpad_bytes()));
   auto at = [&](int v) {
     return v == m.program->output ? fmt::format("v{}@caller", v)
                                   : fmt::format("v{}@{}", v, pass.layout.offsets[static_cast<size_t>(v)]);

@@ -46,6 +46,10 @@ def test_non_contiguous_inputs_are_read_by_their_strides(model):
                                   expected)
     sliced = images((4, 3, 32, 32), seed=7)[::2]
     np.testing.assert_array_equal(model(sliced), model(np.ascontiguousarray(sliced)))
+    # A compiled plan reads a C-contiguous batch in place and copies any other once, in its logical order.
+    fast = model.compile(batch=2)
+    np.testing.assert_array_equal(fast(strided), fast(x))
+    np.testing.assert_array_equal(fast(sliced), fast(np.ascontiguousarray(sliced)))
 
 
 def test_plan_refuses_another_shape_and_names_both(model):

@@ -169,13 +169,17 @@ class KernelBuilder {
     return kernels;
   }
 
-  // The edge after the steps: the caller's NHWC f32 images into the layout the first step chose.
-  std::unique_ptr<InputReorderKernel> input_reorder() const {
+  // The edge before the steps: the caller's f32 images (NHWC or NCHW) into the layout the first step chose.
+  std::unique_ptr<InputReorderKernel> input_reorder(ImageLayout layout) const {
     const Shape& images = shaped_.value_shapes[static_cast<size_t>(program_.input)];
     std::optional<float> quantize_scale;
     if (program_.int8) quantize_scale = program_.input_scale;
-    return std::make_unique<InputReorderKernel>(desc_of(images, DType::f32, tag::nhwc), program_.input,
-                                                value_md(program_.input), quantize_scale);
+    const memory::desc images_md = layout == ImageLayout::nchw
+                                       ? desc_of({images[0], images[3], images[1], images[2]}, DType::f32,
+                                                 tag::nchw)  // [N,H,W,C] as NCHW
+                                       : desc_of(images, DType::f32, tag::nhwc);
+    return std::make_unique<InputReorderKernel>(images_md, program_.input, value_md(program_.input),
+                                                quantize_scale);
   }
 
   // The layout chosen for value v.
@@ -502,13 +506,13 @@ struct PlanKernels::Impl {
 PlanKernels::PlanKernels(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 PlanKernels::PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
-                         ActivationLayout layout, bool winograd, ConvTuner* tuner)
+                         ActivationLayout layout, bool winograd, ImageLayout images, ConvTuner* tuner)
     : impl_(std::make_unique<Impl>()) {
   translate_errors("inference plan", [&] {
     Impl& m = *impl_;
     KernelBuilder builder(program, shaped, precision, layout, winograd, tuner);
     for (size_t i = 0; i < program.steps.size(); ++i) m.steps.push_back(builder.step(i));
-    m.input = builder.input_reorder();
+    m.input = builder.input_reorder(images);
     m.outputs = builder.output_reorders();
     m.output = program.output;
     if (program.output >= 0) m.logits = memory(builder.value_md(program.output), cpu_engine(), nullptr);

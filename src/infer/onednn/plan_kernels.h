@@ -55,8 +55,9 @@ class PlanKernels {
   // winograd: run the f32 3x3 stride-1 convolutions that allow it as Winograd F(4x4, 3x3) (plan_winograd.h).
   // tuner (may be null): choose each convolution's kernel by timing the candidates (conv_tuner.h); Winograd
   // is then one candidate where `winograd` allows it, rather than the rule.
+  // images: the layout of the caller's images (the input reorder's source).
   PlanKernels(const Program& program, const ShapedProgram& shaped, Precision precision,
-              ActivationLayout layout, bool winograd, ConvTuner* tuner = nullptr);
+              ActivationLayout layout, bool winograd, ImageLayout images, ConvTuner* tuner = nullptr);
   ~PlanKernels();
   PlanKernels(const PlanKernels&) = delete;
   PlanKernels& operator=(const PlanKernels&) = delete;
