@@ -5,8 +5,9 @@
 // residual join of every block into the block's last convolution: the shortcut (the block input, or the
 // downsample convolution's output) is computed first and the last convolution accumulates into it, then
 // applies the ReLU. oneDNN picks the layouts of activations and weights; the plan converts only at its edges
-// (NHWC f32 images in, f32 logits out). Weights are folded and reordered once; activation buffers share one
-// arena laid out by a lifetime planner, so the memory is close to the largest live set.
+// (f32 images in, NHWC or NCHW: PlanOptions::input_layout; f32 logits out). Weights are folded and reordered
+// once; activation buffers share one arena laid out by a lifetime planner, so the memory is close to the
+// largest live set.
 //
 // compile_features() makes a plan of a backbone instead: the outputs of chosen stages (multi-scale features,
 // as torchvision's IntermediateLayerGetter), each kept until the end of the run and copied out as f32 NHWC.
