@@ -1,5 +1,7 @@
 #include "dnnl/cpu_facts.h"
 
+#include <fmt/format.h>
+
 #include <dnnl.hpp>
 #include <fstream>
 #include <sstream>
@@ -69,9 +71,11 @@ std::string onednn_isa_name() {
     case isa::avx512_core_amx_fp16:
       return "avx512_core_amx_fp16";
     case isa::isa_default:
+      return "default";
+    default:  // an ISA of a newer oneDNN (3.13 adds avx10_2, ...): by its value
       break;
   }
-  return "default";
+  return fmt::format("isa_{:#x}", static_cast<unsigned>(dnnl::get_effective_cpu_isa()));
 }
 
 const CpuFacts& this_cpu() {
