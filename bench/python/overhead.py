@@ -72,7 +72,11 @@ def main():
                       "cpp_ms": round(c, 3), "python_ms": round(q, 3),
                       "overhead_percent": round(100 * (q / c - 1), 2),
                       "cpp_cpu_ms": round(c_cpu, 3), "python_cpu_ms": round(q_cpu, 3),
-                      "cpu_overhead_percent": round(100 * (q_cpu / c_cpu - 1), 2)}))
+                      "cpu_overhead_percent": round(100 * (q_cpu / c_cpu - 1), 2),
+                      # Each round's own ratio, then their median: slow drifts of the machine cancel out.
+                      "paired_overhead_percent": round(100 * (statistics.median(p[0] / c[0] for c, p in zip(cpp, py)) - 1), 2),
+                      "paired_cpu_overhead_percent": round(
+                          100 * (statistics.median(p[1] / c[1] for c, p in zip(cpp, py)) - 1), 2)}))
 
 
 if __name__ == "__main__":

@@ -14,37 +14,20 @@
 #include <string>
 #include <vector>
 
+#include "unit/cli_test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
+using resnet::test::CliResult;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-// Runs `resnet ARGS` with one compute thread, capturing stdout, stderr and the exit code.
+// Runs `resnet ARGS`, capturing stdout, stderr and the exit code.
 CliResult resnet(const std::string& args) {
-  const char* bin = std::getenv("RESNET_BIN");
-  EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
   const char* tmp = std::getenv("RESNET_TEST_TMP");
-  const fs::path dir =
-      fs::path(tmp ? tmp : fs::temp_directory_path().string()) / ("bench_train." + std::to_string(getpid()));
+  const fs::path dir = fs::path(tmp ? tmp : fs::temp_directory_path().string()) / "bench_train";
   fs::create_directories(dir);
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = std::string(bin) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  CliResult r{WEXITSTATUS(status), slurp(out), slurp(err)};
-  fs::remove_all(dir);
-  return r;
+  return resnet::test::run_resnet(args, dir);
 }
 
 int count_lines(const std::string& s) {

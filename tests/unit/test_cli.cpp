@@ -11,20 +11,9 @@
 #include <sstream>
 #include <string>
 
+#include "unit/cli_test_util.h"
+
 namespace {
-
-struct CliResult {
-  int exit_code;
-  std::string out;
-  std::string err;
-};
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 std::filesystem::path temp_dir() {
   const char* env = std::getenv("RESNET_TEST_TMP");
@@ -33,20 +22,10 @@ std::filesystem::path temp_dir() {
   return dir;
 }
 
-// Runs `resnet ARGS`, capturing stdout, stderr and the exit code.
+using resnet::test::CliResult;
+
 CliResult resnet(const std::string& args) {
-  const char* bin = std::getenv("RESNET_BIN");
-  EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
-  const auto dir = temp_dir();
-  // Per process: ctest runs several Cli tests at once, and a shared file would interleave their output.
-  const std::string id = std::to_string(getpid());
-  const auto out = dir / ("stdout." + id + ".txt"), err = dir / ("stderr." + id + ".txt");
-  const std::string cmd = std::string(bin) + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  CliResult result{WEXITSTATUS(status), read_file(out), read_file(err)};
-  std::filesystem::remove(out);
-  std::filesystem::remove(err);
-  return result;
+  return resnet::test::run_resnet(args, temp_dir());
 }
 
 int count_lines(const std::string& s) {

@@ -22,23 +22,15 @@
 #include "resnet/unet.h"
 #include "resnet/weights.h"
 #include "resnet/zoo.h"
+#include "unit/cli_test_util.h"
 
 namespace resnet {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::CliResult;
+using test::read_bytes;
 
 class OnnxExport : public ::testing::Test {
  protected:
@@ -54,7 +46,7 @@ class OnnxExport : public ::testing::Test {
 
   static onnx::ModelProto read_model(const std::string& file) {
     onnx::ModelProto model;
-    const std::string bytes = read_text(file);
+    const std::string bytes = read_bytes(file);
     EXPECT_TRUE(model.ParseFromString(bytes)) << file;
     return model;
   }
@@ -85,14 +77,7 @@ class OnnxExport : public ::testing::Test {
                                           [&](const onnx::NodeProto& n) { return n.op_type() == op; }));
   }
 
-  static CliResult resnet(const std::string& args) {
-    const char* bin = std::getenv("RESNET_BIN");
-    EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = fmt::format("{} {} >{} 2>{}", bin, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    return {WEXITSTATUS(status), read_text(out), read_text(err)};
-  }
+  static CliResult resnet(const std::string& args) { return test::run_resnet(args, dir_); }
 
   // No file at `file` and no temp file beside it.
   static void expect_no_output(const std::string& file) {

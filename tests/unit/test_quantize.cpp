@@ -29,6 +29,7 @@
 #include "resnet/npy.h"
 #include "resnet/plan.h"
 #include "resnet/weights.h"
+#include "unit/cli_test_util.h"
 #include "unit/op_test_util.h"
 #include "unit/plan_test_util.h"
 #include "unit/state_dict_util.h"
@@ -340,25 +341,10 @@ TEST(Int8File, WeightScalesOfOtherWeightsAreRefused) {
 
 // ---- resnet quantize ----
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::CliResult;
 
 CliResult resnet_cli(const std::string& args) {
-  const char* bin = std::getenv("RESNET_BIN");
-  const fs::path dir = scratch("cli-output");
-  const std::string command =
-      std::string(bin) + " " + args + " >" + (dir / "out").string() + " 2>" + (dir / "err").string();
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), read_text(dir / "out"), read_text(dir / "err")};
+  return test::run_resnet(args, scratch("cli-output"));
 }
 
 #define REQUIRE_FASHION_MNIST()                                                      \

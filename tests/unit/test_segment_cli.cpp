@@ -23,23 +23,14 @@
 #include "resnet/unet.h"
 #include "resnet/weights.h"
 #include "train/checkpoint.h"
+#include "unit/cli_test_util.h"
 
 namespace resnet {
 namespace {
 
 namespace fs = std::filesystem;
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-std::string read_text(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using test::CliResult;
 
 int count_lines(const std::string& s) {
   return static_cast<int>(std::count(s.begin(), s.end(), '\n'));
@@ -77,14 +68,7 @@ class SegmentCli : public ::testing::Test {
         << (name.ends_with(".jpg") ? encode_jpeg(img) : encode_png(img));
   }
 
-  static CliResult resnet(const std::string& args) {
-    const char* bin = std::getenv("RESNET_BIN");
-    EXPECT_NE(bin, nullptr) << "RESNET_BIN is not set (ctest sets it)";
-    const fs::path out = dir_ / "stdout.txt", err = dir_ / "stderr.txt";
-    const std::string cmd = fmt::format("{} {} >{} 2>{}", bin, args, out.string(), err.string());
-    const int status = std::system(cmd.c_str());
-    return {WEXITSTATUS(status), read_text(out), read_text(err)};
-  }
+  static CliResult resnet(const std::string& args) { return test::run_resnet(args, dir_); }
 
   // `resnet infer`'s logits [1,K,H,W] of one image, given as NCHW .npy normalised as segment does (by
   // default with ImageNet's statistics, 3 channels).

@@ -1,5 +1,5 @@
 // What the training tests (test_train.cpp, test_segmentation_train.cpp) share: a fresh folder per test, file
-// and text helpers, quiet TrainHooks, and running the `resnet` binary (RESNET_BIN, set by ctest).
+// and text helpers, quiet TrainHooks; running the `resnet` binary is cli_test_util.h's.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "resnet/train.h"
+#include "unit/cli_test_util.h"
 
 namespace resnet::test {
 
@@ -31,13 +32,6 @@ inline std::filesystem::path fresh_test_dir(const std::string& area, const std::
   return dir;
 }
 
-inline std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 inline std::vector<std::string> lines_of(const std::string& text) {
   std::vector<std::string> out;
   std::istringstream in(text);
@@ -53,26 +47,4 @@ inline TrainHooks quiet_hooks(std::ostream& log) {
   return h;
 }
 
-struct CliResult {
-  int exit_code;
-  std::string out, err;
-};
-
-// The `resnet` binary ctest passes in RESNET_BIN; "" when it is not set.
-inline std::string resnet_bin() {
-  const char* bin = std::getenv("RESNET_BIN");
-  return bin != nullptr ? bin : "";
-}
-
-// Runs `resnet <args>` through the shell, its stdout and stderr kept in dir/stdout and dir/stderr.
-inline CliResult run_resnet(const std::string& args, const std::filesystem::path& dir) {
-  const std::string command =
-      resnet_bin() + " " + args + " >" + (dir / "stdout").string() + " 2>" + (dir / "stderr").string();
-  const int status = std::system(command.c_str());
-  return {WEXITSTATUS(status), read_bytes(dir / "stdout"), read_bytes(dir / "stderr")};
-}
-
 }  // namespace resnet::test
-
-#define REQUIRE_RESNET_BIN() \
-  if (::resnet::test::resnet_bin().empty()) GTEST_SKIP() << "RESNET_BIN is not set (ctest sets it)"
