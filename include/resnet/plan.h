@@ -65,7 +65,9 @@ struct PlanOptions {
   // oneDNN ISA and version, shapes, layouts and data type, so that the next compile on this machine times
   // nothing (stats().tuning_timings == 0). Every candidate computes the same function: the logits differ
   // from an untuned plan's by f32 rounding only. Costs a few seconds the first time (ResNet-50 at batch 32
-  // on 2 cores: ~15 s).
+  // on 2 cores: ~15 s). A bf16 plan is first timed whole in bf16 and in f32, and runs in f32 where that is
+  // faster (CPUs with AVX512-BF16 but no AMX, whose bf16 convolutions are slower: more accurate and faster);
+  // precision() and stats().tuned_kernels ("plan: f32 (timed: bf16 .. ms, f32 .. ms)") say which.
   bool tune = false;
   // The tuning cache's file; "": default_tuning_cache_path(). A corrupt or foreign file warns on stderr and
   // is tuned again, never an error.
@@ -170,6 +172,7 @@ class InferencePlan {
   std::vector<std::string> output_names() const;
   // {[N, classes]}, or each feature's NHWC shape [N, H/r, W/r, C].
   std::vector<Shape> output_shapes() const;
+  // The precision the plan runs: the one compiled for, except a bf16 plan that tuning found faster in f32.
   Precision precision() const;
   const PlanStats& stats() const;
   const PlanOptions& options() const;

@@ -205,11 +205,14 @@ void run_bench(const BenchOptions& o) {
   const double p50 = percentile(ms, 0.5);
   const double p99 = percentile(ms, 0.99);
   if (o.callers == 1) images_per_sec = static_cast<double>(o.batch) * 1000.0 / p50;
+  // A tuned bf16 plan runs f32 where that is faster (PlanOptions::tune).
+  const std::string dtype_run = plan ? std::string(precision_name(plan->precision())) : o.dtype;
   if (o.json) {
     nlohmann::json out = {{"arch", o.model.arch},
                           {"batch", o.batch},
                           {"size", o.size},
                           {"dtype", o.dtype},
+                          {"dtype_run", dtype_run},
                           {"path", plan ? "plan" : "layers"},
                           {"sub_batch", o.sub_batch},
                           {"winograd", plan && plan->stats().winograd_convolutions > 0},
@@ -240,8 +243,9 @@ void run_bench(const BenchOptions& o) {
         o.callers > 1 ? fmt::format(", {} callers x {} thread(s)", o.callers, threads_per_caller) : "";
     std::cout << fmt::format(
         "{} batch {} {}x{} {} {} threads {}{}: {:.2f} images/s, {:.2f} ms/batch (p50), {:.2f} ms (p99)\n",
-        o.model.arch, o.batch, o.size, o.size, o.dtype, plan ? "plan" : "layer-by-layer", total_threads,
-        callers, images_per_sec, p50, p99);
+        o.model.arch, o.batch, o.size, o.size,
+        dtype_run == o.dtype ? o.dtype : fmt::format("{} (runs {}: faster here)", o.dtype, dtype_run),
+        plan ? "plan" : "layer-by-layer", total_threads, callers, images_per_sec, p50, p99);
     if (plan && plan->options().tune) print_tuning(plan->stats(), compile_ms, o.verbose);
   }
 }

@@ -14,6 +14,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 
@@ -85,7 +87,8 @@ struct InferencePlan::Impl {
   // Shared by every plan reshaped from the same compile: the folded program and the reordered weights.
   std::shared_ptr<const infer::Program> program;
   std::shared_ptr<infer::PlanWeights> weights;
-  Precision precision = Precision::f32;
+  Precision requested = Precision::f32;  // what compile() was asked for
+  Precision precision = Precision::f32;  // what runs: f32 when tuning found it faster than a requested bf16
   PlanOptions options;
   Shape input_shape;
   // passes[0] runs the sub-batches (or the whole batch); passes[1], if any, the remainder. They run one after
@@ -177,6 +180,63 @@ Pass compile_pass(const infer::Program& program, Precision precision, const Plan
   return pass;
 }
 
+// The tuning cache's name for a program: FNV-1a over its steps' kinds, names and weight shapes (a choice made
+// for the whole plan holds for this model only).
+std::string program_fingerprint(const infer::Program& program) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&](std::string_view text) {
+    for (const char c : text) hash = (hash ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  };
+  for (const infer::Step& step : program.steps) {
+    mix(fmt::format("{}|{}|{}|", static_cast<int>(step.kind), step.name, shape_str(step.weight.shape())));
+  }
+  return fmt::format("{} steps, {} -> {} channels, {:016x}", program.steps.size(), program.in_channels,
+                     program.num_classes, hash);
+}
+
+// One synchronous run of a pass for `batch` images, on zero-filled images, with an arena, weights and outputs
+// of its own: a candidate to time.
+std::function<void()> pass_runner(const infer::Program& program, Precision precision,
+                                  const PlanOptions& options, const Shape& images, int64_t batch) {
+  struct Bench {
+    Pass pass;
+    std::shared_ptr<infer::PlanWeights> weights = infer::make_plan_weights();
+    AlignedBytes arena{nullptr, &std::free};
+    std::vector<float> x, logits;
+    std::vector<std::vector<float>> outputs;
+    std::vector<float*> output_data;
+  };
+  auto b = std::make_shared<Bench>();
+  b->pass = compile_pass(program, precision, options, images, batch, nullptr);
+  b->arena = allocate_aligned_bytes(b->pass.layout.arena_bytes);
+  b->pass.kernels->bind(b->arena.get(), b->pass.layout.offsets, *b->weights);
+  b->x.assign(static_cast<size_t>(shape_numel(images) / images[0] * batch), 0.0f);
+  b->logits.assign(static_cast<size_t>(batch * std::max<int64_t>(program.num_classes, 1)), 0.0f);
+  for (const infer::ProgramOutput& out : program.outputs) {
+    b->outputs.emplace_back(static_cast<size_t>(shape_numel(b->pass.shaped.value_shapes[size_t(out.value)])));
+    b->output_data.push_back(b->outputs.back().data());
+  }
+  return [b, &program] {
+    b->pass.kernels->run(b->x.data(), program.output >= 0 ? b->logits.data() : nullptr, b->output_data, {});
+  };
+}
+
+// PlanOptions::tune on a bf16 plan: bf16 or f32 for the whole plan, whichever runs a pass faster on this
+// machine (issue 17: more accurate and faster is allowed). Where bf16 convolutions are slower than f32 ones
+// (AVX512-BF16 without AMX: oneDNN's jit_bf16 kernels), they are slower at every layer, so the choice is the
+// plan's, not a layer's: switching type per layer would add a reorder at each switch.
+Precision faster_of_bf16_and_f32(const infer::Program& program, const PlanOptions& options,
+                                 const Shape& images, int64_t batch, infer::ConvTuner& tuner) {
+  std::vector<infer::ConvCandidate> candidates;
+  for (const Precision p : {Precision::bf16, Precision::f32}) {
+    candidates.push_back(
+        {std::string(precision_name(p)), [&, p] { return pass_runner(program, p, options, images, batch); }});
+  }
+  const std::string key = fmt::format("plan {} input {}x{}x{}x{}: bf16 or f32", program_fingerprint(program),
+                                      batch, images[3], images[1], images[2]);
+  return parse_precision(tuner.choose("plan", key, candidates));
+}
+
 }  // namespace
 
 InferencePlan::InferencePlan(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -236,6 +296,7 @@ InferencePlan infer::PlanCompiler::compile(Program program, Precision precision,
   if (options.int8) quantize_program(program, *options.int8);
   impl->program = std::make_shared<const Program>(std::move(program));
   impl->weights = make_plan_weights();
+  impl->requested = precision;
   impl->precision = precision;
   impl->options = options;
   InferencePlan plan(std::move(impl));
@@ -247,7 +308,8 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
   Impl& m = *impl;
   m.program = impl_->program;
   m.weights = impl_->weights;
-  m.precision = impl_->precision;
+  m.requested = impl_->requested;
+  m.precision = impl_->requested;
   m.options = impl_->options;
   m.input_shape = input_shape;
   const Shape images = nhwc_shape(input_shape, m.options.input_layout);
@@ -262,13 +324,16 @@ InferencePlan InferencePlan::reshaped(const Shape& input_shape) const {
     tuner.emplace(*cache);
   }
   infer::ConvTuner* tuning = tuner ? &*tuner : nullptr;
+  const bool choose_precision = tuner && m.requested == Precision::bf16;
+  if (choose_precision) m.precision = faster_of_bf16_and_f32(*m.program, m.options, images, sub, *tuner);
   m.passes.push_back(compile_pass(*m.program, m.precision, m.options, images, sub, tuning));
   if (n % sub != 0)
     m.passes.push_back(compile_pass(*m.program, m.precision, m.options, images, n % sub, tuning));
   if (tuner) {
     cache->save();
     m.stats.tuned_kernels = tuner->choices();
-    m.stats.tuned_convolutions = static_cast<int64_t>(m.stats.tuned_kernels.size());
+    m.stats.tuned_convolutions =
+        static_cast<int64_t>(m.stats.tuned_kernels.size()) - (choose_precision ? 1 : 0);
     m.stats.tuning_cache_hits = tuner->cache_hits();
     m.stats.tuning_timings = tuner->timings();
     m.stats.tuning_cache = cache->path();

@@ -84,6 +84,52 @@ TEST(PlanTuning, Bf16TunedPlanStaysCloseToF32) {
   test::expect_close_with_same_top1(plan.run(x), model->forward(x), 5e-2);
 }
 
+// A tuned bf16 plan is first timed whole in bf16 and in f32 and runs the faster (on Zen 4: bf16; on a Xeon
+// with AVX512-BF16 but no AMX: f32), and says so first in its tuned kernels.
+TEST(PlanTuning, Bf16PlanRunsTheFasterOfBf16AndF32AndSaysWhich) {
+  ops::set_num_threads(2);
+  const fs::path cache = test::fresh_test_dir("plan_tuning") / "tuning.json";
+  auto model = make_model("resnet18");
+  InferencePlan plan = InferencePlan::compile(*model, Precision::bf16, kInput, tuned(cache));
+  const std::string& choice = plan.stats().tuned_kernels.at(0);
+  const std::string chosen(precision_name(plan.precision()));
+  EXPECT_EQ(choice.rfind("plan: " + chosen + " (timed: bf16 ", 0), 0u) << choice;
+  EXPECT_NE(choice.find(", f32 "), std::string::npos) << choice;
+  EXPECT_EQ(plan.stats().tuned_convolutions,
+            kResnet18Convolutions);  // the plan's choice is not a convolution
+  InferencePlan again = InferencePlan::compile(*model, Precision::bf16, kInput, tuned(cache));
+  EXPECT_EQ(again.stats().tuned_kernels.at(0), "plan: " + chosen + " (cached)");
+  EXPECT_EQ(again.precision(), plan.precision());
+  EXPECT_EQ(again.stats().tuning_timings, 0);
+}
+
+// Where the cache says f32 for a bf16 plan (as tuning writes it on a CPU whose bf16 is slower), the plan runs
+// f32: its logits are the f32 plan's within f32 rounding, far closer than bf16 could be.
+TEST(PlanTuning, Bf16PlanThatTuningFoundSlowerRunsF32) {
+  ops::set_num_threads(2);
+  const fs::path cache = test::fresh_test_dir("plan_tuning") / "tuning.json";
+  auto model = make_model("resnet18");
+  const Tensor x = random_tensor(kInput, 44);
+  InferencePlan::compile(*model, Precision::bf16, kInput, tuned(cache));
+  nlohmann::json json = read_json(cache);
+  int plan_entries = 0;
+  for (auto& [machine, entries] : json["machines"].items()) {
+    for (auto& [key, entry] : entries.items()) {
+      if (key.rfind("plan ", 0) == 0) {
+        entry["kernel"] = "f32";
+        ++plan_entries;
+      }
+    }
+  }
+  ASSERT_EQ(plan_entries, 1) << json.dump(1);
+  write_text(cache, json.dump());
+  InferencePlan plan = InferencePlan::compile(*model, Precision::bf16, kInput, tuned(cache));
+  EXPECT_EQ(plan.precision(), Precision::f32);
+  EXPECT_EQ(plan.stats().tuned_kernels.at(0), "plan: f32 (cached)");
+  InferencePlan f32 = InferencePlan::compile(*model, Precision::f32, kInput);
+  EXPECT_LT(relative_difference(plan.run(x), f32.run(x)), 1e-5);
+}
+
 TEST(PlanTuning, SecondCompileReadsTheCacheAndTimesNothing) {
   ops::set_num_threads(2);
   const fs::path cache = test::fresh_test_dir("plan_tuning") / "sub" / "tuning.json";  // folder made
