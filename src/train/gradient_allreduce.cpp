@@ -41,7 +41,14 @@ void GradientAllReduce::start_step() {
   for (Bucket& b : buckets_) {
     b.pending = int64_t(b.params.size());
     b.started = false;
+    b.completed = false;
   }
+  StepTimes& t = step_times_.emplace_back();
+  t.started.assign(buckets_.size(), 0.0);
+  t.completed.assign(buckets_.size(), 0.0);
+  t.progress_calls.assign(buckets_.size(), 0);
+  t.start_cost.assign(buckets_.size(), 0.0);
+  t.backward_began = now();
 }
 
 void GradientAllReduce::on_gradients_ready(Module& layer) {
@@ -52,11 +59,27 @@ void GradientAllReduce::on_gradients_ready(Module& layer) {
     if (--b.pending == 0) start(b);
   }
   comm_.progress();
+  note_completed();
+}
+
+void GradientAllReduce::note_completed() {
+  if (step_times_.empty()) return;  // a backward outside the training steps
+  StepTimes& t = step_times_.back();
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    if (!b.started || b.completed) continue;
+    ++t.progress_calls[i];
+    if (comm_.completed(b.sum)) {
+      b.completed = true;
+      t.completed[i] = now();
+    }
+  }
 }
 
 // Copies the bucket's gradients (zeros for a parameter without one) into its buffer and starts its sum.
 void GradientAllReduce::start(Bucket& b) {
   if (b.started) return;
+  const double began = now();
   float* dst = b.buffer.data();
   for (const Parameter* p : b.params) {
     const int64_t n = p->value.numel();
@@ -68,15 +91,30 @@ void GradientAllReduce::start(Bucket& b) {
     dst += n;
   }
   b.started = true;
-  comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+  b.sum = comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+  const size_t i = size_t(&b - buckets_.data());
+  step_times_.back().started[i] = began;
+  step_times_.back().start_cost[i] = now() - began;
 }
 
 void GradientAllReduce::finish() {
+  StepTimes& t = step_times_.back();
+  t.backward_ended = now();
   for (Bucket& b : buckets_) start(b);
-  const auto t0 = std::chrono::steady_clock::now();
+  const double wait_began = now();
+  // In the order they started (the order every rank started them in).
+  std::vector<size_t> order(buckets_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return buckets_[a].sum < buckets_[b].sum; });
+  for (size_t i : order) {
+    if (buckets_[i].completed) continue;
+    comm_.wait(buckets_[i].sum);
+    buckets_[i].completed = true;
+    t.completed[i] = now();
+  }
   comm_.wait_all();
-  exposed_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ++steps_;
+  t.waited = now() - wait_began;
   for (Bucket& b : buckets_) {
     const float* src = b.buffer.data();
     for (Parameter* p : b.params) {
@@ -85,6 +123,18 @@ void GradientAllReduce::finish() {
       src += n;
     }
   }
+}
+
+double GradientAllReduce::exposed_seconds() const {
+  double seconds = 0.0;
+  for (const StepTimes& t : step_times_) seconds += t.waited;
+  return seconds;
+}
+
+std::vector<int64_t> GradientAllReduce::bucket_bytes() const {
+  std::vector<int64_t> bytes;
+  for (const Bucket& b : buckets_) bytes.push_back(int64_t(b.buffer.size() * sizeof(float)));
+  return bytes;
 }
 
 int64_t GradientAllReduce::bytes() const {

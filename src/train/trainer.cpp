@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "resnet/train.h"
 #include "train/broadcast_state.h"
 #include "train/checkpoint.h"
+#include "train/ddp_timing.h"
 #include "train/ema.h"
 #include "train/gradient_allreduce.h"
 #include "train/progress.h"
@@ -343,25 +345,38 @@ void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
 
 // RESNET_DDP_TIMING=1 (scripts/bench_distributed.sh): one line on stderr from rank 0 after the run: training
 // images per second, and for several ranks the all-reduce time of a step unhidden, the time the optimizer
-// waited for it (what backward did not hide) and the loopback bandwidth of the same code path.
+// waited for it (what backward did not hide: rank 0's over all steps, as before; the slowest rank's after the
+// first step), the loopback bandwidth of the same code path, the ranks' skew at the end of backward and the
+// wait of the rank that ended backward last (the all-reduce time nothing hid, without the skew); then where
+// the time went (src/train/ddp_timing.h).
 void report_timing(Run& run) {
   if (std::getenv("RESNET_DDP_TIMING") == nullptr || run.timed_steps == 0) return;
   const double images_per_second = double(run.timed_images) / run.timed_seconds;
   std::string line = fmt::format("ddp timing: ranks {} threads {} steps {} images/s {:.1f}",
                                  run.comm().size(), run.config.threads, run.timed_steps, images_per_second);
+  std::vector<std::string> detail;
   if (run.allreduce) {
+    const DdpTimingSummary summary = summarise_ddp_timing(run.comm(), *run.allreduce);
     const double unhidden = run.allreduce->measure_unhidden(10);
     const double waited = run.allreduce->exposed_seconds() / double(run.allreduce->steps());
+    const double waited_max = *std::max_element(summary.waited.begin(), summary.waited.end());
     const int n = run.comm().size();
     const double bytes = double(run.allreduce->bytes());
     line += fmt::format(
         " step_ms {:.2f} allreduce_ms {:.2f} waited_ms {:.2f} hidden {:.1f}% gradient_MB {:.2f} buckets {} "
-        "ring_bus_GBps {:.2f}",
+        "ring_bus_GBps {:.2f} waited_max_ms {:.2f} hidden_worst {:.1f}% skew_ms {:.2f} exposed_ms {:.2f} "
+        "hidden_comm {:.1f}%",
         1e3 * run.timed_seconds / double(run.timed_steps), 1e3 * unhidden, 1e3 * waited,
         100.0 * std::max(0.0, 1.0 - waited / unhidden), bytes / 1e6, run.allreduce->buckets(),
-        2.0 * (n - 1) / n * bytes / unhidden / 1e9);
+        2.0 * (n - 1) / n * bytes / unhidden / 1e9, 1e3 * waited_max,
+        100.0 * std::max(0.0, 1.0 - waited_max / unhidden), 1e3 * summary.skew_mean,
+        1e3 * summary.last_rank_waited, 100.0 * std::max(0.0, 1.0 - summary.last_rank_waited / unhidden));
+    detail = ddp_timing_lines(summary);
   }
-  if (run.writer()) std::cerr << line << "\n";
+  if (run.writer()) {
+    std::cerr << line << "\n";
+    for (const std::string& d : detail) std::cerr << d << "\n";
+  }
 }
 
 TrainSummary summary_of(const Run& run, int64_t first_epoch) {
