@@ -8,21 +8,29 @@ namespace resnet {
 
 GradientAllReduce::GradientAllReduce(Communicator& comm, std::vector<Parameter*> params, int64_t bucket_bytes)
     : comm_(comm) {
-  // Cut in registration order (the first bucket small), then listed and filled in reverse.
+  const auto bytes_of = [](const Parameter* p) { return p->value.numel() * int64_t(sizeof(float)); };
+  // The first-registered parameters (the stem, layer1: ready last) up to kLastBucketBytes...
+  size_t tail = 0;
+  for (int64_t bytes = 0; tail < params.size() && bytes < std::min(bucket_bytes, kLastBucketBytes);) {
+    bytes += bytes_of(params[tail++]);
+  }
+  // ... and the others cut from the last-registered backwards (the order backward makes them final), so that
+  // each bucket starts as soon as backward has passed its layers (resnet18: layer4 alone is ~34 MB).
   std::vector<std::vector<Parameter*>> cuts;
   int64_t bytes = 0;
-  for (Parameter* p : params) {
-    const int64_t cap = cuts.size() == 1 ? std::min(bucket_bytes, kLastBucketBytes) : bucket_bytes;
-    if (cuts.empty() || bytes >= cap) {
+  for (size_t i = params.size(); i-- > tail;) {
+    if (cuts.empty() || bytes >= bucket_bytes) {
       cuts.emplace_back();
       bytes = 0;
     }
-    cuts.back().push_back(p);
-    bytes += p->value.numel() * int64_t(sizeof(float));
+    cuts.back().push_back(params[i]);
+    bytes += bytes_of(params[i]);
   }
-  for (auto cut = cuts.rbegin(); cut != cuts.rend(); ++cut) {
+  if (tail > 0)
+    cuts.emplace_back(std::make_reverse_iterator(params.begin() + ptrdiff_t(tail)), params.rend());
+  for (std::vector<Parameter*>& cut : cuts) {
     buckets_.emplace_back();
-    buckets_.back().params.assign(cut->rbegin(), cut->rend());
+    buckets_.back().params = std::move(cut);
     for (Parameter* p : buckets_.back().params) bucket_of_[p] = buckets_.size() - 1;
   }
   for (Bucket& b : buckets_) {
