@@ -18,7 +18,8 @@ std::vector<double> gather(Communicator& comm, const std::vector<double>& mine) 
 
 }  // namespace
 
-DdpTimingSummary summarise_ddp_timing(Communicator& comm, const GradientAllReduce& allreduce) {
+DdpTimingSummary summarise_ddp_timing(Communicator& comm, const GradientAllReduce& allreduce,
+                                      double forward_sync) {
   const std::vector<GradientAllReduce::StepTimes>& steps = allreduce.step_times();
   const size_t first = steps.size() > 1 ? 1 : 0, n = steps.size() - first;
   const size_t ranks = size_t(comm.size()), buckets = size_t(allreduce.buckets());
@@ -53,6 +54,7 @@ DdpTimingSummary summarise_ddp_timing(Communicator& comm, const GradientAllReduc
   }
 
   s.first_step_waited = gather(comm, {steps.front().waited});
+  s.forward_sync = gather(comm, {forward_sync});
 
   // Per bucket, summed over this rank's steps, then over the ranks.
   std::vector<double> sums(4 * buckets, 0.0);
@@ -82,8 +84,8 @@ std::vector<std::string> ddp_timing_lines(const DdpTimingSummary& s) {
   std::vector<std::string> lines;
   std::string ranks = "ddp ranks:";
   for (size_t r = 0; r < s.waited.size(); ++r) {
-    ranks += fmt::format(" r{} backward_ms {:.1f} waited_ms {:.1f} last_in_steps {}", r, 1e3 * s.backward[r],
-                         1e3 * s.waited[r], s.last[r]);
+    ranks += fmt::format(" r{} forward_sync_ms {:.1f} backward_ms {:.1f} waited_ms {:.1f} last_in_steps {}",
+                         r, 1e3 * s.forward_sync[r], 1e3 * s.backward[r], 1e3 * s.waited[r], s.last[r]);
   }
   ranks += fmt::format(" | backward_end_skew_ms mean {:.1f} max {:.1f} | last_rank_waited_ms {:.1f}",
                        1e3 * s.skew_mean, 1e3 * s.skew_max, 1e3 * s.last_rank_waited);

@@ -14,8 +14,11 @@ namespace resnet {
 struct DdpTimingSummary {
   std::vector<double> waited;    // per rank: seconds finish() waited per step (mean)
   std::vector<double> backward;  // per rank: seconds from start_step() to finish() per step (mean)
-  double skew_mean = 0.0;        // seconds between the first and the last rank ending backward, mean of steps
-  double skew_max = 0.0;         // and the largest of the steps
+  // Per rank: seconds per step in the reduction of the step's loss after forward (the trainer's timer): its
+  // wait for the ranks still loading or in forward.
+  std::vector<double> forward_sync;
+  double skew_mean = 0.0;  // seconds between the first and the last rank ending backward, mean of steps
+  double skew_max = 0.0;   // and the largest of the steps
   // Per step, what the rank that ended backward last waited (mean): the all-reduce time nothing hid,
   // without the other ranks' wait for that rank (the skew).
   double last_rank_waited = 0.0;
@@ -35,7 +38,8 @@ struct DdpTimingSummary {
 
 // Collective (every rank calls it); the steps after the first. Times of one machine's steady clock: the
 // skew is meaningful when the ranks share a machine.
-DdpTimingSummary summarise_ddp_timing(Communicator& comm, const GradientAllReduce& allreduce);
+DdpTimingSummary summarise_ddp_timing(Communicator& comm, const GradientAllReduce& allreduce,
+                                      double forward_sync);
 
 // The lines rank 0 prints after the "ddp timing:" line.
 std::vector<std::string> ddp_timing_lines(const DdpTimingSummary& summary);

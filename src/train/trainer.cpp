@@ -67,6 +67,7 @@ struct Run {
   // Training steps timed for RESNET_DDP_TIMING (all but each epoch's first, which warms up).
   double timed_seconds = 0.0;
   int64_t timed_images = 0, timed_steps = 0;
+  double timed_reduce_seconds = 0.0;  // of those steps: in reduce_step() (its wait for the other ranks)
 
   Communicator& comm() const { return *hooks.communicator; }
   bool distributed() const { return comm().size() > 1; }
@@ -272,7 +273,10 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     note_skipped(run);
     if (run.distributed()) {
       const int64_t mine = r.images;
+      const Clock::time_point reduce_start = Clock::now();
       r = reduce_step(run, r);
+      if (s > 0)
+        run.timed_reduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
       task.scale_loss_gradient(float(double(mine) / double(r.images)));
       run.allreduce->start_step();
     }
@@ -356,10 +360,12 @@ void report_timing(Run& run) {
                                  run.comm().size(), run.config.threads, run.timed_steps, images_per_second);
   std::vector<std::string> detail;
   if (run.allreduce) {
-    const DdpTimingSummary summary = summarise_ddp_timing(run.comm(), *run.allreduce);
+    const DdpTimingSummary summary =
+        summarise_ddp_timing(run.comm(), *run.allreduce, run.timed_reduce_seconds / double(run.timed_steps));
     const double unhidden = run.allreduce->measure_unhidden(10);
     const double waited = run.allreduce->exposed_seconds() / double(run.allreduce->steps());
-    const double waited_max = *std::max_element(summary.waited.begin(), summary.waited.end());
+    const double waited_max =
+        summary.waited.empty() ? 0.0 : *std::max_element(summary.waited.begin(), summary.waited.end());
     const int n = run.comm().size();
     const double bytes = double(run.allreduce->bytes());
     line += fmt::format(
