@@ -51,6 +51,7 @@ void GradientAllReduce::start_step() {
     b.started = false;
     b.completed = false;
   }
+  if (!keep_step_times_) step_times_.clear();
   StepTimes& t = step_times_.emplace_back();
   t.started.assign(buckets_.size(), 0.0);
   t.completed.assign(buckets_.size(), 0.0);
@@ -123,6 +124,8 @@ void GradientAllReduce::finish() {
   }
   comm_.wait_all();
   t.waited = now() - wait_began;
+  exposed_seconds_ += t.waited;
+  ++steps_;
   for (Bucket& b : buckets_) {
     const float* src = b.buffer.data();
     for (Parameter* p : b.params) {
@@ -131,12 +134,6 @@ void GradientAllReduce::finish() {
       src += n;
     }
   }
-}
-
-double GradientAllReduce::exposed_seconds() const {
-  double seconds = 0.0;
-  for (const StepTimes& t : step_times_) seconds += t.waited;
-  return seconds;
 }
 
 std::vector<int64_t> GradientAllReduce::bucket_bytes() const {

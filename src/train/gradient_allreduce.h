@@ -45,11 +45,13 @@ class GradientAllReduce {
     std::vector<double> start_cost;          // per bucket: seconds the copy and the sum's start took
     std::vector<int64_t> progress_calls;     // per bucket: progress() calls while its sum was running
   };
+  // Every step's times from now on (RESNET_DDP_TIMING); otherwise only the last step's are kept.
+  void keep_step_times() { keep_step_times_ = true; }
   const std::vector<StepTimes>& step_times() const { return step_times_; }
   std::vector<int64_t> bucket_bytes() const;
   // Seconds spent waiting in finish(), summed over steps.
-  double exposed_seconds() const;
-  int64_t steps() const { return int64_t(step_times_.size()); }
+  double exposed_seconds() const { return exposed_seconds_; }
+  int64_t steps() const { return steps_; }
   int64_t buckets() const { return int64_t(buckets_.size()); }
   int64_t bytes() const;  // of one step's gradients
   // Seconds one step's all-reduce takes when nothing hides it: every bucket started, then waited for, the
@@ -79,6 +81,9 @@ class GradientAllReduce {
   std::vector<Bucket> buckets_;
   std::unordered_map<const Parameter*, size_t> bucket_of_;
   std::vector<StepTimes> step_times_;
+  bool keep_step_times_ = false;
+  double exposed_seconds_ = 0.0;
+  int64_t steps_ = 0;
 };
 
 }  // namespace resnet

@@ -418,6 +418,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
     share_start_state(run);
     if (config.sync_bn) use_sync_batchnorm(run.task->model(), &run.comm());
     run.allreduce = std::make_unique<GradientAllReduce>(run.comm(), run.params);
+    if (std::getenv("RESNET_DDP_TIMING") != nullptr) run.allreduce->keep_step_times();
   }
 
   const int64_t first_epoch = run.progress.epochs_done + 1;

@@ -88,6 +88,7 @@ TEST(GradientAllReduce, FinishWritesTheSumsIntoTheGradients) {
   RanksOfEqualGradients comm(3);
   const auto params = parameters({50, 100, 200, 300, 100, 100, 100, 10}, /*frozen=*/4);
   GradientAllReduce allreduce(comm, pointers(params), 1000);
+  allreduce.keep_step_times();
   for (int step = 0; step < 2; ++step) {
     std::vector<std::vector<float>> before;
     for (const auto& p : params) {
@@ -109,6 +110,20 @@ TEST(GradientAllReduce, FinishWritesTheSumsIntoTheGradients) {
     EXPECT_GE(t.backward_ended, t.backward_began);
     for (size_t b = 0; b < 3; ++b) EXPECT_GE(t.completed[b], t.started[b]);
   }
+}
+
+// Without RESNET_DDP_TIMING (keep_step_times()) a long run keeps one step's times, not one per step.
+TEST(GradientAllReduce, KeepsOnlyTheLastStepsTimesUnlessAsked) {
+  RanksOfEqualGradients comm(2);
+  const auto params = parameters({50, 100, 200, 300});
+  GradientAllReduce allreduce(comm, pointers(params), 1000);
+  for (int step = 0; step < 3; ++step) {
+    allreduce.start_step();
+    allreduce.finish();
+  }
+  EXPECT_EQ(allreduce.steps(), 3);
+  EXPECT_EQ(allreduce.step_times().size(), 1u);
+  EXPECT_GE(allreduce.exposed_seconds(), 0.0);
 }
 
 }  // namespace
