@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Data-parallel training on this machine (docs/BENCHMARKS.md "Distributed training"): 1 rank x 2 threads vs
 # 2 ranks x 1 thread (and 4 ranks x 1 thread for the loopback check of the all-reduce model), resnet18 --stem
-# cifar and resnet50, on random CIFAR-format images; each run prints RESNET_DDP_TIMING's line (images/s, the
-# unhidden all-reduce per step, the part the optimizer waited for, the loopback ring bandwidth). Then PyTorch
-# DDP (gloo, Debian's torch) on the same 2-rank setup as the anchor (bench/peers/pytorch_ddp.py).
+# cifar and resnet50, on random CIFAR-format images; each run prints RESNET_DDP_TIMING's lines (images/s, the
+# unhidden all-reduce per step, the part the optimizer waited for, the loopback ring bandwidth; then each
+# rank's wait, the ranks' skew at the end of backward and each bucket's start and completion:
+# src/train/ddp_timing.h). Then PyTorch DDP (gloo, Debian's torch) on the same 2-rank setup as the anchor
+# (bench/peers/pytorch_ddp.py).
 #
-# Usage: scripts/bench_distributed.sh [build-dir]      env: STEPS (default 12), WORKERS (loader threads, default 1), ENGINES ("resnet pytorch")
+# Usage: scripts/bench_distributed.sh [build-dir]
+#   env: STEPS (default 12), ENGINES ("resnet pytorch"), WORKERS (data loader threads per rank, default 1)
 set -euo pipefail
 build=${1:-build}
 resnet=$build/resnet
@@ -27,18 +30,19 @@ for name, n in [(f"data_batch_{i}.bin", 256) for i in range(1, 6)] + [("test_bat
     rec.tofile(os.path.join(folder, name))
 PY
 
-echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); --workers $WORKERS"
 run() {  # ranks threads model-flags...
   local ranks=$1 threads=$2
   shift 2
   local cmd=("$resnet" train --dataset cifar10 --data "$work/cifar" --test-subset 16 --epochs 1
-             --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet --threads "$threads" --out "$work/run" "$@")
+             --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet --threads "$threads"
+             --out "$work/run" "$@")
   rm -rf "$work/run"
   if ((ranks == 1)); then
-    RESNET_DDP_TIMING=1 OMP_NUM_THREADS=$threads "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp timing'
+    RESNET_DDP_TIMING=1 OMP_NUM_THREADS=$threads "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp'
   else
     mpirun --oversubscribe --allow-run-as-root -np "$ranks" -x RESNET_DDP_TIMING=1 -x OMP_NUM_THREADS="$threads" \
-      --bind-to none "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp timing'
+      --bind-to none "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp'
   fi
 }
 for model in "resnet18 --stem cifar --batch-size 64" "resnet50 --batch-size 32 --image-size 64"; do

@@ -55,11 +55,14 @@ TrainConfig merge_with_run(const CLI::App& cmd, const TrainConfig& given) {
   return config;
 }
 
-// A run that SIGINT/SIGTERM stopped: one line on stderr saying what is kept, then exit 128 + the signal.
-[[noreturn]] void stopped_by(int signal, const TrainConfig& c, const TrainSummary& s) {
-  std::cerr << fmt::format("resnet: stopped by {} in epoch {}/{}, which is abandoned; {}\n",
-                           StopSignals::name(signal), s.interrupted_in_epoch, c.epochs,
-                           describe_kept_checkpoint(c.out_dir, int64_t(s.history.size())));
+// A run that SIGINT/SIGTERM stopped: one line on stderr saying what is kept (by rank 0 alone: Ctrl-C to
+// mpirun stops every rank), then exit 128 + the signal.
+[[noreturn]] void stopped_by(int signal, const TrainConfig& c, const TrainSummary& s,
+                             const Communicator& comm) {
+  if (comm.rank() == 0)
+    std::cerr << fmt::format("resnet: stopped by {} in epoch {}/{}, which is abandoned; {}\n",
+                             StopSignals::name(signal), s.interrupted_in_epoch, c.epochs,
+                             describe_kept_checkpoint(c.out_dir, int64_t(s.history.size())));
   throw ExitStatus{StopSignals::exit_status(signal)};
 }
 
@@ -99,7 +102,7 @@ void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm) {
   const StopSignals signals;
   hooks.stop_requested = [&signals] { return signals.received() != 0; };
   const TrainSummary s = train(c, hooks);
-  if (s.interrupted_in_epoch > 0) stopped_by(signals.received(), c, s);
+  if (s.interrupted_in_epoch > 0) stopped_by(signals.received(), c, s, comm);
   const RunFiles files(c.out_dir);
   if (s.history.empty() || comm.rank() != 0) return;
   if (s.first_epoch > c.epochs) {

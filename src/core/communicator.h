@@ -26,10 +26,15 @@ class Communicator {
   // bytes of `root`'s data into every rank's (blocking).
   virtual void broadcast(void* data, int64_t bytes, int root) = 0;
 
-  // Starts a non-blocking in-place sum of data[0..n) (the buffer must stay alive until wait_all()).
-  virtual void start_allreduce_sum(float* data, int64_t n) = 0;
+  // Starts a non-blocking in-place sum of data[0..n) (the buffer must stay alive until wait_all()); returns
+  // its number: 0, 1, ... since the last wait_all().
+  virtual int64_t start_allreduce_sum(float* data, int64_t n) = 0;
   // Lets the started sums advance without waiting (Open MPI progresses only inside its calls).
   virtual void progress() = 0;
+  // Whether started sum number `sum` is complete (as of the last progress() or wait).
+  virtual bool completed(int64_t sum) const = 0;
+  // Waits for started sum number `sum`.
+  virtual void wait(int64_t sum) = 0;
   // Waits for every started sum.
   virtual void wait_all() = 0;
 
@@ -46,8 +51,10 @@ class SingleProcessCommunicator final : public Communicator {
   void allreduce_sum(double*, int64_t) override {}
   void allreduce_sum(float*, int64_t) override {}
   void broadcast(void*, int64_t, int) override {}
-  void start_allreduce_sum(float*, int64_t) override {}
+  int64_t start_allreduce_sum(float*, int64_t) override { return 0; }
   void progress() override {}
+  bool completed(int64_t) const override { return true; }
+  void wait(int64_t) override {}
   void wait_all() override {}
   [[noreturn]] void abort(int status) override { std::exit(status); }
 };

@@ -8,21 +8,29 @@ namespace resnet {
 
 GradientAllReduce::GradientAllReduce(Communicator& comm, std::vector<Parameter*> params, int64_t bucket_bytes)
     : comm_(comm) {
-  // Cut in registration order (the first bucket small), then listed and filled in reverse.
+  const auto bytes_of = [](const Parameter* p) { return p->value.numel() * int64_t(sizeof(float)); };
+  // The first-registered parameters (the stem, layer1: ready last) up to kLastBucketBytes...
+  size_t tail = 0;
+  for (int64_t bytes = 0; tail < params.size() && bytes < std::min(bucket_bytes, kLastBucketBytes);) {
+    bytes += bytes_of(params[tail++]);
+  }
+  // ... and the others cut from the last-registered backwards (the order backward makes them final), so that
+  // each bucket starts as soon as backward has passed its layers (resnet18: layer4 alone is ~34 MB).
   std::vector<std::vector<Parameter*>> cuts;
   int64_t bytes = 0;
-  for (Parameter* p : params) {
-    const int64_t cap = cuts.size() == 1 ? std::min(bucket_bytes, kLastBucketBytes) : bucket_bytes;
-    if (cuts.empty() || bytes >= cap) {
+  for (size_t i = params.size(); i-- > tail;) {
+    if (cuts.empty() || bytes >= bucket_bytes) {
       cuts.emplace_back();
       bytes = 0;
     }
-    cuts.back().push_back(p);
-    bytes += p->value.numel() * int64_t(sizeof(float));
+    cuts.back().push_back(params[i]);
+    bytes += bytes_of(params[i]);
   }
-  for (auto cut = cuts.rbegin(); cut != cuts.rend(); ++cut) {
+  if (tail > 0)
+    cuts.emplace_back(std::make_reverse_iterator(params.begin() + ptrdiff_t(tail)), params.rend());
+  for (std::vector<Parameter*>& cut : cuts) {
     buckets_.emplace_back();
-    buckets_.back().params.assign(cut->rbegin(), cut->rend());
+    buckets_.back().params = std::move(cut);
     for (Parameter* p : buckets_.back().params) bucket_of_[p] = buckets_.size() - 1;
   }
   for (Bucket& b : buckets_) {
@@ -41,7 +49,15 @@ void GradientAllReduce::start_step() {
   for (Bucket& b : buckets_) {
     b.pending = int64_t(b.params.size());
     b.started = false;
+    b.completed = false;
   }
+  if (!keep_step_times_) step_times_.clear();
+  StepTimes& t = step_times_.emplace_back();
+  t.started.assign(buckets_.size(), 0.0);
+  t.completed.assign(buckets_.size(), 0.0);
+  t.progress_calls.assign(buckets_.size(), 0);
+  t.start_cost.assign(buckets_.size(), 0.0);
+  t.backward_began = now();
 }
 
 void GradientAllReduce::on_gradients_ready(Module& layer) {
@@ -52,11 +68,27 @@ void GradientAllReduce::on_gradients_ready(Module& layer) {
     if (--b.pending == 0) start(b);
   }
   comm_.progress();
+  note_completed();
+}
+
+void GradientAllReduce::note_completed() {
+  if (step_times_.empty()) return;  // a backward outside the training steps
+  StepTimes& t = step_times_.back();
+  for (size_t i = 0; i < buckets_.size(); ++i) {
+    Bucket& b = buckets_[i];
+    if (!b.started || b.completed) continue;
+    ++t.progress_calls[i];
+    if (comm_.completed(b.sum)) {
+      b.completed = true;
+      t.completed[i] = now();
+    }
+  }
 }
 
 // Copies the bucket's gradients (zeros for a parameter without one) into its buffer and starts its sum.
 void GradientAllReduce::start(Bucket& b) {
   if (b.started) return;
+  const double began = now();
   float* dst = b.buffer.data();
   for (const Parameter* p : b.params) {
     const int64_t n = p->value.numel();
@@ -68,14 +100,31 @@ void GradientAllReduce::start(Bucket& b) {
     dst += n;
   }
   b.started = true;
-  comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+  b.sum = comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+  const size_t i = size_t(&b - buckets_.data());
+  step_times_.back().started[i] = began;
+  step_times_.back().start_cost[i] = now() - began;
 }
 
 void GradientAllReduce::finish() {
+  StepTimes& t = step_times_.back();
+  t.backward_ended = now();
   for (Bucket& b : buckets_) start(b);
-  const auto t0 = std::chrono::steady_clock::now();
+  const double wait_began = now();
+  // In the order they started (the order every rank started them in).
+  std::vector<size_t> order(buckets_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return buckets_[a].sum < buckets_[b].sum; });
+  for (size_t i : order) {
+    if (buckets_[i].completed) continue;
+    comm_.wait(buckets_[i].sum);
+    buckets_[i].completed = true;
+    t.completed[i] = now();
+  }
   comm_.wait_all();
-  exposed_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t.waited = now() - wait_began;
+  exposed_seconds_ += t.waited;
   ++steps_;
   for (Bucket& b : buckets_) {
     const float* src = b.buffer.data();
@@ -85,6 +134,12 @@ void GradientAllReduce::finish() {
       src += n;
     }
   }
+}
+
+std::vector<int64_t> GradientAllReduce::bucket_bytes() const {
+  std::vector<int64_t> bytes;
+  for (const Bucket& b : buckets_) bytes.push_back(int64_t(b.buffer.size() * sizeof(float)));
+  return bytes;
 }
 
 int64_t GradientAllReduce::bytes() const {

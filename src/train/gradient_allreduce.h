@@ -7,6 +7,7 @@
 // global batch's mean loss.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <unordered_map>
 #include <vector>
@@ -34,7 +35,21 @@ class GradientAllReduce {
   // for every all-reduce and writes the sums into the gradients that exist.
   void finish();
 
-  // Seconds spent waiting in finish() (the all-reduce time backward did not hide), summed over steps.
+  // What RESNET_DDP_TIMING reports (src/train/ddp_timing.h), per step of this rank. Times in seconds of
+  // std::chrono::steady_clock (one clock for every process of a machine).
+  struct StepTimes {
+    double backward_began = 0.0;  // start_step()
+    double backward_ended = 0.0;  // finish() called
+    double waited = 0.0;          // in finish(), for the sums (the all-reduce time backward did not hide)
+    std::vector<double> started, completed;  // per bucket: its copy and sum began / sum first seen complete
+    std::vector<double> start_cost;          // per bucket: seconds the copy and the sum's start took
+    std::vector<int64_t> progress_calls;     // per bucket: progress() calls while its sum was running
+  };
+  // Every step's times from now on (RESNET_DDP_TIMING); otherwise only the last step's are kept.
+  void keep_step_times() { keep_step_times_ = true; }
+  const std::vector<StepTimes>& step_times() const { return step_times_; }
+  std::vector<int64_t> bucket_bytes() const;
+  // Seconds spent waiting in finish(), summed over steps.
   double exposed_seconds() const { return exposed_seconds_; }
   int64_t steps() const { return steps_; }
   int64_t buckets() const { return int64_t(buckets_.size()); }
@@ -50,14 +65,23 @@ class GradientAllReduce {
     std::vector<float> buffer;       // the gradients, concatenated
     int64_t pending = 0;             // gradients not final yet in this step
     bool started = false;
+    bool completed = false;
+    int64_t sum = 0;  // the communicator's number of its sum in this step
   };
 
   void on_gradients_ready(Module& layer);
   void start(Bucket& bucket);
+  void note_completed();  // after progress(): the time each running sum is first seen complete
+
+  static double now() {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
 
   Communicator& comm_;
   std::vector<Bucket> buckets_;
   std::unordered_map<const Parameter*, size_t> bucket_of_;
+  std::vector<StepTimes> step_times_;
+  bool keep_step_times_ = false;
   double exposed_seconds_ = 0.0;
   int64_t steps_ = 0;
 };

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include "resnet/train.h"
 #include "train/broadcast_state.h"
 #include "train/checkpoint.h"
+#include "train/ddp_timing.h"
 #include "train/ema.h"
 #include "train/gradient_allreduce.h"
 #include "train/progress.h"
@@ -65,6 +67,7 @@ struct Run {
   // Training steps timed for RESNET_DDP_TIMING (all but each epoch's first, which warms up).
   double timed_seconds = 0.0;
   int64_t timed_images = 0, timed_steps = 0;
+  double timed_reduce_seconds = 0.0;  // of those steps: in reduce_step() (its wait for the other ranks)
 
   Communicator& comm() const { return *hooks.communicator; }
   bool distributed() const { return comm().size() > 1; }
@@ -270,7 +273,10 @@ EpochTotals train_epoch(Run& run, int64_t epoch) {
     note_skipped(run);
     if (run.distributed()) {
       const int64_t mine = r.images;
+      const Clock::time_point reduce_start = Clock::now();
       r = reduce_step(run, r);
+      if (s > 0)
+        run.timed_reduce_seconds += std::chrono::duration<double>(Clock::now() - reduce_start).count();
       task.scale_loss_gradient(float(double(mine) / double(r.images)));
       run.allreduce->start_step();
     }
@@ -343,25 +349,40 @@ void log_epoch(const Run& run, const EpochMetrics& m, bool best) {
 
 // RESNET_DDP_TIMING=1 (scripts/bench_distributed.sh): one line on stderr from rank 0 after the run: training
 // images per second, and for several ranks the all-reduce time of a step unhidden, the time the optimizer
-// waited for it (what backward did not hide) and the loopback bandwidth of the same code path.
+// waited for it (what backward did not hide: rank 0's over all steps, as before; the slowest rank's after the
+// first step), the loopback bandwidth of the same code path, the ranks' skew at the end of backward and the
+// wait of the rank that ended backward last (the all-reduce time nothing hid, without the skew); then where
+// the time went (src/train/ddp_timing.h).
 void report_timing(Run& run) {
   if (std::getenv("RESNET_DDP_TIMING") == nullptr || run.timed_steps == 0) return;
   const double images_per_second = double(run.timed_images) / run.timed_seconds;
   std::string line = fmt::format("ddp timing: ranks {} threads {} steps {} images/s {:.1f}",
                                  run.comm().size(), run.config.threads, run.timed_steps, images_per_second);
+  std::vector<std::string> detail;
   if (run.allreduce) {
+    const DdpTimingSummary summary =
+        summarise_ddp_timing(run.comm(), *run.allreduce, run.timed_reduce_seconds / double(run.timed_steps));
     const double unhidden = run.allreduce->measure_unhidden(10);
     const double waited = run.allreduce->exposed_seconds() / double(run.allreduce->steps());
+    const double waited_max =
+        summary.waited.empty() ? 0.0 : *std::max_element(summary.waited.begin(), summary.waited.end());
     const int n = run.comm().size();
     const double bytes = double(run.allreduce->bytes());
     line += fmt::format(
         " step_ms {:.2f} allreduce_ms {:.2f} waited_ms {:.2f} hidden {:.1f}% gradient_MB {:.2f} buckets {} "
-        "ring_bus_GBps {:.2f}",
+        "ring_bus_GBps {:.2f} waited_max_ms {:.2f} hidden_worst {:.1f}% skew_ms {:.2f} exposed_ms {:.2f} "
+        "hidden_comm {:.1f}%",
         1e3 * run.timed_seconds / double(run.timed_steps), 1e3 * unhidden, 1e3 * waited,
         100.0 * std::max(0.0, 1.0 - waited / unhidden), bytes / 1e6, run.allreduce->buckets(),
-        2.0 * (n - 1) / n * bytes / unhidden / 1e9);
+        2.0 * (n - 1) / n * bytes / unhidden / 1e9, 1e3 * waited_max,
+        100.0 * std::max(0.0, 1.0 - waited_max / unhidden), 1e3 * summary.skew_mean,
+        1e3 * summary.last_rank_waited, 100.0 * std::max(0.0, 1.0 - summary.last_rank_waited / unhidden));
+    detail = ddp_timing_lines(summary);
   }
-  if (run.writer()) std::cerr << line << "\n";
+  if (run.writer()) {
+    std::cerr << line << "\n";
+    for (const std::string& d : detail) std::cerr << d << "\n";
+  }
 }
 
 TrainSummary summary_of(const Run& run, int64_t first_epoch) {
@@ -397,6 +418,7 @@ TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
     share_start_state(run);
     if (config.sync_bn) use_sync_batchnorm(run.task->model(), &run.comm());
     run.allreduce = std::make_unique<GradientAllReduce>(run.comm(), run.params);
+    if (std::getenv("RESNET_DDP_TIMING") != nullptr) run.allreduce->keep_step_times();
   }
 
   const int64_t first_epoch = run.progress.epochs_done + 1;

@@ -13,6 +13,9 @@ CASE: syncbn ARCH STEM      2 and 3 ranks (resnet18: 2) with --sync-bn == 1 proc
       bad-data              rank 1 cannot open its data: the launch fails with rank 1's message
       kill-resume           SIGKILL of one rank mid-epoch: mpirun ends the others (< 60 s) naming the rank;
                             the last checkpoint is intact and --resume with 1 rank ends as the 2-rank run
+      sigint-resume         Ctrl-C (SIGINT to mpirun's process group) mid-epoch: every rank stops (< 60 s),
+                            rank 0 alone says so, the last checkpoint is intact and --resume with 2 ranks
+                            ends exactly as the uninterrupted run
 """
 import argparse
 import json
@@ -322,6 +325,62 @@ def case_kill_resume(args):
         sys.exit(f"FAIL: the resumed run differs by {worst:.2e} in {where}")
 
 
+def running(pid):
+    """Whether process pid runs (a zombie, exited and not yet reaped, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def case_sigint_resume(args):
+    extra = ["--arch", "resnet20", "--batch-size", "24", "--epochs", "3", "--sync-bn"]
+    whole = fresh(os.path.join(args.work, "sigint-whole"))
+    train(args, 2, whole, extra)
+    out = fresh(os.path.join(args.work, "sigint"))
+    cmd = MPIRUN + ["-np", "2", args.resnet, "train", "--out", out, "--data", args.data, "--threads", "1"] + \
+        COMMON + extra
+    # Its own session, as a terminal's foreground job: Ctrl-C signals the whole process group.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.time() + 300
+    while not os.path.exists(f"{out}/state.safetensors") and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # into the next epoch
+    pids = rank_pids(proc.pid)
+    if len(pids) != 2:
+        proc.kill()
+        sys.exit(f"FAIL: expected 2 ranks under mpirun, found {pids}")
+    os.killpg(proc.pid, signal.SIGINT)
+    interrupted = time.time()
+    try:
+        _, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        sys.exit("FAIL: the launch did not end within 60 s of the SIGINT")
+    print(f"mpirun exited {proc.returncode} {time.time() - interrupted:.1f} s after the SIGINT")
+    print(err.strip()[-400:])
+    # mpirun may end before its ranks have (they end by themselves, at the next step's reduction).
+    while any(running(pid) for pid in pids) and time.time() < interrupted + 60:
+        time.sleep(0.1)
+    alive = [pid for pid in pids if running(pid)]
+    if alive:
+        sys.exit(f"FAIL: ranks {alive} still run 60 s after the SIGINT")
+    print(f"every rank ended {time.time() - interrupted:.1f} s after the SIGINT")
+    if proc.returncode == 0 or err.count("stopped by SIG") != 1 or "is kept" not in err:
+        sys.exit(f"FAIL: expected a non-zero exit and rank 0's one line saying what is kept\n{err}")
+    done = len(open(f"{out}/metrics.csv").read().splitlines()) - 1
+    if done >= 3:
+        sys.exit("FAIL: the run finished before the SIGINT; the test needs a slower run")
+    read_safetensors(f"{out}/state.safetensors")  # intact
+    print(f"checkpoint of epoch {done} intact; resuming with 2 ranks")
+    train(args, 2, out, ["--resume"])
+    exact, where = worst_relative(f"{out}/last.safetensors", f"{whole}/last.safetensors")
+    print(f"resumed with 2 ranks vs 2 ranks throughout: {exact:.2e} ({where})")
+    if exact != 0.0:
+        sys.exit(f"FAIL: resuming after the SIGINT is not exact: {exact:.2e} in {where}")
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--resnet", required=True)
@@ -333,7 +392,7 @@ def main():
     os.makedirs(args.work, exist_ok=True)
     args.data = make_data(args.work)
     {"syncbn": case_syncbn, "ddp": case_ddp, "bf16": case_bf16, "divisible": case_divisible, "bad-data": case_bad_data,
-     "kill-resume": case_kill_resume}[args.case](args)
+     "kill-resume": case_kill_resume, "sigint-resume": case_sigint_resume}[args.case](args)
     print("OK")
 
 

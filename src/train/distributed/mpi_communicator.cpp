@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 #include "resnet/error.h"
@@ -17,12 +18,25 @@ namespace {
 // MPI counts are int: larger buffers go in chunks.
 constexpr int64_t kMaxCount = INT_MAX / 2;
 
+// Open MPI's non-blocking all-reduce (coll/libnbc) picks the binomial tree for fewer than 4 ranks and for
+// every in-place sum: the whole buffer is copied into a fresh temporary inside MPI_Iallreduce (a serial
+// ~40-80 ms for resnet18's 34 MB bucket, in the middle of backward), sent to rank 0, summed there alone and
+// sent back. The ring (libnbc algorithm 1) starts at once, moves half as many bytes per rank and splits the
+// summing evenly (docs/BENCHMARKS.md "Distributed training"). Set before MPI_Init, unless the user chose
+// (mpirun --mca coll_libnbc_iallreduce_algorithm N, or the variable itself); other MPIs ignore it.
+void prefer_ring_iallreduce() {
+  setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", /*overwrite=*/0);
+}
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
     int initialized = 0;
     MPI_Initialized(&initialized);
-    if (!initialized) MPI_Init(nullptr, nullptr);
+    if (!initialized) {
+      prefer_ring_iallreduce();
+      MPI_Init(nullptr, nullptr);
+    }
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &size_);
   }
@@ -44,24 +58,37 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
-  void start_allreduce_sum(float* data, int64_t n) override {
+  int64_t start_allreduce_sum(float* data, int64_t n) override {
+    first_request_.push_back(requests_.size());
     for (int64_t done = 0; done < n; done += kMaxCount) {
       MPI_Request request;
       MPI_Iallreduce(MPI_IN_PLACE, data + done, int(std::min(kMaxCount, n - done)), MPI_FLOAT, MPI_SUM,
                      MPI_COMM_WORLD, &request);
-      pending_.push_back(request);
+      requests_.push_back(request);
     }
+    return int64_t(first_request_.size()) - 1;
   }
+  // A completed request becomes MPI_REQUEST_NULL (MPI_Testsome / MPI_Waitall set it so).
   void progress() override {
-    if (pending_.empty()) return;
-    int done = 0;
-    MPI_Testall(int(pending_.size()), pending_.data(), &done, MPI_STATUSES_IGNORE);
-    if (done) pending_.clear();
+    if (requests_.empty()) return;
+    int count = 0;
+    indices_.resize(requests_.size());
+    MPI_Testsome(int(requests_.size()), requests_.data(), &count, indices_.data(), MPI_STATUSES_IGNORE);
+  }
+  bool completed(int64_t sum) const override {
+    const auto [first, last] = requests_of(sum);
+    return std::all_of(requests_.begin() + ptrdiff_t(first), requests_.begin() + ptrdiff_t(last),
+                       [](MPI_Request r) { return r == MPI_REQUEST_NULL; });
+  }
+  void wait(int64_t sum) override {
+    const auto [first, last] = requests_of(sum);
+    MPI_Waitall(int(last - first), requests_.data() + first, MPI_STATUSES_IGNORE);
   }
   void wait_all() override {
-    if (pending_.empty()) return;
-    MPI_Waitall(int(pending_.size()), pending_.data(), MPI_STATUSES_IGNORE);
-    pending_.clear();
+    if (requests_.empty()) return;
+    MPI_Waitall(int(requests_.size()), requests_.data(), MPI_STATUSES_IGNORE);
+    requests_.clear();
+    first_request_.clear();
   }
 
   [[noreturn]] void abort(int status) override {
@@ -78,8 +105,16 @@ class MpiCommunicator final : public Communicator {
     }
   }
 
+  // The requests of started sum `sum`: requests_[first, last).
+  std::pair<size_t, size_t> requests_of(int64_t sum) const {
+    const size_t i = size_t(sum);
+    return {first_request_.at(i), i + 1 < first_request_.size() ? first_request_[i + 1] : requests_.size()};
+  }
+
   int rank_ = 0, size_ = 1;
-  std::vector<MPI_Request> pending_;
+  std::vector<MPI_Request> requests_;  // of the sums started since the last wait_all()
+  std::vector<size_t> first_request_;  // per started sum
+  std::vector<int> indices_;           // MPI_Testsome's output
 };
 
 }  // namespace
