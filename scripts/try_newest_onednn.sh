@@ -6,7 +6,8 @@
 # unit tests that bear on oneDNN, reports which threading runtime the library uses and whether `--threads`
 # reaches it, and times `resnet bench` for both builds in interleaved rounds (docs/BENCHMARKS.md).
 #
-# Usage: scripts/try_newest_onednn.sh [BUILD]     env: VERSION (2026.1.0), RUNTIME (2026.2.0), ROUNDS (5)
+# Usage: scripts/try_newest_onednn.sh [BUILD]     env: VERSION (2026.1.0), RUNTIME (2026.2.0), ROUNDS (5),
+#                                                    TESTS (1; 0: skip the unit tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-onednn-newest}
@@ -54,7 +55,10 @@ grep -E '#define DNNL_CPU_(RUNTIME|THREADING_RUNTIME)' "$prefix/include/oneapi/d
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DRESNET_WERROR=ON -Ddnnl_DIR="$prefix/lib/cmake/dnnl" \
   -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build "$build" -j"$(nproc)" --target resnet unit_tests
-(cd "$build/tests" && ./unit_tests --gtest_brief=1 --gtest_filter='Plan*:*Winograd*:*Conv*:*PlanInputLayout*')
+if [[ ${TESTS:-1} == 1 ]]; then
+  (cd "$build/tests" && ./unit_tests --gtest_brief=1 --gtest_filter='Plan*:*Winograd*:*Conv*:*PlanInputLayout*') ||
+    echo "unit tests: the failures above (the comparison goes on)"
+fi
 
 echo "== threads: resnet bench --threads 1 (CPU time per batch / wall time per batch: ~1 means one thread)"
 for b in build "$build"; do
