@@ -12,12 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include "infer/onednn/winograd_transforms.h"
+#include "dnnl/winograd_transforms.h"
 
 namespace resnet {
 namespace {
 
-namespace wg = infer::winograd;
+namespace wg = winograd;
 using Values = std::vector<float>;
 
 Values random_values(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {

@@ -1,6 +1,6 @@
-#include "infer/onednn/winograd_transforms.h"
+#include "dnnl/winograd_transforms.h"
 
-namespace resnet::infer::winograd {
+namespace resnet::winograd {
 namespace {
 
 // 16 f32 lanes: one nChw16c channel block. The row functions are compiled for AVX-512 and for the baseline
@@ -168,4 +168,4 @@ void transform_output(const Geometry& g, const float* m, const float* bias, bool
       output_tile_row(g, m, i, (n * g.tiles_h() + i) * g.tiles_w(), bias, accumulate, relu, dst + n * image);
 }
 
-}  // namespace resnet::infer::winograd
+}  // namespace resnet::winograd

@@ -3,7 +3,8 @@
 // convolution becomes 36 independent matrix products over channels, M[ξ] = V[ξ] · U[ξ] (ξ = 6·row + col of
 // the 6x6 tile), which the caller runs as one batched oneDNN matmul: per 4x4 outputs and channel pair, 36
 // multiplies instead of the direct 16 * 9 = 144. The transforms are additions and small multiples; the
-// rounding they add is a few f32 ulps of the layer's largest values. Plain C++ (no oneDNN).
+// rounding they add is a few f32 ulps of the layer's largest values. Plain C++ (no oneDNN). In the dnnl floor
+// so that the plan (src/infer/onednn/plan_winograd.cpp) and training share one copy of the math.
 //
 // Layouts (f32):
 //   activations  nChw16c: [N][C/16][H][W][16]
@@ -16,7 +17,7 @@
 
 #include <cstdint>
 
-namespace resnet::infer::winograd {
+namespace resnet::winograd {
 
 constexpr int64_t kTile = 4;       // output tile side
 constexpr int64_t kInputTile = 6;  // input tile side
@@ -42,4 +43,4 @@ void transform_input(const Geometry& g, const float* src, float* v);
 void transform_output(const Geometry& g, const float* m, const float* bias, bool accumulate, bool relu,
                       float* dst);
 
-}  // namespace resnet::infer::winograd
+}  // namespace resnet::winograd
