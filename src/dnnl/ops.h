@@ -36,6 +36,12 @@ class ShapeOnly {
 };
 bool shape_only();
 
+// Whether training's f32 3x3 stride-1 pad-1 convolutions (channels multiples of 16) run forward and
+// backward-data as Winograd F(4x4, 3x3) where it is faster (conv_winograd.h says which); on by default,
+// process-wide. `resnet train --no-winograd` and `resnet bench --train --no-winograd` turn it off.
+void set_conv_winograd(bool on);
+bool conv_winograd();
+
 // Convolution with `window` (core/window.h): its kernel must be the weight's KH x KW and its groups g.
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& window);
