@@ -109,6 +109,11 @@ TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
   EXPECT_FALSE(ops::winograd_trains(x.shape(), w.shape(), window, DType::bf16));
   EXPECT_FALSE(ops::winograd_trains(x.shape(), {32, 16, 1, 1}, Window::square(1, 1, 0), DType::f32));
   EXPECT_FALSE(ops::winograd_trains(x.shape(), {2, 16, 3, 3}, Window::square(3, 1, 1, 1, 2), DType::f32));
+  // Where it measured slower: 512 x 512 channels, and a batch of fewer than 8 output tiles.
+  EXPECT_FALSE(ops::winograd_trains({32, 7, 7, 512}, {512, 512, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains({32, 14, 14, 256}, {256, 256, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains({1, 8, 4, 16}, {16, 16, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains({2, 8, 8, 16}, {16, 16, 3, 3}, window, DType::f32));
 }
 
 }  // namespace
