@@ -84,18 +84,22 @@ bool winograd_applies(const Shape& x, const Shape& w, const Window& win, DType d
          x[3] % kBlock == 0 && w[0] % kBlock == 0;
 }
 
-// Measured per layer with bench/layer_bench BM_TrainConv3x3 (2 threads, AMD EPYC with AVX-512; numbers in
-// docs/BENCHMARKS.md): forward and backward-data are 1.2-2x faster through Winograd for every ResNet 3x3
-// layer up to 256 x 256 channels, about even at 16-64 channels on 28x28-7x7 (resnet20), and slower at 512 x
-// 512 (7x7 at batch 32: 1.5x slower; 4x4 at batch 128: even), where U (36 C K floats, 38 MB) is transformed,
-// reordered and read per group of images for few tiles. Fewer than 8 output tiles in the batch: as the plan
-// (plan_winograd.cpp), U costs more than the multiplies it saves.
+// Measured per layer with bench/layer_bench BM_TrainConv3x3 (2 threads, OMP_WAIT_POLICY=passive, AMD EPYC
+// with AVX-512, machine loaded; docs/BENCHMARKS.md "Training with Winograd"): forward + backward-data
+// together are 1.2-2x faster through Winograd for the ResNet 3x3 layers from 64 x 64 up to 256 x 256
+// channels, ~8-15% faster at 32 x 32 (14x14) and 64 x 64 (7x7), even at 16 x 16 (28x28: forward faster,
+// backward-data slower), and slower at 512 x 512 (7x7 at batch 32: 1.5x slower; 4x4 at batch 128: even),
+// where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few tiles. Fewer
+// than 8 output tiles in the batch: as the plan (plan_winograd.cpp), U costs more than the multiplies it
+// saves.
 bool winograd_trains(const Shape& x, const Shape& w, const Window& win, DType dtype) {
-  constexpr int64_t kMaxChannelProduct = 256 * 256;
+  constexpr int64_t kMinChannelProduct = 32 * 32, kMaxChannelProduct = 256 * 256;
   constexpr int64_t kMinTiles = 8;
   if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
   const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
-  return w[0] * w[1] <= kMaxChannelProduct && batch.tiles() >= kMinTiles;
+  const int64_t channel_product = w[0] * w[1];
+  return channel_product >= kMinChannelProduct && channel_product <= kMaxChannelProduct &&
+         batch.tiles() >= kMinTiles;
 }
 
 // x [N,H,W,C], w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]

@@ -81,9 +81,9 @@ TEST(ConvWinograd, BackwardDataMatchesTheDirectConvolution) {
 
 TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
   const Window window = Window::square(3, 1, 1);
-  const Tensor x = random_tensor({2, 6, 7, 16}, 7);
-  const Tensor w = random_tensor({32, 16, 3, 3}, 8, -0.3f, 0.3f);
-  const Tensor dy = random_tensor({2, 6, 7, 32}, 9);
+  const Tensor x = random_tensor({2, 6, 7, 32}, 7);
+  const Tensor w = random_tensor({48, 32, 3, 3}, 8, -0.3f, 0.3f);
+  const Tensor dy = random_tensor({2, 6, 7, 48}, 9);
   ASSERT_TRUE(ops::winograd_applies(x.shape(), w.shape(), window, DType::f32));
   auto same = [](const Tensor& a, const Tensor& b) {
     return std::equal(a.f32(), a.f32() + a.numel(), b.f32(), b.f32() + b.numel());
@@ -107,13 +107,15 @@ TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
   EXPECT_FALSE(ops::winograd_trains({2, 6, 7, 8}, {16, 8, 3, 3}, window, DType::f32));
   EXPECT_FALSE(ops::winograd_trains({2, 6, 7, 16}, {24, 16, 3, 3}, window, DType::f32));
   EXPECT_FALSE(ops::winograd_trains(x.shape(), w.shape(), window, DType::bf16));
-  EXPECT_FALSE(ops::winograd_trains(x.shape(), {32, 16, 1, 1}, Window::square(1, 1, 0), DType::f32));
+  EXPECT_FALSE(ops::winograd_trains(x.shape(), {48, 32, 1, 1}, Window::square(1, 1, 0), DType::f32));
   EXPECT_FALSE(ops::winograd_trains(x.shape(), {2, 16, 3, 3}, Window::square(3, 1, 1, 1, 2), DType::f32));
-  // Where it measured slower: 512 x 512 channels, and a batch of fewer than 8 output tiles.
+  // Where it measured no faster: 512 x 512 and 16 x 16 channels, and a batch of fewer than 8 output tiles.
   EXPECT_FALSE(ops::winograd_trains({32, 7, 7, 512}, {512, 512, 3, 3}, window, DType::f32));
   EXPECT_TRUE(ops::winograd_trains({32, 14, 14, 256}, {256, 256, 3, 3}, window, DType::f32));
-  EXPECT_FALSE(ops::winograd_trains({1, 8, 4, 16}, {16, 16, 3, 3}, window, DType::f32));
-  EXPECT_TRUE(ops::winograd_trains({2, 8, 8, 16}, {16, 16, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains({128, 28, 28, 16}, {16, 16, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains({128, 14, 14, 32}, {32, 32, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains({1, 8, 4, 32}, {32, 32, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains({2, 8, 8, 32}, {32, 32, 3, 3}, window, DType::f32));
 }
 
 }  // namespace
