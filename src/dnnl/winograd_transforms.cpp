@@ -137,10 +137,11 @@ void transform_weights(const float* weight, int64_t out_channels, int64_t in_cha
                                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                               {0, 0, 1}};
-  // (Training transforms its weights at every step: the filters are independent, so threads share them.)
+  // (Training transforms its weights at every step: the filters are independent, so threads share them, and k
+  // runs innermost so that each of the 36 planes of u is written in order.)
 #pragma omp parallel for schedule(static)
-  for (int64_t k = 0; k < out_channels; ++k) {
-    for (int64_t c = 0; c < in_channels; ++c) {
+  for (int64_t c = 0; c < in_channels; ++c) {
+    for (int64_t k = 0; k < out_channels; ++k) {
       const float* f = weight + (k * in_channels + c) * 9;
       double gf[kInputTile][3];  // G g
       for (int64_t a = 0; a < kInputTile; ++a)
