@@ -85,13 +85,12 @@ bool winograd_applies(const Shape& x, const Shape& w, const Window& win, DType d
 }
 
 // Measured per layer with bench/layer_bench BM_TrainConv3x3 (2 threads, OMP_WAIT_POLICY=passive, AMD EPYC
-// with AVX-512, machine loaded; docs/BENCHMARKS.md "Training with Winograd"): forward + backward-data
-// together are 1.2-2x faster through Winograd for the ResNet 3x3 layers from 64 x 64 up to 256 x 256
-// channels, ~8-15% faster at 32 x 32 (14x14) and 64 x 64 (7x7), even at 16 x 16 (28x28: forward faster,
-// backward-data slower), and slower at 512 x 512 (7x7 at batch 32: 1.5x slower; 4x4 at batch 128: even),
-// where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few tiles. Fewer
-// than 8 output tiles in the batch: as the plan (plan_winograd.cpp), U costs more than the multiplies it
-// saves.
+// with AVX-512, machine shared; docs/BENCHMARKS.md "Training with Winograd"): forward + backward-data
+// together are 1.2-2.2x faster through Winograd for the ResNet 3x3 layers from 64 x 64 (28x28, 56x56) to 256
+// x 256 channels, 1.0-1.2x at 32 x 32 (14x14) and 64 x 64 (7x7), 0.8-1.0x at 16 x 16 (28x28), and 0.6-1.0x at
+// 512 x 512, where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few
+// tiles. Fewer than 8 output tiles in the batch: as the plan (plan_winograd.cpp), U costs more than the
+// multiplies it saves.
 bool winograd_trains(const Shape& x, const Shape& w, const Window& win, DType dtype) {
   constexpr int64_t kMinChannelProduct = 32 * 32, kMaxChannelProduct = 256 * 256;
   constexpr int64_t kMinTiles = 8;
