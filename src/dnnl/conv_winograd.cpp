@@ -19,7 +19,7 @@ using tag = memory::format_tag;
 using winograd::kBlock;
 using winograd::kPoints;
 
-std::atomic<bool> winograd_on{true};
+std::atomic<bool> winograd_on{false};  // train() and `resnet bench --train` set it
 
 // The images one matmul takes: the largest divisor of the batch whose V [36][T][C] and M [36][T][K] fit in
 // kGroupBytes, so that the output transform reads M from cache (at least one image).
