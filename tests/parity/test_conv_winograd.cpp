@@ -67,6 +67,7 @@ TEST(ParityConvWinograd, A3x3Stride1LayerForwardAndBackwardMatchTorchThroughWino
     const std::string name = c.at("name").get<std::string>();
     const int64_t n = c.at("n"), ch = c.at("c"), h = c.at("h"), w = c.at("w"), k = c.at("k");
     // The case must be one training sends through Winograd, or this test would check the direct path twice.
+    const WinogradFor on(true);
     ASSERT_TRUE(ops::winograd_trains({n, h, w, ch}, {k, ch, 3, 3}, Window::square(3, 1, 1), DType::f32))
         << name;
     for (const bool winograd : {true, false}) {
