@@ -1,8 +1,10 @@
 // Single-layer timings of the layer-by-layer kernels (src/dnnl/ops.h) at ResNet-50 shapes, batch 32, NHWC
-// f32 (and bf16 activations for the 3x3 convolutions). Convolutions also report GFLOP/s (2 FLOPs per
-// multiply-accumulate): the rate one well-shaped convolution reaches is what bounds a whole network here.
+// f32 (and bf16 activations for the 3x3 convolutions); training's 3x3 convolutions direct and Winograd.
+// Convolutions also report GFLOP/s (2 FLOPs per multiply-accumulate): the rate one well-shaped convolution
+// reaches is what bounds a whole network here.
 #include <benchmark/benchmark.h>
 
+#include "dnnl/conv_winograd.h"
 #include "dnnl/ops.h"
 
 namespace resnet {
@@ -20,6 +22,7 @@ Tensor filled(Shape shape, float value) {
 // x [32,H,H,C] (f32 or bf16) convolved with [O,C,K,K] at the given stride, padding K/2.
 void conv(benchmark::State& state, int64_t h, int64_t c, int64_t o, int64_t k, int64_t stride,
           DType dtype = DType::f32) {
+  ops::set_conv_winograd(false);  // oneDNN's direct convolution (BM_TrainConv3x3 times the Winograd one)
   Tensor x = ops::convert(filled({kBatch, h, h, c}, 0.1f), dtype);
   Tensor w = filled({o, c, k, k}, 0.01f);
   const Window window = Window::square(k, stride, k / 2);
@@ -58,6 +61,42 @@ void BM_Conv1x1Reduce256To64(benchmark::State& state) {
 }
 void BM_Conv1x1Expand64To256(benchmark::State& state) {
   conv(state, 56, 64, 256, 1, 1);
+}
+
+// Training's 3x3 stride-1 convolutions, Args {N, H (= W), C, K, pass (0 forward, 1 backward-data), path (0
+// oneDNN direct, 1 Winograd F(4x4,3x3))}: the numbers behind winograd_trains() (src/dnnl/conv_winograd.cpp).
+// GFLOPS counts the direct convolution's multiplies for both paths (a rate above the direct one's is a
+// shorter time).
+void BM_TrainConv3x3(benchmark::State& state) {
+  const int64_t n = state.range(0), h = state.range(1), c = state.range(2), k = state.range(3);
+  const bool backward_data = state.range(4) == 1, winograd = state.range(5) == 1;
+  ops::set_conv_winograd(false);
+  const Window window = Window::square(3, 1, 1);
+  const Tensor x = filled({n, h, h, backward_data ? k : c}, 0.1f), w = filled({k, c, 3, 3}, 0.01f);
+  Tensor y;
+  for (auto _ : state) {
+    if (backward_data) {
+      y = winograd ? ops::conv2d_backward_data_winograd(x, w)
+                   : ops::conv2d_backward_data(x, w, {n, h, h, c}, window);
+    } else {
+      y = winograd ? ops::conv2d_forward_winograd(x, w, Tensor())
+                   : ops::conv2d_forward(x, w, Tensor(), window);
+    }
+    benchmark::DoNotOptimize(y.data());
+  }
+  const double flops = 2.0 * static_cast<double>(n * h * h * c * k * 9);
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// resnet20 / resnet18 --stem cifar at 28x28 batch 128, resnet50 at 224x224 batch 32.
+void train_conv3x3_shapes(benchmark::internal::Benchmark* b) {
+  constexpr int64_t kShapes[][4] = {{128, 28, 16, 16},  {128, 14, 32, 32},   {128, 7, 64, 64},
+                                    {128, 28, 64, 64},  {128, 14, 128, 128}, {128, 7, 256, 256},
+                                    {128, 4, 512, 512}, {32, 56, 64, 64},    {32, 28, 128, 128},
+                                    {32, 14, 256, 256}, {32, 7, 512, 512}};
+  for (const auto& s : kShapes)
+    for (int64_t pass : {0, 1})
+      for (int64_t path : {0, 1}) b->Args({s[0], s[1], s[2], s[3], pass, path});
 }
 
 void BM_BatchNormTraining(benchmark::State& state) {
@@ -111,6 +150,7 @@ BENCHMARK(BM_Conv3x3Layer2Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv3x3Layer3Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Reduce256To64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Expand64To256)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainConv3x3)->Apply(train_conv3x3_shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BatchNormTraining)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_BatchNormInference)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MaxPoolStem)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -119,6 +119,10 @@ struct TrainConfig {
   // oneDNN); they may differ between a run and its resumption.
   int threads = 0;  // compute threads; 0 = all cores
   int workers = 2;  // loader threads decoding and augmenting ahead; 0 = on the training thread
+  // The f32 3x3 stride-1 convolutions (channels multiples of 16) forward and backward-data as Winograd
+  // F(4x4, 3x3) where faster (src/dnnl/conv_winograd.h); false: oneDNN's direct convolution (--no-winograd).
+  // Changes the rounding only, as threads does; a resumed run keeps its run's choice unless given.
+  bool winograd = true;
   // An image that cannot be read (a corrupt file in a folder dataset) is logged once and left out of its
   // batch, and metrics.csv counts them per epoch (skipped_images); false: it stops the run (InputError).
   // May be turned on when resuming.
@@ -132,7 +136,8 @@ TrainConfig resolve_train_config(TrainConfig config);
 // The resolved config as JSON (what config.json holds) and back. from_json throws InputError naming `source`.
 std::string train_config_to_json(const TrainConfig& config);
 TrainConfig train_config_from_json(const std::string& json, const std::string& source);
-// The fields whose values change the trained weights (everything except out_dir, resume, threads, workers),
+// The fields whose values change the trained weights (everything except out_dir, resume, threads, workers,
+// winograd),
 // by their CLI flag name ("--lr"), for checking a resumed run against its checkpoint.
 std::vector<std::string> train_config_differences(const TrainConfig& a, const TrainConfig& b);
 

@@ -29,8 +29,8 @@ namespace {
 constexpr SgdOptions kSgd{.lr = 0.01, .momentum = 0.9, .weight_decay = 5e-4};
 
 // Flags of the inference bench that mean nothing for a training step.
-constexpr const char* kInferenceOnlyFlags[] = {"--dtype",     "--no-fuse", "--no-winograd", "--sub-batch",
-                                               "--show-plan", "--weights", "--non-strict",  "--callers"};
+constexpr const char* kInferenceOnlyFlags[] = {"--dtype",   "--no-fuse",    "--sub-batch", "--show-plan",
+                                               "--weights", "--non-strict", "--callers"};
 
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
@@ -137,6 +137,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
   const DType dtype = compute_dtype(f.precision);
   if (dtype == DType::bf16) note_if_bf16_is_slower("--precision");
   apply_threads(c.threads);
+  ops::set_conv_winograd(c.winograd);
   BenchModel bench = is_unet_name(c.model.arch) ? unet(f, c, dtype) : classifier(f, c, dtype);
 
   Module& model = *bench.model;
@@ -181,6 +182,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
                                 {"num_classes", bench.num_classes},
                                 {"precision", f.precision},
                                 {"freeze", f.freeze},
+                                {"winograd", c.winograd},
                                 {"threads", ops::num_threads()},
                                 {"warmup", c.warmup},
                                 {"iters", c.iters},

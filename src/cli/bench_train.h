@@ -34,6 +34,7 @@ struct TrainBenchCommon {
   int iters = 10;
   int threads = 0;
   bool json = false;
+  bool winograd = true;  // false: --no-winograd (ops::set_conv_winograd)
 };
 
 // With --train: checks that no inference-only flag was given, runs the training benchmark and returns true.

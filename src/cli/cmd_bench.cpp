@@ -262,8 +262,10 @@ void register_bench(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_option("--dtype", o->dtype, "compute precision: f32, bf16 or int8")->capture_default_str();
   cmd->add_flag("--no-fuse", o->no_fuse, "time the layer-by-layer model instead of the compiled plan");
-  cmd->add_flag("--no-winograd", o->no_winograd,
-                "f32 plan: run 3x3 stride-1 convolutions directly instead of as Winograd F(4x4,3x3)");
+  cmd->add_flag(
+      "--no-winograd", o->no_winograd,
+      "f32 plan (with --train: training's f32 convolutions): run 3x3 stride-1 convolutions directly "
+      "instead of as Winograd F(4x4,3x3)");
   cmd->add_option("--sub-batch", o->sub_batch, "run the batch as passes of this many images (0: one pass)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
@@ -284,7 +286,8 @@ void register_bench(CLI::App& app) {
                 "with tuning: the kernel each convolution got and the times behind it");
   auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h
   cmd->callback([o, train, cmd] {
-    const TrainBenchCommon common{o->model, o->batch, o->size, o->warmup, o->iters, o->threads, o->json};
+    const TrainBenchCommon common{o->model, o->batch,   o->size, o->warmup,
+                                  o->iters, o->threads, o->json, !o->no_winograd};
     if (!run_train_bench_if_asked(*cmd, *train, common)) run_bench(*o);
   });
 }

@@ -22,13 +22,14 @@ namespace {
 struct TrainFlags {
   TrainConfig config;
   double lr = 0.0, wd = 0.0, lr_backbone = 0.0;  // used when given
-  bool no_augment = false, no_bn_weight_decay = false, quiet = false;
+  bool no_augment = false, no_bn_weight_decay = false, quiet = false, no_winograd = false;
 };
 
 // The config.json key of each flag whose name differs from its key.
 std::string json_key(const std::string& flag) {
   if (flag == "--no-augment") return "augment";
   if (flag == "--no-bn-weight-decay") return "bn_weight_decay";
+  if (flag == "--no-winograd") return "winograd";
   std::string key = flag.substr(2);
   std::replace(key.begin(), key.end(), '-', '_');
   return key;
@@ -92,6 +93,7 @@ void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm) {
   if (cmd.count("--lr-backbone") > 0) c.lr_backbone = f.lr_backbone;
   c.augment = !f.no_augment;
   c.decay_bn_and_bias = !f.no_bn_weight_decay;
+  c.winograd = !f.no_winograd;
   if (c.resume) c = merge_with_run(cmd, c);
   c = resolve_train_config(c);
   if (c.precision == "bf16") note_if_bf16_is_slower("--precision");
@@ -224,6 +226,9 @@ void register_train(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--threads", c.threads,
                   "compute threads (default: all cores; 1 makes runs bit-for-bit repeatable)");
+  cmd->add_flag(
+      "--no-winograd", f->no_winograd,
+      "f32: the 3x3 stride-1 convolutions as oneDNN direct convolutions instead of Winograd F(4x4, 3x3)");
   cmd->add_option("--workers", c.workers, "data loader threads (0 = load on the training thread)")
       ->capture_default_str();
   cmd->add_flag("--skip-bad-images", c.skip_bad_images,

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "dnnl/accumulate.h"
+#include "dnnl/conv_winograd.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
@@ -113,7 +114,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   check_activation(x, "input", "[N,H,W,C]");
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
   check_bias(bias, w.shape(), "bias");
-  Tensor y = Tensor::empty(conv_output_shape(x.shape(), w.shape(), win), x.dtype());
+  const Shape y_shape = conv_output_shape(x.shape(), w.shape(), win);
+  if (!shape_only() && winograd_trains(x.shape(), w.shape(), win, x.dtype()))
+    return conv2d_forward_winograd(x, w, bias);
+  Tensor y = Tensor::empty(y_shape, x.dtype());
   if (shape_only()) return y;
 
   return onednn::translate_errors("conv2d", [&] {
@@ -145,6 +149,7 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
     throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
                                  shape_str(dy.shape()), shape_str(y_shape)));
   }
+  if (winograd_trains(x_shape, w.shape(), win, dy.dtype())) return conv2d_backward_data_winograd(dy, w);
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {

@@ -36,6 +36,13 @@ class ShapeOnly {
 };
 bool shape_only();
 
+// Whether the f32 3x3 stride-1 pad-1 convolutions (channels multiples of 16) run forward and backward-data as
+// Winograd F(4x4, 3x3) where it is faster (conv_winograd.h says which); process-wide, off until set, so that
+// the layer-by-layer eval paths (infer --no-fuse, explain, features) keep oneDNN's direct convolutions.
+// train() sets it from TrainConfig::winograd (on unless --no-winograd), as `resnet bench --train` does.
+void set_conv_winograd(bool on);
+bool conv_winograd();
+
 // Convolution with `window` (core/window.h): its kernel must be the weight's KH x KW and its groups g.
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& window);

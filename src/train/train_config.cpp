@@ -97,13 +97,15 @@ json to_json(const TrainConfig& c) {
   }
   if (c.skip_bad_images) j["skip_bad_images"] = true;
   if (c.sync_bn) j["sync_bn"] = true;
+  if (!c.winograd) j["winograd"] = false;
   return j;
 }
 
 // Keys that may differ between a run and its resumption: they do not change the trained weights
-// (skip_bad_images only skips what would otherwise stop the run).
+// (skip_bad_images only skips what would otherwise stop the run; winograd changes the rounding only, as
+// threads does).
 bool execution_only(const std::string& key) {
-  return one_of(key, {"out", "threads", "workers", "data", "init", "skip_bad_images"});
+  return one_of(key, {"out", "threads", "workers", "data", "init", "skip_bad_images", "winograd"});
 }
 
 }  // namespace
@@ -312,6 +314,7 @@ TrainConfig train_config_from_json(const std::string& text, const std::string& s
     c.random_erasing = j.value("random_erasing", 0.0);
     c.auto_augment = j.value("auto_augment", std::string("none"));
     c.sync_bn = j.value("sync_bn", false);
+    c.winograd = j.value("winograd", true);  // written only when off
     return c;
   } catch (const json::exception& e) {
     throw InputError(fmt::format("{}: not a training config ({})", source, excerpt(e.what())));

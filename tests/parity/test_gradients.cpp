@@ -3,7 +3,9 @@
 // input: per tensor, max |ours - torch| <= 1e-3 * max |torch|. The reference gradients are torch's computed
 // in float64 from the same float32 weights and inputs (tests/oracle/make_grad_fixtures.py, which also checks
 // that torch's own float32 gradients stay within 2e-4 of them, so the tolerance measures correctness, not
-// conditioning).
+// conditioning). Training's f32 3x3 stride-1 convolutions run through Winograd F(4x4, 3x3) by default
+// (src/dnnl/conv_winograd.h): the models are checked with it on, and resnet18 / resnet20 also with
+// --no-winograd's direct convolutions.
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -11,6 +13,7 @@
 #include <map>
 #include <string>
 
+#include "dnnl/ops.h"
 #include "parity/fixtures.h"
 #include "resnet/load_state_dict.h"
 #include "resnet/model.h"
@@ -33,13 +36,18 @@ void ensure_grad_fixtures() {
   ASSERT_EQ(std::system(command.c_str()), 0) << "failed: " << command;
 }
 
-class ParityGradients : public ::testing::TestWithParam<std::string> {};
+// The switch for one test, the previous value back at the end (also when an ASSERT returns early).
+struct WinogradFor {
+  explicit WinogradFor(bool on) { ops::set_conv_winograd(on); }
+  ~WinogradFor() { ops::set_conv_winograd(before); }
+  bool before = ops::conv_winograd();
+};
 
-TEST_P(ParityGradients, EveryParameterAndInputGradientMatchesTorchAutograd) {
-  SKIP_WITHOUT_FIXTURES();
-  ASSERT_NO_FATAL_FAILURE(ensure_grad_fixtures());
-  const std::string prefix = "grad." + GetParam();
-  ResNet model(zoo_config(GetParam()));
+void expect_torch_gradients(const std::string& arch, bool winograd) {
+  const WinogradFor scope(winograd);
+  const std::string path = winograd ? "" : " --no-winograd";
+  const std::string prefix = "grad." + arch;
+  ResNet model(zoo_config(arch));
   const std::string weights = fixture_path(prefix + ".weights.pth");
   load_state_dict(model, load_weights(weights), /*strict=*/true, weights);
   model.set_training(true);
@@ -68,18 +76,36 @@ TEST_P(ParityGradients, EveryParameterAndInputGradientMatchesTorchAutograd) {
       worst_name = p->name;
     }
   }
-  report_difference(GetParam() + " worst parameter gradient (" + worst_name + ")", worst);
+  report_difference(arch + path + " worst parameter gradient (" + worst_name + ")", worst);
 
   const Tensor expected_dx = load_fixture_npy(prefix + ".dx.npy");
   ASSERT_EQ(shape_str(dx.shape()), shape_str(expected_dx.shape()));
   const Difference d = difference(dx, expected_dx);
-  report_difference(GetParam() + " input gradient", d);
+  report_difference(arch + path + " input gradient", d);
   EXPECT_LE(d.ratio(), kGradientTolerance)
       << "input: max |ours - torch| = " << d.max_abs << ", max |torch| = " << d.max_reference;
 }
 
+class ParityGradients : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ParityGradients, EveryParameterAndInputGradientMatchesTorchAutograd) {
+  SKIP_WITHOUT_FIXTURES();
+  ASSERT_NO_FATAL_FAILURE(ensure_grad_fixtures());
+  expect_torch_gradients(GetParam(), /*winograd=*/true);
+}
+
+class ParityGradientsDirect : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(ParityGradientsDirect, EveryParameterAndInputGradientMatchesTorchAutogradWithoutWinograd) {
+  SKIP_WITHOUT_FIXTURES();
+  ASSERT_NO_FATAL_FAILURE(ensure_grad_fixtures());
+  expect_torch_gradients(GetParam(), /*winograd=*/false);
+}
+
 INSTANTIATE_TEST_SUITE_P(Models, ParityGradients,
                          ::testing::Values("resnet18", "resnet50", "resnext50_32x4d", "resnet20"),
+                         [](const auto& info) { return param_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Models, ParityGradientsDirect, ::testing::Values("resnet18", "resnet20"),
                          [](const auto& info) { return param_name(info.param); });
 
 }  // namespace

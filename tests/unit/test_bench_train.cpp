@@ -58,6 +58,15 @@ TEST(BenchTrain, TinyConfigPrintsTheJsonKeys) {
   EXPECT_TRUE(std::isfinite(j["final_loss"].get<double>()));
 }
 
+// resnet18's 64-512 channel 3x3 layers at 8x8, batch 2: the 64..256-channel ones take Winograd unless
+// --no-winograd.
+TEST(BenchTrain, NoWinogradIsAcceptedAndReported) {
+  const std::string tiny =
+      "--arch resnet18 --stem cifar --batch 2 --size 8 --num-classes 10 --warmup 0 --iters 1 --threads 1";
+  EXPECT_EQ(bench_train_json(tiny)["winograd"], true);
+  EXPECT_EQ(bench_train_json(tiny + " --no-winograd")["winograd"], false);
+}
+
 TEST(BenchTrain, CifarStemOnAnImageNetArchitecture) {
   const nlohmann::json j = bench_train_json(
       "--arch resnet18 --stem cifar --batch 2 --size 8 --num-classes 10 --warmup 0 --iters 1 --threads 1");

@@ -452,6 +452,25 @@ TEST(TrainCli, ResumeTakesTheRunsFlagsAndRejectsChangedOnes) {
   EXPECT_NE(r.out.find("already finished"), std::string::npos) << r.out;
 }
 
+// --no-winograd: recorded in config.json ("winograd": false; absent when on, as before the flag existed), so
+// --resume takes the same path; the trained weights differ in rounding from the Winograd run's (resnet20's
+// 32- and 64-channel 3x3 layers take it at batch 16), which shows the flag reaches training.
+TEST(TrainCli, NoWinogradIsRecordedAndChangesOnlyTheRounding) {
+  REQUIRE_RESNET_BIN();
+  const fs::path dir = scratch();
+  const fs::path data = idx_dataset(dir / "data", 32, 16);
+  const std::string common = "train --arch resnet20 --dataset fashion-mnist --data " + data.string() +
+                             " --epochs 1 --batch-size 16 --lr 0.03 --threads 1 --quiet --out ";
+  const fs::path direct = dir / "direct", winograd = dir / "winograd";
+  CliResult r = resnet_cli(common + direct.string() + " --no-winograd");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = resnet_cli(common + winograd.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(json::parse(read_bytes(direct / "config.json")).at("winograd"), false);
+  EXPECT_FALSE(json::parse(read_bytes(winograd / "config.json")).contains("winograd"));
+  EXPECT_FALSE(read_bytes(direct / "last.safetensors") == read_bytes(winograd / "last.safetensors"));
+}
+
 // Fine-tuning from the command line: a run's checkpoint as --init-weights for a 2-class selection of the same
 // data with the backbone frozen: the report line (stdout and config.json), and a backbone that did not move.
 TEST(TrainCli, InitWeightsClassesAndFrozenBackbone) {

@@ -1,7 +1,7 @@
 // Winograd F(4x4, 3x3): the transforms with a plain matrix product give a direct 3x3 pad-1 convolution (bias,
-// residual sum, ReLU) at every image size, including sizes that leave partial tiles. Self-contained (no
-// oneDNN, no Tensor), so that it also runs under AddressSanitizer (winograd_asan). The plan that uses the
-// transforms has its own test in test_plan.cpp.
+// residual sum, ReLU) at every image size, including sizes that leave partial tiles, on nChw16c (the plan's)
+// and NHWC (training's) activations. Self-contained (no oneDNN, no Tensor), so that it also runs under
+// AddressSanitizer (winograd_asan). The plan that uses the transforms has its own test in test_plan.cpp.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
@@ -12,12 +12,12 @@
 #include <utility>
 #include <vector>
 
-#include "infer/onednn/winograd_transforms.h"
+#include "dnnl/winograd_transforms.h"
 
 namespace resnet {
 namespace {
 
-namespace wg = infer::winograd;
+namespace wg = winograd;
 using Values = std::vector<float>;
 
 Values random_values(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
@@ -28,8 +28,9 @@ Values random_values(int64_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f
   return out;
 }
 
-// Index of (n, c, h, w) in nChw16c.
+// Index of (n, c, h, w) in nChw16c or NHWC (g.layout).
 int64_t blocked(const wg::Geometry& g, int64_t channels, int64_t n, int64_t c, int64_t h, int64_t w) {
+  if (g.layout == wg::Layout::nhwc) return ((n * g.height + h) * g.width + w) * channels + c;
   return (((n * (channels / wg::kBlock) + c / wg::kBlock) * g.height + h) * g.width + w) * wg::kBlock +
          c % wg::kBlock;
 }
@@ -59,7 +60,8 @@ Values direct_conv(const wg::Geometry& g, const Values& x, const Values& weight,
   return y;
 }
 
-// The same through the transforms, with M[ξ] = V[ξ] · U[ξ] as a plain loop.
+// The same through the transforms, with M[ξ] = V[ξ] · U[ξ] as a plain loop; an all-zero bias is passed as
+// none (null), as training does.
 Values winograd_conv(const wg::Geometry& g, const Values& x, const Values& weight, const Values& bias,
                      const Values& y0, bool accumulate, bool relu) {
   const int64_t c_in = g.in_channels, c_out = g.out_channels, tiles = g.tiles();
@@ -78,7 +80,8 @@ Values winograd_conv(const wg::Geometry& g, const Values& x, const Values& weigh
         m[static_cast<size_t>((p * tiles + t) * c_out + k)] = static_cast<float>(sum);
       }
   Values y = y0;
-  wg::transform_output(g, m.data(), bias.data(), accumulate, relu, y.data());
+  const bool no_bias = std::all_of(bias.begin(), bias.end(), [](float b) { return b == 0.0f; });
+  wg::transform_output(g, m.data(), no_bias ? nullptr : bias.data(), accumulate, relu, y.data());
   return y;
 }
 
@@ -86,23 +89,34 @@ TEST(WinogradTransforms, GiveTheDirectConvolutionAtEverySizeAndPostOp) {
   // Sizes: one pixel, smaller than a tile, exactly a tile, partial last tiles, several tiles.
   const std::vector<std::pair<int64_t, int64_t>> sizes = {{1, 1}, {2, 3}, {4, 4}, {5, 7}, {9, 6}, {12, 13}};
   uint32_t seed = 1;
-  for (const auto& [height, width] : sizes) {
-    for (const bool accumulate : {false, true}) {
-      const bool relu = accumulate || height % 2 == 1;
-      const wg::Geometry g{.n = 2, .in_channels = 32, .out_channels = 16, .height = height, .width = width};
-      SCOPED_TRACE(fmt::format("{}x{} accumulate {} relu {}", height, width, accumulate, relu));
-      const Values x = random_values(g.n * g.in_channels * height * width, seed++);
-      const Values weight = random_values(g.out_channels * g.in_channels * 9, seed++, -0.2f, 0.2f);
-      const Values bias = random_values(g.out_channels, seed++);
-      const Values y0 = random_values(g.n * g.out_channels * height * width, seed++);
-      const Values want = direct_conv(g, x, weight, bias, y0, accumulate, relu);
-      const Values got = winograd_conv(g, x, weight, bias, y0, accumulate, relu);
-      double scale = 0.0, diff = 0.0;
-      for (size_t i = 0; i < want.size(); ++i) {
-        scale = std::max(scale, double(std::abs(want[i])));
-        diff = std::max(diff, double(std::abs(want[i] - got[i])));
+  for (const wg::Layout layout : {wg::Layout::nChw16c, wg::Layout::nhwc}) {  // the plan's, training's
+    for (const auto& [height, width] : sizes) {
+      for (const bool accumulate : {false, true}) {
+        const bool relu = accumulate || height % 2 == 1;
+        const wg::Geometry g{.n = 2,
+                             .in_channels = 32,
+                             .out_channels = 16,
+                             .height = height,
+                             .width = width,
+                             .layout = layout};
+        SCOPED_TRACE(fmt::format("{} {}x{} accumulate {} relu {}",
+                                 layout == wg::Layout::nhwc ? "NHWC" : "nChw16c", height, width, accumulate,
+                                 relu));
+        const Values x = random_values(g.n * g.in_channels * height * width, seed++);
+        const Values weight = random_values(g.out_channels * g.in_channels * 9, seed++, -0.2f, 0.2f);
+        // Training's convolutions have no bias: NHWC runs with none.
+        const Values bias = layout == wg::Layout::nhwc ? Values(static_cast<size_t>(g.out_channels), 0.0f)
+                                                       : random_values(g.out_channels, seed++);
+        const Values y0 = random_values(g.n * g.out_channels * height * width, seed++);
+        const Values want = direct_conv(g, x, weight, bias, y0, accumulate, relu);
+        const Values got = winograd_conv(g, x, weight, bias, y0, accumulate, relu);
+        double scale = 0.0, diff = 0.0;
+        for (size_t i = 0; i < want.size(); ++i) {
+          scale = std::max(scale, double(std::abs(want[i])));
+          diff = std::max(diff, double(std::abs(want[i] - got[i])));
+        }
+        EXPECT_LT(diff, 1e-5 * scale) << "max |winograd - direct| " << diff << " of max " << scale;
       }
-      EXPECT_LT(diff, 1e-5 * scale) << "max |winograd - direct| " << diff << " of max " << scale;
     }
   }
 }

@@ -13,7 +13,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "infer/onednn/winograd_transforms.h"
+#include "dnnl/winograd_transforms.h"
 #include "infer/program.h"
 #include "resnet/tensor.h"
 

@@ -1,6 +1,6 @@
-#include "infer/onednn/winograd_transforms.h"
+#include "dnnl/winograd_transforms.h"
 
-namespace resnet::infer::winograd {
+namespace resnet::winograd {
 namespace {
 
 // 16 f32 lanes: one nChw16c channel block. The row functions are compiled for AVX-512 and for the baseline
@@ -45,16 +45,16 @@ inline void output_1d(const Lanes* m, Lanes* o) {
   o[3] = diff12 + 8 * diff34 + m[5];
 }
 
-// Tile row i of one image: src [C/16][H][W][16] -> v, tiles first_tile.. (all channel blocks of a tile in
-// turn: each of its 36 rows of C channels is written whole).
+// Tile row i of one image: src [C/16][H][W][16] or [H][W][C] -> v, tiles first_tile.. (all channel blocks
+// of a tile in turn: each of its 36 rows of C channels is written whole).
 RESNET_AVX512_AND_BASELINE void input_tile_row(const Geometry& g, const float* src, int64_t i,
                                                int64_t first_tile, float* v) {
-  const int64_t plane = g.height * g.width * kBlock;
+  const int64_t pixel = g.pixel_stride(g.in_channels);
   for (int64_t j = 0; j < g.tiles_w(); ++j) {
     float* tile = v + (first_tile + j) * g.in_channels;
     const int64_t point_stride = g.tiles() * g.in_channels;
     for (int64_t channel = 0; channel < g.in_channels; channel += kBlock) {
-      const float* x = src + channel / kBlock * plane;
+      const float* x = src + g.block_offset(channel);
       const int64_t h0 = kTile * i - 1, w0 = kTile * j - 1;
       const bool interior = h0 >= 0 && h0 + kInputTile <= g.height && w0 >= 0 && w0 + kInputTile <= g.width;
       // rows[r][c] = (B^T d)[r][c], column by column.
@@ -67,7 +67,7 @@ RESNET_AVX512_AND_BASELINE void input_tile_row(const Geometry& g, const float* s
         for (int64_t r = 0; r < kInputTile; ++r) {
           const int64_t h = h0 + r;
           if (interior || (h >= 0 && h < g.height && w >= 0 && w < g.width)) {
-            load(column[r], x + (h * g.width + w) * kBlock);
+            load(column[r], x + (h * g.width + w) * pixel);
           } else {
             column[r] = Lanes{};
           }
@@ -88,18 +88,18 @@ RESNET_AVX512_AND_BASELINE void input_tile_row(const Geometry& g, const float* s
   }
 }
 
-// Tile row i of one image: m, tiles first_tile.. -> dst [K/16][H][W][16].
+// Tile row i of one image: m, tiles first_tile.. -> dst [K/16][H][W][16] or [H][W][K].
 RESNET_AVX512_AND_BASELINE void output_tile_row(const Geometry& g, const float* m, int64_t i,
                                                 int64_t first_tile, const float* bias, bool accumulate,
                                                 bool relu, float* dst) {
-  const int64_t plane = g.height * g.width * kBlock;
+  const int64_t pixel = g.pixel_stride(g.out_channels);
   for (int64_t j = 0; j < g.tiles_w(); ++j) {
     const float* tile = m + (first_tile + j) * g.out_channels;
     const int64_t point_stride = g.tiles() * g.out_channels;
     for (int64_t channel = 0; channel < g.out_channels; channel += kBlock) {
-      float* y = dst + channel / kBlock * plane;
-      Lanes b;
-      load(b, bias + channel);
+      float* y = dst + g.block_offset(channel);
+      Lanes b{};
+      if (bias) load(b, bias + channel);
       Lanes columns[kTile][kInputTile], row[kInputTile], out[kTile];
       for (int64_t r = 0; r < kInputTile; ++r) {
         for (int64_t c = 0; c < kInputTile; ++c)
@@ -113,7 +113,7 @@ RESNET_AVX512_AND_BASELINE void output_tile_row(const Geometry& g, const float* 
         for (int64_t r = 0; r < kTile; ++r) {
           const int64_t h = kTile * i + r;
           if (h >= g.height || w >= g.width) continue;
-          float* at = y + (h * g.width + w) * kBlock;
+          float* at = y + (h * g.width + w) * pixel;
           Lanes value = out[r] + b;
           if (accumulate) {
             Lanes before;
@@ -137,8 +137,11 @@ void transform_weights(const float* weight, int64_t out_channels, int64_t in_cha
                                               {1.0 / 24, 1.0 / 12, 1.0 / 6},
                                               {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                               {0, 0, 1}};
-  for (int64_t k = 0; k < out_channels; ++k) {
-    for (int64_t c = 0; c < in_channels; ++c) {
+  // (Training transforms its weights at every step: the filters are independent, so threads share them, and k
+  // runs innermost so that each of the 36 planes of u is written in order.)
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < in_channels; ++c) {
+    for (int64_t k = 0; k < out_channels; ++k) {
       const float* f = weight + (k * in_channels + c) * 9;
       double gf[kInputTile][3];  // G g
       for (int64_t a = 0; a < kInputTile; ++a)
@@ -168,4 +171,4 @@ void transform_output(const Geometry& g, const float* m, const float* bias, bool
       output_tile_row(g, m, i, (n * g.tiles_h() + i) * g.tiles_w(), bias, accumulate, relu, dst + n * image);
 }
 
-}  // namespace resnet::infer::winograd
+}  // namespace resnet::winograd

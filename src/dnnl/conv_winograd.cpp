@@ -1,0 +1,143 @@
+#include "dnnl/conv_winograd.h"
+
+#include <fmt/format.h>
+
+#include <atomic>
+
+#include "dnnl/engine.h"
+#include "dnnl/memory.h"
+#include "dnnl/ops.h"
+#include "dnnl/primitive_cache.h"
+#include "dnnl/winograd_transforms.h"
+#include "resnet/error.h"
+
+namespace resnet::ops {
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using winograd::kBlock;
+using winograd::kPoints;
+
+std::atomic<bool> winograd_on{false};  // train() and `resnet bench --train` set it
+
+// The images one matmul takes: the largest divisor of the batch whose V [36][T][C] and M [36][T][K] fit in
+// kGroupBytes, so that the output transform reads M from cache (at least one image).
+int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch) {
+  constexpr double kGroupBytes = 8.0 * 1024 * 1024;
+  const double bytes = 4.0 * kPoints * image.tiles() * (image.in_channels + image.out_channels);
+  int64_t best = 1;
+  for (int64_t g = 1; g <= batch; ++g)
+    if (batch % g == 0 && bytes * static_cast<double>(g) <= kGroupBytes) best = g;
+  return best;
+}
+
+// x [N,H,W,C] -> y [N,H,W,K] = the 3x3 pad-1 convolution whose transformed weights are u [36][C][K], + bias
+// (null: none).
+void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y) {
+  const int64_t batch = x.dim(0), c = u.dim(1), k = u.dim(2);
+  winograd::Geometry g{.n = 1,
+                       .in_channels = c,
+                       .out_channels = k,
+                       .height = x.dim(1),
+                       .width = x.dim(2),
+                       .layout = winograd::Layout::nhwc};
+  g.n = images_per_matmul(g, batch);
+  const int64_t tiles = g.tiles();
+  const memory::desc v_md({kPoints, tiles, c}, memory::data_type::f32, tag::abc);
+  const memory::desc u_md({kPoints, c, k}, memory::data_type::f32, tag::abc);
+  const memory::desc m_md({kPoints, tiles, k}, memory::data_type::f32, tag::abc);
+  const std::string key = fmt::format("winograd_matmul|{}x{}x{}x{}", kPoints, tiles, c, k);
+  const onednn::CachedPrimitive matmul = onednn::primitive_cache().get_or_create(key, [&] {
+    return dnnl::matmul::primitive_desc(onednn::cpu_engine(), v_md,
+                                        memory::desc(u_md.get_dims(), memory::data_type::f32, tag::any), m_md,
+                                        onednn::default_attr());
+  });
+  const memory weights =
+      onednn::in_layout(u, u_md, matmul.pd.weights_desc(), key, onednn::ThreadBuffer::weights);
+  Tensor v = Tensor::empty({kPoints, tiles, c});
+  Tensor m = Tensor::empty({kPoints, tiles, k});
+  const int64_t image_in = x.dim(1) * x.dim(2) * c, image_out = x.dim(1) * x.dim(2) * k;
+  for (int64_t n = 0; n < batch; n += g.n) {
+    winograd::transform_input(g, x.f32() + n * image_in, v.f32());
+    onednn::execute(matmul, {{DNNL_ARG_SRC, onednn::wrap(v, v_md)},
+                             {DNNL_ARG_WEIGHTS, weights},
+                             {DNNL_ARG_DST, onednn::wrap(m, m_md)}});
+    winograd::transform_output(g, m.f32(), bias, false, false, y.f32() + n * image_out);
+  }
+}
+
+}  // namespace
+
+void set_conv_winograd(bool on) {
+  winograd_on = on;
+}
+
+bool conv_winograd() {
+  return winograd_on;
+}
+
+bool winograd_applies(const Shape& x, const Shape& w, const Window& win, DType dtype) {
+  return dtype == DType::f32 && x.size() == 4 && w.size() == 4 && w[2] == 3 && w[3] == 3 &&
+         win.kernel_h == 3 && win.kernel_w == 3 && win.stride_h == 1 && win.stride_w == 1 && win.pad_h == 1 &&
+         win.pad_w == 1 && win.dilation_h == 1 && win.dilation_w == 1 && win.groups == 1 && x[3] == w[1] &&
+         x[3] % kBlock == 0 && w[0] % kBlock == 0;
+}
+
+// Measured per layer with bench/layer_bench BM_TrainConv3x3 (2 threads, OMP_WAIT_POLICY=passive, AMD EPYC
+// with AVX-512, machine shared; docs/BENCHMARKS.md "Training with Winograd"): forward + backward-data
+// together are 1.2-2.2x faster through Winograd for the ResNet 3x3 layers from 64 x 64 (28x28, 56x56) to 256
+// x 256 channels, 1.0-1.2x at 32 x 32 (14x14) and 64 x 64 (7x7), 0.8-1.0x at 16 x 16 (28x28), and 0.6-1.0x at
+// 512 x 512, where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few
+// tiles. Fewer than 8 output tiles in the batch: as the plan (plan_winograd.cpp), U costs more than the
+// multiplies it saves.
+bool winograd_trains(const Shape& x, const Shape& w, const Window& win, DType dtype) {
+  constexpr int64_t kMinChannelProduct = 32 * 32, kMaxChannelProduct = 256 * 256;
+  constexpr int64_t kMinTiles = 8;
+  if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
+  const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
+  const int64_t channel_product = w[0] * w[1];
+  return channel_product >= kMinChannelProduct && channel_product <= kMaxChannelProduct &&
+         batch.tiles() >= kMinTiles;
+}
+
+// x [N,H,W,C], w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]
+Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& bias) {
+  if (!winograd_applies(x.shape(), w.shape(), Window::square(3, 1, 1), x.dtype()))
+    throw InternalError(fmt::format("conv2d: input {} weight {} is not a Winograd convolution",
+                                    shape_str(x.shape()), shape_str(w.shape())));
+  const int64_t k = w.dim(0), c = w.dim(1);
+  Tensor y = Tensor::empty({x.dim(0), x.dim(1), x.dim(2), k});
+  return onednn::translate_errors("conv2d winograd", [&] {
+    Tensor u = Tensor::empty({kPoints, c, k});
+    winograd::transform_weights(w.f32(), k, c, u.f32());
+    run_winograd(x, u, bias.defined() ? bias.f32() : nullptr, y);
+    return y;
+  });
+}
+
+// dy [N,H,W,K], w [K,C,3,3] -> dx [N,H,W,C]: the convolution of dy with w' [C,K,3,3], w'[c][k][i][j] =
+// w[k][c][2-i][2-j].
+Tensor conv2d_backward_data_winograd(const Tensor& dy, const Tensor& w) {
+  const int64_t k = w.dim(0), c = w.dim(1);
+  const Shape turned_shape = {c, k, 3, 3};
+  if (!winograd_applies(dy.shape(), turned_shape, Window::square(3, 1, 1), dy.dtype()))
+    throw InternalError(
+        fmt::format("conv2d backward: output gradient {} weight {} is not a Winograd convolution",
+                    shape_str(dy.shape()), shape_str(w.shape())));
+  Tensor dx = Tensor::empty({dy.dim(0), dy.dim(1), dy.dim(2), c});
+  return onednn::translate_errors("conv2d backward data winograd", [&] {
+    Tensor turned = Tensor::empty(turned_shape);
+    const float* from = w.f32();
+    float* to = turned.f32();
+    for (int64_t o = 0; o < k; ++o)
+      for (int64_t i = 0; i < c; ++i)
+        for (int64_t tap = 0; tap < 9; ++tap) to[(i * k + o) * 9 + (8 - tap)] = from[(o * c + i) * 9 + tap];
+    Tensor u = Tensor::empty({kPoints, k, c});
+    winograd::transform_weights(turned.f32(), c, k, u.f32());
+    run_winograd(dy, u, nullptr, dx);
+    return dx;
+  });
+}
+
+}  // namespace resnet::ops
