@@ -273,16 +273,13 @@ def rank_pids(mpirun_pid):
     return sorted(pids)
 
 
-def case_kill_resume(args):
-    extra = ["--arch", "resnet20", "--batch-size", "24", "--epochs", "3", "--sync-bn"]
-    whole = fresh(os.path.join(args.work, "kill-whole"))
-    train(args, 2, whole, extra)
-    single = fresh(os.path.join(args.work, "kill-single"))
-    train(args, 0, single, extra)
-    out = fresh(os.path.join(args.work, "kill"))
+def two_ranks_into_the_second_epoch(args, out, extra, new_session=False):
+    """Launches a 2-rank run into `out` and returns (mpirun's Popen, the two ranks' pids) once the first epoch's
+    checkpoint is written and the second epoch has begun."""
     cmd = MPIRUN + ["-np", "2", args.resnet, "train", "--out", out, "--data", args.data, "--threads", "1"] + \
         COMMON + extra
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=new_session)
     deadline = time.time() + 300
     while not os.path.exists(f"{out}/state.safetensors") and time.time() < deadline:
         time.sleep(0.05)
@@ -291,6 +288,17 @@ def case_kill_resume(args):
     if len(pids) != 2:
         proc.kill()
         sys.exit(f"FAIL: expected 2 ranks under mpirun, found {pids}")
+    return proc, pids
+
+
+def case_kill_resume(args):
+    extra = ["--arch", "resnet20", "--batch-size", "24", "--epochs", "3", "--sync-bn"]
+    whole = fresh(os.path.join(args.work, "kill-whole"))
+    train(args, 2, whole, extra)
+    single = fresh(os.path.join(args.work, "kill-single"))
+    train(args, 0, single, extra)
+    out = fresh(os.path.join(args.work, "kill"))
+    proc, pids = two_ranks_into_the_second_epoch(args, out, extra)
     os.kill(pids[1], signal.SIGKILL)
     killed = time.time()
     try:
@@ -339,18 +347,8 @@ def case_sigint_resume(args):
     whole = fresh(os.path.join(args.work, "sigint-whole"))
     train(args, 2, whole, extra)
     out = fresh(os.path.join(args.work, "sigint"))
-    cmd = MPIRUN + ["-np", "2", args.resnet, "train", "--out", out, "--data", args.data, "--threads", "1"] + \
-        COMMON + extra
     # Its own session, as a terminal's foreground job: Ctrl-C signals the whole process group.
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    deadline = time.time() + 300
-    while not os.path.exists(f"{out}/state.safetensors") and time.time() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.3)  # into the next epoch
-    pids = rank_pids(proc.pid)
-    if len(pids) != 2:
-        proc.kill()
-        sys.exit(f"FAIL: expected 2 ranks under mpirun, found {pids}")
+    proc, pids = two_ranks_into_the_second_epoch(args, out, extra, new_session=True)
     os.killpg(proc.pid, signal.SIGINT)
     interrupted = time.time()
     try:
