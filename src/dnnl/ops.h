@@ -42,6 +42,17 @@ bool shape_only();
 // train() sets it from TrainConfig::winograd (on unless --no-winograd), as `resnet bench --train` does.
 void set_conv_winograd(bool on);
 bool conv_winograd();
+// set_conv_winograd(on) for one scope (a training run, a test), the previous setting back at its end.
+class ConvWinogradScope {
+ public:
+  explicit ConvWinogradScope(bool on) : before_(conv_winograd()) { set_conv_winograd(on); }
+  ~ConvWinogradScope() { set_conv_winograd(before_); }
+  ConvWinogradScope(const ConvWinogradScope&) = delete;
+  ConvWinogradScope& operator=(const ConvWinogradScope&) = delete;
+
+ private:
+  bool before_;
+};
 
 // Convolution with `window` (core/window.h): its kernel must be the weight's KH x KW and its groups g.
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]

@@ -399,7 +399,7 @@ TrainSummary summary_of(const Run& run, int64_t first_epoch) {
 
 TrainSummary train(const TrainConfig& config, const TrainHooks& given_hooks) {
   ops::set_num_threads(config.threads);
-  ops::set_conv_winograd(config.winograd);
+  const ops::ConvWinogradScope winograd(config.winograd);  // the eval paths after train() keep theirs
   SingleProcessCommunicator single_process;
   TrainHooks hooks = given_hooks;
   if (hooks.communicator == nullptr) hooks.communicator = &single_process;

@@ -26,12 +26,7 @@ struct LayerResult {
   Tensor y, dx, dw;  // NCHW, NCHW, OIHW
 };
 
-// The switch for one run, the previous value back at the end.
-struct WinogradFor {
-  explicit WinogradFor(bool on) { ops::set_conv_winograd(on); }
-  ~WinogradFor() { ops::set_conv_winograd(before); }
-  bool before = ops::conv_winograd();
-};
+using WinogradFor = ops::ConvWinogradScope;
 
 LayerResult run_layer(const std::string& name, bool winograd) {
   const WinogradFor scope(winograd);

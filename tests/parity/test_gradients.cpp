@@ -36,12 +36,7 @@ void ensure_grad_fixtures() {
   ASSERT_EQ(std::system(command.c_str()), 0) << "failed: " << command;
 }
 
-// The switch for one test, the previous value back at the end (also when an ASSERT returns early).
-struct WinogradFor {
-  explicit WinogradFor(bool on) { ops::set_conv_winograd(on); }
-  ~WinogradFor() { ops::set_conv_winograd(before); }
-  bool before = ops::conv_winograd();
-};
+using WinogradFor = ops::ConvWinogradScope;
 
 void expect_torch_gradients(const std::string& arch, bool winograd) {
   const WinogradFor scope(winograd);

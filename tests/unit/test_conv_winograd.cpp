@@ -16,17 +16,7 @@ namespace {
 
 using test::random_tensor;
 
-// Sets the process-wide switch for one test and puts the previous value back.
-class WinogradSwitch {
- public:
-  explicit WinogradSwitch(bool on) : before_(ops::conv_winograd()) { ops::set_conv_winograd(on); }
-  ~WinogradSwitch() { ops::set_conv_winograd(before_); }
-  WinogradSwitch(const WinogradSwitch&) = delete;
-  WinogradSwitch& operator=(const WinogradSwitch&) = delete;
-
- private:
-  bool before_;
-};
+using WinogradSwitch = ops::ConvWinogradScope;
 
 // max |a - b| <= 1e-5 * max |b|: the transforms' rounding is a few f32 ulps of the layer's largest values
 // (as the plan's test, test_winograd_transforms.cpp), far below a wrong tap or a lost tile (order 1).
