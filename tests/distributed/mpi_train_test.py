@@ -292,6 +292,24 @@ def two_ranks_into_the_second_epoch(args, out, extra, new_session=False):
     return proc, pids
 
 
+def expect_kept_checkpoint(out, epochs, event):
+    """The interrupted run in `out` committed fewer than `epochs` epochs and its checkpoint reads whole."""
+    done = len(open(f"{out}/metrics.csv").read().splitlines()) - 1
+    if done >= epochs:
+        sys.exit(f"FAIL: the run finished before {event}; the test needs a slower run")
+    read_safetensors(f"{out}/state.safetensors")
+    print(f"checkpoint of epoch {done} intact")
+
+
+def expect_exact_resume(args, out, whole, after):
+    """`--resume` of the interrupted run in `out` with 2 ranks ends bitwise as the uninterrupted 2-rank run."""
+    train(args, 2, out, ["--resume"])
+    exact, where = worst_relative(f"{out}/last.safetensors", f"{whole}/last.safetensors")
+    print(f"resumed with 2 ranks after {after} vs 2 ranks throughout: {exact:.2e} ({where})")
+    if exact != 0.0:
+        sys.exit(f"FAIL: resuming with 2 ranks after {after} is not exact: {exact:.2e} in {where}")
+
+
 def case_kill_resume(args):
     extra = ["--arch", "resnet20", "--batch-size", "24", "--epochs", "3", "--sync-bn"]
     whole = fresh(os.path.join(args.work, "kill-whole"))
@@ -311,19 +329,10 @@ def case_kill_resume(args):
     print(err.strip()[-400:])
     if proc.returncode == 0 or "rank 1" not in err or "exited on signal 9" not in err:
         sys.exit(f"FAIL: expected a non-zero exit naming the killed rank 1\n{err}")
-    done = len(open(f"{out}/metrics.csv").read().splitlines()) - 1
-    if done >= 3:
-        sys.exit("FAIL: the run finished before the kill; the test needs a slower run")
-    read_safetensors(f"{out}/state.safetensors")  # intact
+    expect_kept_checkpoint(out, epochs=3, event="the SIGKILL")
     again = fresh(os.path.join(args.work, "kill-again"))
     shutil.copytree(out, again)
-    print(f"checkpoint of epoch {done} intact; resuming with 2 ranks and with 1 process")
-    # The same rank count continues exactly.
-    train(args, 2, again, ["--resume"])
-    exact, where = worst_relative(f"{again}/last.safetensors", f"{whole}/last.safetensors")
-    print(f"resumed with 2 ranks vs 2 ranks throughout: {exact:.2e} ({where})")
-    if exact != 0.0:
-        sys.exit(f"FAIL: resuming with the same ranks is not exact: {exact:.2e} in {where}")
+    expect_exact_resume(args, again, whole, after="the SIGKILL")
     # 1 process continues as 2 ranks would, up to summation order: at most the difference of a whole
     # 1-process run from the 2-rank run (float32 summation order over every epoch, not just the resumed ones).
     train(args, 0, out, ["--resume"])
@@ -374,16 +383,8 @@ def case_sigint_resume(args):
     stop_lines = err.count("stopped by SIG")
     if proc.returncode == 0 or stop_lines > 1 or (stop_lines == 1 and "is kept" not in err):
         sys.exit(f"FAIL: expected a non-zero exit and at most rank 0's one line saying what is kept\n{err}")
-    done = len(open(f"{out}/metrics.csv").read().splitlines()) - 1
-    if done >= 5:
-        sys.exit("FAIL: the run finished before the SIGINT reached the ranks; the test needs a slower run")
-    read_safetensors(f"{out}/state.safetensors")  # intact
-    print(f"checkpoint of epoch {done} intact; resuming with 2 ranks")
-    train(args, 2, out, ["--resume"])
-    exact, where = worst_relative(f"{out}/last.safetensors", f"{whole}/last.safetensors")
-    print(f"resumed with 2 ranks vs 2 ranks throughout: {exact:.2e} ({where})")
-    if exact != 0.0:
-        sys.exit(f"FAIL: resuming after the SIGINT is not exact: {exact:.2e} in {where}")
+    expect_kept_checkpoint(out, epochs=5, event="the SIGINT reached the ranks")
+    expect_exact_resume(args, out, whole, after="the SIGINT")
 
 
 def main():
