@@ -62,6 +62,9 @@ class Tensor {
   Tensor clone() const;
   // Same storage, new shape with the same numel.
   Tensor reshaped(Shape shape) const;
+  // A tensor of `shape` on this one's storage from element `offset` (shares it, like a copy): a slice of a
+  // flat buffer. The offset keeps storage's 64-byte alignment (a multiple of 64 bytes); the slice must fit.
+  Tensor slice(int64_t offset, Shape shape) const;
   void fill(float value);               // f32 only
   void copy_from(const Tensor& other);  // same dtype and numel
 

@@ -117,6 +117,19 @@ Tensor Tensor::reshaped(Shape shape) const {
   return t;
 }
 
+Tensor Tensor::slice(int64_t offset, Shape shape) const {
+  const int64_t bytes_before = offset * int64_t(dtype_size(dtype_));
+  if (offset < 0 || offset + shape_numel(shape) > numel() || bytes_before % 64 != 0) {
+    throw InternalError(fmt::format("cannot slice {} elements at offset {} (64-byte aligned) from {}",
+                                    shape_numel(shape), offset, shape_str(shape_)));
+  }
+  Tensor t;
+  t.shape_ = std::move(shape);
+  t.dtype_ = dtype_;
+  t.storage_ = std::shared_ptr<std::byte>(storage_, storage_.get() + bytes_before);  // shares ownership
+  return t;
+}
+
 void Tensor::fill(float value) {
   float* p = f32();
   for (int64_t i = 0, n = numel(); i < n; ++i) p[i] = value;

@@ -33,10 +33,15 @@ GradientAllReduce::GradientAllReduce(Communicator& comm, std::vector<Parameter*>
     buckets_.back().params = std::move(cut);
     for (Parameter* p : buckets_.back().params) bucket_of_[p] = buckets_.size() - 1;
   }
+  constexpr int64_t kAlignFloats = 64 / sizeof(float);  // Tensor::slice keeps storage's 64-byte alignment
   for (Bucket& b : buckets_) {
     int64_t n = 0;
-    for (const Parameter* p : b.params) n += p->value.numel();
-    b.buffer.resize(size_t(n));
+    for (const Parameter* p : b.params) {
+      b.offsets.push_back(n);
+      b.gradient_floats += p->value.numel();
+      n += (p->value.numel() + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
+    }
+    b.buffer = Tensor::zeros({n});
   }
   Module::set_gradients_observer([this](Module& layer) { on_gradients_ready(layer); });
 }
@@ -85,22 +90,26 @@ void GradientAllReduce::note_completed() {
   }
 }
 
-// Copies the bucket's gradients (zeros for a parameter without one) into its buffer and starts its sum.
+// A gradient not yet in the buffer (a parameter's first backward allocated it) is copied in and replaced by
+// its slice of the buffer; from then on backward accumulates there. A parameter without a gradient (frozen)
+// keeps none: its part of the buffer stays zeros, and so does its sum.
+void GradientAllReduce::bind_gradients(Bucket& b) {
+  for (size_t i = 0; i < b.params.size(); ++i) {
+    Parameter& p = *b.params[i];
+    float* slot = b.buffer.f32() + b.offsets[i];
+    if (!p.grad.defined() || p.grad.f32() == slot) continue;
+    std::memcpy(slot, p.grad.f32(), size_t(p.grad.numel()) * sizeof(float));
+    p.grad = b.buffer.slice(b.offsets[i], p.value.shape());
+  }
+}
+
+// Starts the bucket's sum, in place on the gradients.
 void GradientAllReduce::start(Bucket& b) {
   if (b.started) return;
   const double began = now();
-  float* dst = b.buffer.data();
-  for (const Parameter* p : b.params) {
-    const int64_t n = p->value.numel();
-    if (p->grad.defined()) {
-      std::memcpy(dst, p->grad.f32(), size_t(n) * sizeof(float));
-    } else {
-      std::memset(dst, 0, size_t(n) * sizeof(float));
-    }
-    dst += n;
-  }
+  bind_gradients(b);
   b.started = true;
-  b.sum = comm_.start_allreduce_sum(b.buffer.data(), int64_t(b.buffer.size()));
+  b.sum = comm_.start_allreduce_sum(b.buffer.f32(), b.buffer.numel());
   const size_t i = size_t(&b - buckets_.data());
   step_times_.back().started[i] = began;
   step_times_.back().start_cost[i] = now() - began;
@@ -126,31 +135,23 @@ void GradientAllReduce::finish() {
   t.waited = now() - wait_began;
   exposed_seconds_ += t.waited;
   ++steps_;
-  for (Bucket& b : buckets_) {
-    const float* src = b.buffer.data();
-    for (Parameter* p : b.params) {
-      const int64_t n = p->value.numel();
-      if (p->grad.defined()) std::memcpy(p->grad.f32(), src, size_t(n) * sizeof(float));
-      src += n;
-    }
-  }
 }
 
 std::vector<int64_t> GradientAllReduce::bucket_bytes() const {
   std::vector<int64_t> bytes;
-  for (const Bucket& b : buckets_) bytes.push_back(int64_t(b.buffer.size() * sizeof(float)));
+  for (const Bucket& b : buckets_) bytes.push_back(b.gradient_floats * int64_t(sizeof(float)));
   return bytes;
 }
 
 int64_t GradientAllReduce::bytes() const {
   int64_t n = 0;
-  for (const Bucket& b : buckets_) n += int64_t(b.buffer.size() * sizeof(float));
+  for (const Bucket& b : buckets_) n += b.gradient_floats * int64_t(sizeof(float));
   return n;
 }
 
 double GradientAllReduce::measure_unhidden(int repeats) {
   std::vector<std::vector<float>> scratch;
-  for (const Bucket& b : buckets_) scratch.emplace_back(b.buffer.size(), 1.0f);
+  for (const Bucket& b : buckets_) scratch.emplace_back(size_t(b.buffer.numel()), 1.0f);
   double seconds = 0.0;
   for (int r = 0; r < repeats + 1; ++r) {  // the first round warms up
     const auto t0 = std::chrono::steady_clock::now();

@@ -1,8 +1,10 @@
 // DDP's gradient averaging over MPI: the parameters are cut into buckets of ~25 MB in reverse registration
 // order (roughly the order backward produces their gradients; the last bucket, of the first layers, ~1 MB);
 // while backward runs, each layer reports its gradients final (Module::set_gradients_observer) and a bucket
-// whose every gradient is final is copied into its flat f32 buffer and its non-blocking all-reduce starts, so
-// communication overlaps the rest of backward. finish() waits for all of them and writes the sums back. The
+// whose every gradient is final starts its non-blocking all-reduce, so communication overlaps the rest of
+// backward. finish() waits for all of them. The gradients live in their bucket's flat f32 buffer (as DDP's
+// gradient views): a parameter's first gradient is copied in once and its .grad becomes a slice of the
+// buffer, so backward accumulates into the buffer and the sums land in the gradients, no copy either way. The
 // loss gradient was scaled by this rank's share of the global batch, so the sums are the gradients of the
 // global batch's mean loss.
 #pragma once
@@ -48,7 +50,7 @@ class GradientAllReduce {
   // Every step's times from now on (RESNET_DDP_TIMING); otherwise only the last step's are kept.
   void keep_step_times() { keep_step_times_ = true; }
   const std::vector<StepTimes>& step_times() const { return step_times_; }
-  std::vector<int64_t> bucket_bytes() const;
+  std::vector<int64_t> bucket_bytes() const;  // of the gradients in each bucket (the buffers add alignment)
   // Seconds spent waiting in finish(), summed over steps.
   double exposed_seconds() const { return exposed_seconds_; }
   int64_t steps() const { return steps_; }
@@ -62,7 +64,9 @@ class GradientAllReduce {
  private:
   struct Bucket {
     std::vector<Parameter*> params;  // reverse registration order
-    std::vector<float> buffer;       // the gradients, concatenated
+    std::vector<int64_t> offsets;    // of each parameter's gradient in the buffer (64-byte aligned)
+    Tensor buffer;                   // [n] f32: the gradients, concatenated (zeros between them)
+    int64_t gradient_floats = 0;     // of the parameters, without the alignment
     int64_t pending = 0;             // gradients not final yet in this step
     bool started = false;
     bool completed = false;
@@ -71,6 +75,7 @@ class GradientAllReduce {
 
   void on_gradients_ready(Module& layer);
   void start(Bucket& bucket);
+  static void bind_gradients(Bucket& bucket);  // each existing .grad into the buffer, as a slice of it
   void note_completed();  // after progress(): the time each running sum is first seen complete
 
   static double now() {

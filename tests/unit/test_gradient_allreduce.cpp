@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <vector>
@@ -110,6 +111,30 @@ TEST(GradientAllReduce, FinishWritesTheSumsIntoTheGradients) {
     EXPECT_GE(t.backward_ended, t.backward_began);
     for (size_t b = 0; b < 3; ++b) EXPECT_GE(t.completed[b], t.started[b]);
   }
+}
+
+// The gradients live in the buckets: after the first step each is a 64-byte-aligned slice of its bucket's
+// buffer, so a bucket's sum is computed in place on them and the next step's backward accumulates there.
+TEST(GradientAllReduce, GradientsBecomeSlicesOfTheirBucket) {
+  RanksOfEqualGradients comm(2);
+  const auto params = parameters({50, 100, 200, 300, 100, 100, 100, 10});
+  GradientAllReduce allreduce(comm, pointers(params), 1000);
+  allreduce.start_step();
+  allreduce.finish();
+  const float* first_grad[8];
+  for (size_t i = 0; i < params.size(); ++i) {
+    first_grad[i] = params[i]->grad.f32();
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(first_grad[i]) % 64, 0u) << params[i]->name;
+  }
+  // Bucket {g, f, e, d}: d, e, f in reverse registration order, each padded to 16 floats (100 -> 112).
+  EXPECT_EQ(first_grad[6], first_grad[7] + 16);
+  EXPECT_EQ(first_grad[5], first_grad[6] + 112);
+  EXPECT_EQ(first_grad[4], first_grad[5] + 112);
+  params[7]->grad.f32()[0] = 5.0f;  // what the next backward writes
+  allreduce.start_step();
+  allreduce.finish();
+  EXPECT_EQ(params[7]->grad.f32(), first_grad[7]);
+  EXPECT_EQ(params[7]->grad.f32()[0], 10.0f);
 }
 
 // Without RESNET_DDP_TIMING (keep_step_times()) a long run keeps one step's times, not one per step.
