@@ -143,6 +143,15 @@ TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
   EXPECT_TRUE(ops::winograd_trains({128, 14, 14, 32}, {32, 32, 3, 3}, window, DType::f32));
   EXPECT_FALSE(ops::winograd_trains({1, 8, 4, 32}, {32, 32, 3, 3}, window, DType::f32));
   EXPECT_TRUE(ops::winograd_trains({2, 8, 8, 32}, {32, 32, 3, 3}, window, DType::f32));
+  // The weight gradient's own rule: as the forward's, but 512 x 512 too (faster there, measured).
+  EXPECT_TRUE(ops::winograd_trains_weights({32, 7, 7, 512}, {512, 512, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains_weights({128, 4, 4, 512}, {512, 512, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains_weights({32, 14, 14, 256}, {256, 256, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains_weights({128, 28, 28, 16}, {16, 16, 3, 3}, window, DType::f32));
+  EXPECT_TRUE(ops::winograd_trains_weights({128, 14, 14, 32}, {32, 32, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains_weights({1, 8, 4, 32}, {32, 32, 3, 3}, window, DType::f32));
+  EXPECT_FALSE(ops::winograd_trains_weights(x.shape(), w.shape(), Window::square(3, 2, 1), DType::f32));
+  EXPECT_FALSE(ops::winograd_trains_weights(x.shape(), w.shape(), window, DType::bf16));
 }
 
 }  // namespace
