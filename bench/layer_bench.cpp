@@ -1,5 +1,6 @@
 // Single-layer timings of the layer-by-layer kernels (src/dnnl/ops.h) at ResNet-50 shapes, batch 32, NHWC
-// f32 (and bf16 activations for the 3x3 convolutions); training's 3x3 convolutions direct and Winograd.
+// f32 (and bf16 activations for the 3x3 convolutions); training's 3x3 convolutions direct and Winograd
+// (forward, backward-data, backward-weights).
 // Convolutions also report GFLOP/s (2 FLOPs per multiply-accumulate): the rate one well-shaped convolution
 // reaches is what bounds a whole network here.
 #include <benchmark/benchmark.h>
@@ -63,19 +64,28 @@ void BM_Conv1x1Expand64To256(benchmark::State& state) {
   conv(state, 56, 64, 256, 1, 1);
 }
 
-// Training's 3x3 stride-1 convolutions, Args {N, H (= W), C, K, pass (0 forward, 1 backward-data), path (0
-// oneDNN direct, 1 Winograd F(4x4,3x3))}: the numbers behind winograd_trains() (src/dnnl/conv_winograd.cpp).
-// GFLOPS counts the direct convolution's multiplies for both paths (a rate above the direct one's is a
-// shorter time).
+// Training's 3x3 stride-1 convolutions, Args {N, H (= W), C, K, pass (0 forward, 1 backward-data, 2
+// backward-weights), path (0 oneDNN direct, 1 Winograd F(4x4,3x3))}: the numbers behind winograd_trains()
+// and winograd_trains_weights() (src/dnnl/conv_winograd.cpp). GFLOPS counts the direct convolution's
+// multiplies for both paths (a rate above the direct one's is a shorter time).
 void BM_TrainConv3x3(benchmark::State& state) {
   const int64_t n = state.range(0), h = state.range(1), c = state.range(2), k = state.range(3);
-  const bool backward_data = state.range(4) == 1, winograd = state.range(5) == 1;
+  const int64_t pass = state.range(4);
+  const bool winograd = state.range(5) == 1;
   ops::set_conv_winograd(false);
   const Window window = Window::square(3, 1, 1);
-  const Tensor x = filled({n, h, h, backward_data ? k : c}, 0.1f), w = filled({k, c, 3, 3}, 0.01f);
-  Tensor y;
+  const Tensor x = filled({n, h, h, pass == 1 ? k : c}, 0.1f), w = filled({k, c, 3, 3}, 0.01f);
+  const Tensor dy = filled({n, h, h, k}, 0.05f);
+  Tensor y, dw = Tensor::zeros({k, c, 3, 3});
   for (auto _ : state) {
-    if (backward_data) {
+    if (pass == 2) {
+      if (winograd) {
+        ops::conv2d_backward_weights_winograd(x, dy, dw, nullptr);
+      } else {
+        ops::conv2d_backward_weights(x, dy, window, dw, nullptr);
+      }
+      benchmark::DoNotOptimize(dw.data());
+    } else if (pass == 1) {
       y = winograd ? ops::conv2d_backward_data_winograd(x, w)
                    : ops::conv2d_backward_data(x, w, {n, h, h, c}, window);
     } else {
@@ -95,7 +105,7 @@ void train_conv3x3_shapes(benchmark::internal::Benchmark* b) {
                                     {128, 4, 512, 512}, {32, 56, 64, 64},    {32, 28, 128, 128},
                                     {32, 14, 256, 256}, {32, 7, 512, 512}};
   for (const auto& s : kShapes)
-    for (int64_t pass : {0, 1})
+    for (int64_t pass : {0, 1, 2})
       for (int64_t path : {0, 1}) b->Args({s[0], s[1], s[2], s[3], pass, path});
 }
 

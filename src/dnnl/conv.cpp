@@ -182,6 +182,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
     throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
   }
+  if (winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()))
+    return conv2d_backward_weights_winograd(x, dy, dw, dbias);
 
   onednn::translate_errors("conv2d backward weights", [&] {
     const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, win, x.dtype());

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
@@ -21,14 +23,15 @@ using winograd::kPoints;
 
 std::atomic<bool> winograd_on{false};  // train() and `resnet bench --train` set it
 
+constexpr double kGroupBytes = 8.0 * 1024 * 1024;
+
 // The images one matmul takes: the largest divisor of the batch whose V [36][T][C] and M [36][T][K] fit in
-// kGroupBytes, so that the output transform reads M from cache (at least one image).
-int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch) {
-  constexpr double kGroupBytes = 8.0 * 1024 * 1024;
+// group_bytes, so that the output transform reads M from cache (at least one image).
+int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch, double group_bytes = kGroupBytes) {
   const double bytes = 4.0 * kPoints * image.tiles() * (image.in_channels + image.out_channels);
   int64_t best = 1;
   for (int64_t g = 1; g <= batch; ++g)
-    if (batch % g == 0 && bytes * static_cast<double>(g) <= kGroupBytes) best = g;
+    if (batch % g == 0 && bytes * static_cast<double>(g) <= group_bytes) best = g;
   return best;
 }
 
@@ -67,6 +70,51 @@ void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y
   }
 }
 
+// du [36][C][K] (+)= V^T [36][C][T] · dM [36][T][K]: V [36][T][C] read transposed; accumulate: added to what
+// du holds (a sum post-op), else written.
+onednn::CachedPrimitive weight_gradient_matmul(int64_t tiles, int64_t c, int64_t k, bool accumulate,
+                                               memory::desc& v_md, memory::desc& dm_md, memory::desc& du_md) {
+  v_md = memory::desc({kPoints, c, tiles}, memory::data_type::f32, memory::dims{tiles * c, 1, c});
+  dm_md = memory::desc({kPoints, tiles, k}, memory::data_type::f32, tag::abc);
+  du_md = memory::desc({kPoints, c, k}, memory::data_type::f32, tag::abc);
+  const std::string key =
+      fmt::format("winograd_weight_gradient_matmul|{}x{}x{}x{}|{}", kPoints, tiles, c, k, accumulate);
+  return onednn::primitive_cache().get_or_create(key, [&] {
+    dnnl::primitive_attr attr = onednn::default_attr();
+    if (accumulate) {
+      dnnl::post_ops sum;
+      sum.append_sum();
+      attr.set_post_ops(sum);
+    }
+    return dnnl::matmul::primitive_desc(onednn::cpu_engine(), v_md, dm_md, du_md, attr);
+  });
+}
+
+// dy [N,H,W,K] -> dbias [K] += the sum of dy over N, H, W (in double, rounded once).
+void add_bias_gradient(const Tensor& dy, Tensor& dbias) {
+  const int64_t k = dy.dim(3), pixels = dy.numel() / k;
+  std::vector<double> sum(dbias.f32(), dbias.f32() + k);
+  const float* d = dy.f32();
+  for (int64_t p = 0; p < pixels; ++p)
+    for (int64_t channel = 0; channel < k; ++channel) sum[channel] += d[p * k + channel];
+  std::copy(sum.begin(), sum.end(), dbias.f32());
+}
+
+// Whether training takes Winograd for a convolution whose channel product K * C lies in `range` (where it
+// measured faster) with at least 8 output tiles in the batch: as the plan (plan_winograd.cpp), with fewer,
+// U costs more than the multiplies it saves.
+struct ChannelProductRange {
+  int64_t min = 0, max = 0;
+};
+bool trains_with_channel_product(const Shape& x, const Shape& w, const Window& win, DType dtype,
+                                 ChannelProductRange range) {
+  constexpr int64_t kMinTiles = 8;
+  if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
+  const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
+  const int64_t channel_product = w[0] * w[1];
+  return channel_product >= range.min && channel_product <= range.max && batch.tiles() >= kMinTiles;
+}
+
 }  // namespace
 
 void set_conv_winograd(bool on) {
@@ -89,16 +137,18 @@ bool winograd_applies(const Shape& x, const Shape& w, const Window& win, DType d
 // together are 1.2-2.2x faster through Winograd for the ResNet 3x3 layers from 64 x 64 (28x28, 56x56) to 256
 // x 256 channels, 1.0-1.2x at 32 x 32 (14x14) and 64 x 64 (7x7), 0.8-1.0x at 16 x 16 (28x28), and 0.6-1.0x at
 // 512 x 512, where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few
-// tiles. Fewer than 8 output tiles in the batch: as the plan (plan_winograd.cpp), U costs more than the
-// multiplies it saves.
+// tiles.
 bool winograd_trains(const Shape& x, const Shape& w, const Window& win, DType dtype) {
-  constexpr int64_t kMinChannelProduct = 32 * 32, kMaxChannelProduct = 256 * 256;
-  constexpr int64_t kMinTiles = 8;
-  if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
-  const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
-  const int64_t channel_product = w[0] * w[1];
-  return channel_product >= kMinChannelProduct && channel_product <= kMaxChannelProduct &&
-         batch.tiles() >= kMinTiles;
+  return trains_with_channel_product(x, w, win, dtype, {.min = 32 * 32, .max = 256 * 256});
+}
+
+// Measured per layer as above, BM_TrainConv3x3 pass 2 (load ~4.5 on 2 cores; docs/BENCHMARKS.md "Training
+// with Winograd"): the weight gradient through Winograd is 1.6-2.3x faster than oneDNN's direct
+// backward-weights from 32 x 32 to 256 x 256 channels, and 1.8x (128 x 4x4) / 1.3x (32 x 7x7) at 512 x 512,
+// where dU (36 C K floats) is reduced over the whole batch in one or a few matmuls (forward and backward-data
+// instead re-read U per group); 0.88x at 16 x 16 (28x28). So: 32 x 32 to 512 x 512.
+bool winograd_trains_weights(const Shape& x, const Shape& w, const Window& win, DType dtype) {
+  return trains_with_channel_product(x, w, win, dtype, {.min = 32 * 32, .max = 512 * 512});
 }
 
 // x [N,H,W,C], w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]
@@ -137,6 +187,45 @@ Tensor conv2d_backward_data_winograd(const Tensor& dy, const Tensor& w) {
     winograd::transform_weights(turned.f32(), c, k, u.f32());
     run_winograd(dy, u, nullptr, dx);
     return dx;
+  });
+}
+
+// x [N,H,W,C], dy [N,H,W,K]: dw [K,C,3,3] += G^T (sum over the groups of images of V^T dM) G; *dbias [K] +=
+// the sum of dy.
+void conv2d_backward_weights_winograd(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias) {
+  const int64_t batch = x.dim(0), k = dw.dim(0), c = dw.dim(1);
+  if (!winograd_applies(x.shape(), dw.shape(), Window::square(3, 1, 1), x.dtype()) ||
+      dy.shape() != Shape{batch, x.dim(1), x.dim(2), k} || dy.dtype() != DType::f32)
+    throw InternalError(
+        fmt::format("conv2d backward weights: input {} output gradient {} weight gradient {} is not a "
+                    "Winograd convolution",
+                    shape_str(x.shape()), shape_str(dy.shape()), shape_str(dw.shape())));
+  onednn::translate_errors("conv2d backward weights winograd", [&] {
+    winograd::Geometry g{.n = 1,
+                         .in_channels = c,
+                         .out_channels = k,
+                         .height = x.dim(1),
+                         .width = x.dim(2),
+                         .layout = winograd::Layout::nhwc};
+    // Larger groups than the forward's: each group's matmul reads and writes all of dU [36][C][K].
+    g.n = images_per_matmul(g, batch, std::max(kGroupBytes, 4.0 * kPoints * static_cast<double>(c * k)));
+    const int64_t tiles = g.tiles();
+    memory::desc v_md, dm_md, du_md;
+    const onednn::CachedPrimitive first = weight_gradient_matmul(tiles, c, k, false, v_md, dm_md, du_md);
+    const onednn::CachedPrimitive next = weight_gradient_matmul(tiles, c, k, true, v_md, dm_md, du_md);
+    Tensor v = Tensor::empty({kPoints, tiles, c});
+    Tensor dm = Tensor::empty({kPoints, tiles, k});
+    Tensor du = Tensor::empty({kPoints, c, k});
+    const int64_t image_in = x.dim(1) * x.dim(2) * c, image_out = x.dim(1) * x.dim(2) * k;
+    for (int64_t n = 0; n < batch; n += g.n) {
+      winograd::transform_input(g, x.f32() + n * image_in, v.f32());
+      winograd::transform_output_gradient(g, dy.f32() + n * image_out, dm.f32());
+      onednn::execute(n == 0 ? first : next, {{DNNL_ARG_SRC, onednn::wrap(v, v_md)},
+                                              {DNNL_ARG_WEIGHTS, onednn::wrap(dm, dm_md)},
+                                              {DNNL_ARG_DST, onednn::wrap(du, du_md)}});
+    }
+    winograd::transform_weights_gradient(du.f32(), k, c, dw.f32());
+    if (dbias) add_bias_gradient(dy, *dbias);
   });
 }
 

@@ -36,10 +36,11 @@ class ShapeOnly {
 };
 bool shape_only();
 
-// Whether the f32 3x3 stride-1 pad-1 convolutions (channels multiples of 16) run forward and backward-data as
-// Winograd F(4x4, 3x3) where it is faster (conv_winograd.h says which); process-wide, off until set, so that
-// the layer-by-layer eval paths (infer --no-fuse, explain, features) keep oneDNN's direct convolutions.
-// train() sets it from TrainConfig::winograd (on unless --no-winograd), as `resnet bench --train` does.
+// Whether the f32 3x3 stride-1 pad-1 convolutions (channels multiples of 16) run forward, backward-data and
+// backward-weights as Winograd F(4x4, 3x3) where it is faster (conv_winograd.h says which); process-wide, off
+// until set, so that the layer-by-layer eval paths (infer --no-fuse, explain, features) keep oneDNN's direct
+// convolutions. train() sets it from TrainConfig::winograd (on unless --no-winograd), as `resnet bench
+// --train` does.
 void set_conv_winograd(bool on);
 bool conv_winograd();
 // set_conv_winograd(on) for one scope (a training run, a test), the previous setting back at its end.

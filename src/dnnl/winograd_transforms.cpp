@@ -45,6 +45,17 @@ inline void output_1d(const Lanes* m, Lanes* o) {
   o[3] = diff12 + 8 * diff34 + m[5];
 }
 
+// r = A o for one column of 4 vectors (the output transform's transpose): 6 values.
+inline void output_gradient_1d(const Lanes* o, Lanes* r) {
+  const Lanes even = o[0] + o[2], odd = o[1] + o[3], even4 = o[0] + 4 * o[2], odd8 = 2 * o[1] + 8 * o[3];
+  r[0] = o[0];
+  r[1] = even + odd;
+  r[2] = even - odd;
+  r[3] = even4 + odd8;
+  r[4] = even4 - odd8;
+  r[5] = o[3];
+}
+
 // Tile row i of one image: src [C/16][H][W][16] or [H][W][C] -> v, tiles first_tile.. (all channel blocks
 // of a tile in turn: each of its 36 rows of C channels is written whole).
 RESNET_AVX512_AND_BASELINE void input_tile_row(const Geometry& g, const float* src, int64_t i,
@@ -128,15 +139,60 @@ RESNET_AVX512_AND_BASELINE void output_tile_row(const Geometry& g, const float* 
   }
 }
 
+// Tile row i of one image: dy [K/16][H][W][16] or [H][W][K] -> dm, tiles first_tile.. (each of a tile's 36
+// rows of K channels written whole, as input_tile_row).
+RESNET_AVX512_AND_BASELINE void output_gradient_tile_row(const Geometry& g, const float* dy, int64_t i,
+                                                         int64_t first_tile, float* dm) {
+  const int64_t pixel = g.pixel_stride(g.out_channels);
+  const int64_t point_stride = g.tiles() * g.out_channels;
+  for (int64_t j = 0; j < g.tiles_w(); ++j) {
+    float* tile = dm + (first_tile + j) * g.out_channels;
+    for (int64_t channel = 0; channel < g.out_channels; channel += kBlock) {
+      const float* d = dy + g.block_offset(channel);
+      const int64_t h0 = kTile * i, w0 = kTile * j;
+      const bool whole = h0 + kTile <= g.height && w0 + kTile <= g.width;
+      // rows[r][c] = (A dY)[r][c], column by column.
+      Lanes rows[kInputTile][kTile];
+#pragma GCC unroll 4
+      for (int64_t c = 0; c < kTile; ++c) {
+        Lanes column[kTile], out[kInputTile];
+        const int64_t w = w0 + c;
+#pragma GCC unroll 4
+        for (int64_t r = 0; r < kTile; ++r) {
+          const int64_t h = h0 + r;
+          if (whole || (h < g.height && w < g.width)) {
+            load(column[r], d + (h * g.width + w) * pixel);
+          } else {
+            column[r] = Lanes{};
+          }
+        }
+        output_gradient_1d(column, out);
+#pragma GCC unroll 6
+        for (int64_t r = 0; r < kInputTile; ++r) rows[r][c] = out[r];
+      }
+#pragma GCC unroll 6
+      for (int64_t r = 0; r < kInputTile; ++r) {
+        Lanes out[kInputTile];
+        output_gradient_1d(rows[r], out);
+#pragma GCC unroll 6
+        for (int64_t c = 0; c < kInputTile; ++c)
+          store(tile + (r * kInputTile + c) * point_stride + channel, out[c]);
+      }
+    }
+  }
+}
+
+// The weight transform's matrix: U = G g G^T.
+constexpr double G[kInputTile][3] = {{1.0 / 4, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+
 }  // namespace
 
 void transform_weights(const float* weight, int64_t out_channels, int64_t in_channels, float* u) {
-  static constexpr double G[kInputTile][3] = {{1.0 / 4, 0, 0},
-                                              {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                                              {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                                              {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                                              {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                                              {0, 0, 1}};
   // (Training transforms its weights at every step: the filters are independent, so threads share them, and k
   // runs innermost so that each of the 36 planes of u is written in order.)
 #pragma omp parallel for schedule(static)
@@ -169,6 +225,37 @@ void transform_output(const Geometry& g, const float* m, const float* bias, bool
   for (int64_t n = 0; n < g.n; ++n)
     for (int64_t i = 0; i < g.tiles_h(); ++i)
       output_tile_row(g, m, i, (n * g.tiles_h() + i) * g.tiles_w(), bias, accumulate, relu, dst + n * image);
+}
+
+void transform_output_gradient(const Geometry& g, const float* dy, float* dm) {
+  const int64_t image = g.out_channels * g.height * g.width;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < g.tiles_h(); ++i)
+      output_gradient_tile_row(g, dy + n * image, i, (n * g.tiles_h() + i) * g.tiles_w(), dm);
+}
+
+void transform_weights_gradient(const float* du, int64_t out_channels, int64_t in_channels,
+                                float* weight_grad) {
+  // (Filters are independent: threads share them; k innermost reads each of the 36 planes of du in order.)
+#pragma omp parallel for schedule(static)
+  for (int64_t c = 0; c < in_channels; ++c) {
+    for (int64_t k = 0; k < out_channels; ++k) {
+      double gt_du[3][kInputTile] = {};  // G^T dU
+      for (int64_t a = 0; a < kInputTile; ++a)
+        for (int64_t b = 0; b < kInputTile; ++b) {
+          const double d = du[((a * kInputTile + b) * in_channels + c) * out_channels + k];
+          for (int64_t p = 0; p < 3; ++p) gt_du[p][b] += G[a][p] * d;
+        }
+      float* f = weight_grad + (k * in_channels + c) * 9;
+      for (int64_t p = 0; p < 3; ++p)
+        for (int64_t q = 0; q < 3; ++q) {
+          double sum = f[p * 3 + q];
+          for (int64_t b = 0; b < kInputTile; ++b) sum += gt_du[p][b] * G[b][q];
+          f[p * 3 + q] = static_cast<float>(sum);
+        }
+    }
+  }
 }
 
 }  // namespace resnet::winograd

@@ -54,4 +54,17 @@ void transform_input(const Geometry& g, const float* src, float* v);
 void transform_output(const Geometry& g, const float* m, const float* bias, bool accumulate, bool relu,
                       float* dst);
 
+// The backward of the transforms, for training's weight gradient (conv_winograd.cpp): with the forward
+// M[ξ] = V[ξ] · U[ξ] and y = A^T M A per tile, dL/dM = A dY A^T per tile and dL/dU[ξ] = V[ξ]^T · dL/dM[ξ];
+// U = G g G^T then gives dL/dg = G^T dU G.
+//
+// dy: [n][K/16][H][W][16] or [n][H][W][K] (g.layout) -> dm: [36][T][K] = A dY A^T of each 4x4 output tile,
+// the outputs past the image edge (a partial tile's) read as 0: the transpose of transform_output.
+void transform_output_gradient(const Geometry& g, const float* dy, float* dm);
+
+// du: [36][C][K] -> weight_grad: OIHW [K][C][3][3] += G^T du G (in double, rounded once): the transpose of
+// transform_weights, added into the gradient that is there (gradients accumulate until zeroed).
+void transform_weights_gradient(const float* du, int64_t out_channels, int64_t in_channels,
+                                float* weight_grad);
+
 }  // namespace resnet::winograd

@@ -4,10 +4,10 @@ backward in torch, the reference for training's Winograd F(4x4, 3x3) path.
 
 Usage: /usr/bin/python3 make_conv_winograd_fixtures.py OUT_DIR
 
-Per case <c> (sizes that leave partial 4x4 tiles, batch 1 and 3, in != out channels): float32 x (NCHW),
-w (OIHW), dy (NCHW) from a seeded generator, and torch's y = conv2d(x, w, padding=1), dx, dw computed in
-float64 from those same float32 values (so the reference is exact to float32 rounding), saved as float32
-<c>.{x,w,dy,y,dx,dw}.npy; manifest.json lists the cases.
+Per case <c> (sizes that leave partial 4x4 tiles, batch 1 and 3, in != out channels; one of 392 tiles for
+the weight gradient's sum): float32 x (NCHW), w (OIHW), dy (NCHW) from a seeded generator, and torch's
+y = conv2d(x, w, padding=1), dx, dw computed in float64 from those same float32 values (so the reference is
+exact to float32 rounding), saved as float32 <c>.{x,w,dy,y,dx,dw}.npy; manifest.json lists the cases.
 """
 import json
 import os
@@ -21,6 +21,7 @@ CASES = {  # name -> (N, C, H, W, K)
     "n3_c32_k48_13x10": (3, 32, 13, 10, 48),
     "n1_c48_k32_9x13": (1, 48, 9, 13, 32),
     "n3_c32_k32_6x5": (3, 32, 6, 5, 32),
+    "n8_c32_k32_28x28": (8, 32, 28, 28, 32),  # the weight gradient's sum over 392 tiles
 }
 
 

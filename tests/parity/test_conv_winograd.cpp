@@ -1,6 +1,7 @@
 // Training's Winograd F(4x4, 3x3) convolution (src/dnnl/conv_winograd.h) against torch: one 3x3 stride-1
-// pad-1 Conv2d layer in train mode, forward then backward, at sizes that leave partial 4x4 tiles (batch 1
-// and 3, in != out channels), gives torch's y within the logits bound and dx, dw within the gradient bound
+// pad-1 Conv2d layer in train mode, forward then backward (dx and dw both through Winograd), at sizes that
+// leave partial 4x4 tiles (batch 1 and 3, in != out channels; and batch 8 at 28x28, whose weight gradient
+// sums over 392 tiles), gives torch's y within the logits bound and dx, dw within the gradient bound
 // of the model parity tests (test_gradients.cpp), the reference computed in float64
 // (tests/oracle/make_conv_winograd_fixtures.py). The same layer with --no-winograd's direct convolution is
 // held to the same bounds, and the two paths are reported side by side.
@@ -64,6 +65,9 @@ TEST(ParityConvWinograd, A3x3Stride1LayerForwardAndBackwardMatchTorchThroughWino
     // The case must be one training sends through Winograd, or this test would check the direct path twice.
     const WinogradFor on(true);
     ASSERT_TRUE(ops::winograd_trains({n, h, w, ch}, {k, ch, 3, 3}, Window::square(3, 1, 1), DType::f32))
+        << name;
+    ASSERT_TRUE(
+        ops::winograd_trains_weights({n, h, w, ch}, {k, ch, 3, 3}, Window::square(3, 1, 1), DType::f32))
         << name;
     for (const bool winograd : {true, false}) {
       const std::string path = winograd ? "winograd" : "direct";
