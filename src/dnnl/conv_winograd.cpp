@@ -35,16 +35,21 @@ int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch, double
   return best;
 }
 
+// One image of x [N,H,W,C] convolved to k channels (the callers set .n, the images of a group).
+winograd::Geometry one_nhwc_image(const Tensor& x, int64_t c, int64_t k) {
+  return {.n = 1,
+          .in_channels = c,
+          .out_channels = k,
+          .height = x.dim(1),
+          .width = x.dim(2),
+          .layout = winograd::Layout::nhwc};
+}
+
 // x [N,H,W,C] -> y [N,H,W,K] = the 3x3 pad-1 convolution whose transformed weights are u [36][C][K], + bias
 // (null: none).
 void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y) {
   const int64_t batch = x.dim(0), c = u.dim(1), k = u.dim(2);
-  winograd::Geometry g{.n = 1,
-                       .in_channels = c,
-                       .out_channels = k,
-                       .height = x.dim(1),
-                       .width = x.dim(2),
-                       .layout = winograd::Layout::nhwc};
+  winograd::Geometry g = one_nhwc_image(x, c, k);
   g.n = images_per_matmul(g, batch);
   const int64_t tiles = g.tiles();
   const memory::desc v_md({kPoints, tiles, c}, memory::data_type::f32, tag::abc);
@@ -201,12 +206,7 @@ void conv2d_backward_weights_winograd(const Tensor& x, const Tensor& dy, Tensor&
                     "Winograd convolution",
                     shape_str(x.shape()), shape_str(dy.shape()), shape_str(dw.shape())));
   onednn::translate_errors("conv2d backward weights winograd", [&] {
-    winograd::Geometry g{.n = 1,
-                         .in_channels = c,
-                         .out_channels = k,
-                         .height = x.dim(1),
-                         .width = x.dim(2),
-                         .layout = winograd::Layout::nhwc};
+    winograd::Geometry g = one_nhwc_image(x, c, k);
     // Larger groups than the forward's: each group's matmul reads and writes all of dU [36][C][K].
     g.n = images_per_matmul(g, batch, std::max(kGroupBytes, 4.0 * kPoints * static_cast<double>(c * k)));
     const int64_t tiles = g.tiles();
