@@ -5,6 +5,40 @@
 #include "dnnl/primitive_cache.h"
 
 namespace resnet::onednn {
+namespace {
+
+// True when diff is f32 ABcd16b16a over dims [O, I, H, W] with O and I multiples of 16 (no padding) and acc
+// is the plain OIHW tensor: the layout oneDNN's backward-weights convolutions write their weight gradients in
+// here.
+bool is_unpadded_16b16a_to_oihw(const dnnl::memory::desc& diff_md, const dnnl::memory::desc& plain_md) {
+  const dnnl::memory::dims dims = plain_md.get_dims();
+  if (dims.size() != 4 || dims[0] % 16 != 0 || dims[1] % 16 != 0) return false;
+  using tag = dnnl::memory::format_tag;
+  return plain_md == dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag::abcd) &&
+         diff_md == dnnl::memory::desc(dims, dnnl::memory::data_type::f32, tag::ABcd16b16a);
+}
+
+// acc [O][I][S] += diff [O/16][I/16][S][16 i][16 o] (S = H·W): each 16×16 block transposed while it is in L1.
+// oneDNN's reorder with a sum post-op does the same 10–17× slower (a 2048×1024 1×1 gradient: 14 ms on one
+// thread against 0.8–1.7 ms; docs/BENCHMARKS.md "Distributed training"), and training runs it for every
+// convolution's weights at every step.
+void add_16b16a_into_oihw(const float* diff, int64_t out_channels, int64_t in_channels, int64_t spatial,
+                          float* acc) {
+  const int64_t out_blocks = out_channels / 16, in_blocks = in_channels / 16;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t ob = 0; ob < out_blocks; ++ob)
+    for (int64_t ib = 0; ib < in_blocks; ++ib)
+      for (int64_t s = 0; s < spatial; ++s) {
+        const float* block = diff + ((ob * in_blocks + ib) * spatial + s) * 256;
+        for (int64_t o = 0; o < 16; ++o) {
+          float* row = acc + ((ob * 16 + o) * in_channels + ib * 16) * spatial + s;
+#pragma omp simd
+          for (int64_t i = 0; i < 16; ++i) row[i * spatial] += block[i * 16 + o];
+        }
+      }
+}
+
+}  // namespace
 
 void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::memory& diff,
                 const std::string& key) {
@@ -16,6 +50,12 @@ void accumulate(Tensor& acc, const dnnl::memory::desc& plain_md, const dnnl::mem
     const int64_t n = acc.numel();
 #pragma omp parallel for simd schedule(static) if (n > (int64_t{1} << 16))
     for (int64_t i = 0; i < n; ++i) to[i] += from[i];
+    return;
+  }
+  if (is_unpadded_16b16a_to_oihw(diff.get_desc(), plain_md)) {
+    const dnnl::memory::dims dims = plain_md.get_dims();
+    add_16b16a_into_oihw(static_cast<const float*>(diff.get_data_handle()), dims[0], dims[1],
+                         dims[2] * dims[3], acc.f32());
     return;
   }
   CachedPrimitive add = primitive_cache().get_or_create(key + "|accumulate", [&] {

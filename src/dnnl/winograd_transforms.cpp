@@ -1,5 +1,7 @@
 #include "dnnl/winograd_transforms.h"
 
+#include <algorithm>
+
 namespace resnet::winograd {
 namespace {
 
@@ -190,24 +192,71 @@ constexpr double G[kInputTile][3] = {{1.0 / 4, 0, 0},
                                      {1.0 / 24, -1.0 / 12, 1.0 / 6},
                                      {0, 0, 1}};
 
+// The weight transforms run in double over 8 filters (output channels) at a time: 8 f64 lanes.
+constexpr int64_t kFilterLanes = 8;
+typedef double FilterLanes __attribute__((vector_size(64)));
+typedef float FloatsOfFilterLanes __attribute__((vector_size(32), aligned(4)));
+
+// The `lanes` (<= 8) floats at p, p + stride, ... as doubles; the other lanes 0.
+inline void load_filters(FilterLanes& to, const float* p, int64_t stride, int64_t lanes) {
+  if (stride == 1 && lanes == kFilterLanes) {
+    to = __builtin_convertvector(*reinterpret_cast<const FloatsOfFilterLanes*>(p), FilterLanes);
+    return;
+  }
+  to = FilterLanes{};
+  for (int64_t j = 0; j < lanes; ++j) to[j] = p[j * stride];
+}
+
+// u[a][b][c][k0 + j] = (G g G^T)[a][b] for the filters g = weight[k0 + j][c], j < lanes.
+RESNET_AVX512_AND_BASELINE
+void transform_filters(const float* weight, int64_t k0, int64_t lanes, int64_t c, int64_t out_channels,
+                       int64_t in_channels, float* u) {
+  const float* f = weight + (k0 * in_channels + c) * 9;
+  FilterLanes g[9];
+  for (int64_t x = 0; x < 9; ++x) load_filters(g[x], f + x, in_channels * 9, lanes);
+  FilterLanes gg[kInputTile][3];  // G g
+  for (int64_t a = 0; a < kInputTile; ++a)
+    for (int64_t x = 0; x < 3; ++x) gg[a][x] = G[a][0] * g[x] + G[a][1] * g[3 + x] + G[a][2] * g[6 + x];
+  for (int64_t a = 0; a < kInputTile; ++a)
+    for (int64_t b = 0; b < kInputTile; ++b) {
+      const FilterLanes r = gg[a][0] * G[b][0] + gg[a][1] * G[b][1] + gg[a][2] * G[b][2];
+      float* to = u + ((a * kInputTile + b) * in_channels + c) * out_channels + k0;
+      for (int64_t j = 0; j < lanes; ++j) to[j] = static_cast<float>(r[j]);
+    }
+}
+
+// weight_grad[k0 + j][c] += G^T du[.][.][c][k0 + j] G, j < lanes (the sum in double, rounded once).
+RESNET_AVX512_AND_BASELINE
+void transform_filter_gradients(const float* du, int64_t k0, int64_t lanes, int64_t c, int64_t out_channels,
+                                int64_t in_channels, float* weight_grad) {
+  FilterLanes gt_du[3][kInputTile] = {};  // G^T dU
+  for (int64_t a = 0; a < kInputTile; ++a)
+    for (int64_t b = 0; b < kInputTile; ++b) {
+      FilterLanes d;
+      load_filters(d, du + ((a * kInputTile + b) * in_channels + c) * out_channels + k0, 1, lanes);
+      for (int64_t p = 0; p < 3; ++p) gt_du[p][b] += G[a][p] * d;
+    }
+  for (int64_t p = 0; p < 3; ++p)
+    for (int64_t q = 0; q < 3; ++q) {
+      FilterLanes sum = {};
+      for (int64_t b = 0; b < kInputTile; ++b) sum += gt_du[p][b] * G[b][q];
+      for (int64_t j = 0; j < lanes; ++j) {
+        float& f = weight_grad[((k0 + j) * in_channels + c) * 9 + p * 3 + q];
+        f = static_cast<float>(f + sum[j]);
+      }
+    }
+}
+
 }  // namespace
 
 void transform_weights(const float* weight, int64_t out_channels, int64_t in_channels, float* u) {
-  // (Training transforms its weights at every step: the filters are independent, so threads share them, and k
-  // runs innermost so that each of the 36 planes of u is written in order.)
+  // (Training transforms its weights at every step: the filters are independent, so threads share them, and 8
+  // filters at a time fill each of the 36 planes of u in order.)
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < in_channels; ++c) {
-    for (int64_t k = 0; k < out_channels; ++k) {
-      const float* f = weight + (k * in_channels + c) * 9;
-      double gf[kInputTile][3];  // G g
-      for (int64_t a = 0; a < kInputTile; ++a)
-        for (int64_t x = 0; x < 3; ++x) gf[a][x] = G[a][0] * f[x] + G[a][1] * f[3 + x] + G[a][2] * f[6 + x];
-      for (int64_t a = 0; a < kInputTile; ++a)
-        for (int64_t b = 0; b < kInputTile; ++b)
-          u[((a * kInputTile + b) * in_channels + c) * out_channels + k] =
-              static_cast<float>(gf[a][0] * G[b][0] + gf[a][1] * G[b][1] + gf[a][2] * G[b][2]);
-    }
-  }
+  for (int64_t c = 0; c < in_channels; ++c)
+    for (int64_t k0 = 0; k0 < out_channels; k0 += kFilterLanes)
+      transform_filters(weight, k0, std::min(kFilterLanes, out_channels - k0), c, out_channels, in_channels,
+                        u);
 }
 
 void transform_input(const Geometry& g, const float* src, float* v) {
@@ -237,25 +286,13 @@ void transform_output_gradient(const Geometry& g, const float* dy, float* dm) {
 
 void transform_weights_gradient(const float* du, int64_t out_channels, int64_t in_channels,
                                 float* weight_grad) {
-  // (Filters are independent: threads share them; k innermost reads each of the 36 planes of du in order.)
+  // (Filters are independent: threads share them; 8 filters at a time read each of the 36 planes of du in
+  // order.)
 #pragma omp parallel for schedule(static)
-  for (int64_t c = 0; c < in_channels; ++c) {
-    for (int64_t k = 0; k < out_channels; ++k) {
-      double gt_du[3][kInputTile] = {};  // G^T dU
-      for (int64_t a = 0; a < kInputTile; ++a)
-        for (int64_t b = 0; b < kInputTile; ++b) {
-          const double d = du[((a * kInputTile + b) * in_channels + c) * out_channels + k];
-          for (int64_t p = 0; p < 3; ++p) gt_du[p][b] += G[a][p] * d;
-        }
-      float* f = weight_grad + (k * in_channels + c) * 9;
-      for (int64_t p = 0; p < 3; ++p)
-        for (int64_t q = 0; q < 3; ++q) {
-          double sum = f[p * 3 + q];
-          for (int64_t b = 0; b < kInputTile; ++b) sum += gt_du[p][b] * G[b][q];
-          f[p * 3 + q] = static_cast<float>(sum);
-        }
-    }
-  }
+  for (int64_t c = 0; c < in_channels; ++c)
+    for (int64_t k0 = 0; k0 < out_channels; k0 += kFilterLanes)
+      transform_filter_gradients(du, k0, std::min(kFilterLanes, out_channels - k0), c, out_channels,
+                                 in_channels, weight_grad);
 }
 
 }  // namespace resnet::winograd
