@@ -11,6 +11,8 @@
 
 namespace resnet {
 
+class Conv2d;
+
 enum class BlockKind { basic, bottleneck };
 enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no max-pool
 // How a block's shortcut changes shape when stride != 1 or channels change:
@@ -103,6 +105,11 @@ class ResNet : public Module {
   // below it, and backward returns an undefined tensor. Throws InputError for an unknown part.
   void freeze(const std::string& part);
 
+  // Whether backward and backward_features compute dL/dx (default true). Training sets false, as torch's
+  // input does not require grad: the stem convolution then skips its backward-data, and both return an
+  // undefined tensor. Parameter gradients are the same either way.
+  void set_input_gradient(bool computes);
+
  private:
   ResNetConfig config_;
   DType compute_dtype_ = DType::f32;
@@ -113,6 +120,7 @@ class ResNet : public Module {
   void check_input(const Tensor& x) const;
 
   std::vector<Module*> sequence_;  // the order forward runs the top-level children
+  Conv2d* stem_conv_ = nullptr;    // conv1, sequence_[0]
   size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
   Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
   // The last forward_features: where each asked feature ends in sequence_, and how far it ran.

@@ -91,6 +91,7 @@ BenchModel classifier(const TrainBenchFlags& f, const TrainBenchCommon& c, DType
   auto model = std::make_unique<ResNet>(config, c.model.seed);
   model->freeze(f.freeze);
   model->set_compute_dtype(dtype);
+  model->set_input_gradient(false);  // as resnet train (and the peers: their images do not require grad)
   // Labels uniform in [0, classes).
   Rng rng(1);
   Tensor images = random_images(c, config.in_channels, rng);
@@ -113,6 +114,7 @@ BenchModel unet(const TrainBenchFlags& f, const TrainBenchCommon& c, DType dtype
   auto model = std::make_unique<UNet>(config, c.model.seed);
   model->freeze(f.freeze);
   model->set_compute_dtype(dtype);
+  model->encoder().set_input_gradient(false);
   // Mask [N, size, size] of classes uniform in [0, classes) (0/1 for one class).
   Rng rng(1);
   Tensor images = random_images(c, config.encoder.in_channels, rng);

@@ -86,7 +86,8 @@ ResNet::ResNet(std::string path, std::string type_name, const ResNetConfig& conf
   Conv2dOptions stem_conv{.in_channels = config.in_channels,
                           .out_channels = inplanes,
                           .window = imagenet_stem ? Window::square(7, 2, 3) : Window::square(3, 1, 1)};
-  sequence_.push_back(&add_child<Conv2d>("conv1", stem_conv));
+  stem_conv_ = &add_child<Conv2d>("conv1", stem_conv);
+  sequence_.push_back(stem_conv_);
   sequence_.push_back(&add_child<BatchNorm2d>("bn1", inplanes));
   sequence_.push_back(&add_child<ReLU>("relu"));
   if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", Window::square(3, 2, 1)));
@@ -147,6 +148,10 @@ void ResNet::freeze(const std::string& part) {
     throw InputError(
         fmt::format("--freeze {}: expected stem, layer1..layer{} or backbone", part, config_.layers.size()));
   }
+}
+
+void ResNet::set_input_gradient(bool computes) {
+  stem_conv_->set_input_gradient(computes);
 }
 
 Tensor ResNet::forward(const Tensor& x) {
@@ -235,7 +240,7 @@ Tensor ResNet::backward(const Tensor& dlogits) {
   if (frozen_ == sequence_.size()) return Tensor();  // the backbone is frozen: the classifier alone learns
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
   for (size_t i = sequence_.size(); i-- > frozen_;) d = sequence_[i]->backward(d);
-  return frozen_ > 0 ? Tensor() : ops::convert(d, DType::f32);
+  return frozen_ > 0 || !d.defined() ? Tensor() : ops::convert(d, DType::f32);
 }
 
 Tensor ResNet::backward_to(const std::string& stage, const Tensor& dlogits) {

@@ -39,6 +39,7 @@ Tensor Conv2d::backward(const Tensor& dy) {
   ops::conv2d_backward_weights(x, dy, options_.window, grad_to_accumulate(*weight_),
                                bias_ ? &grad_to_accumulate(*bias_) : nullptr);
   notify_gradients_ready();
+  if (!input_gradient_) return Tensor();
   return ops::conv2d_backward_data(dy, weight_->value, x.shape(), options_.window);
 }
 

@@ -60,6 +60,7 @@ class ClassificationTask final : public LoaderTask<Loader, Batch> {
     // bf16: mixed precision (ResNet::set_compute_dtype); the per-epoch evaluation runs in it too, as training
     // under torch.autocast evaluates.
     model_->set_compute_dtype(c.precision == "bf16" ? DType::bf16 : DType::f32);
+    model_->set_input_gradient(false);  // the images need none (torch: inputs do not require grad)
     classifier_prefix_ = model_->children().back()->path() + ".";
     make_loaders(info);
   }

@@ -86,6 +86,7 @@ class SegmentationTask final : public LoaderTask<SegmentationLoader, Segmentatio
     }
     model_->freeze(c.freeze);
     model_->set_compute_dtype(c.precision == "bf16" ? DType::bf16 : DType::f32);
+    model_->encoder().set_input_gradient(false);  // the images need none (torch: inputs do not require grad)
     encoder_prefix_ = model_->encoder().path() + ".";
     make_loaders();
   }
