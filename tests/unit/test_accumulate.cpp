@@ -4,29 +4,22 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
-#include <random>
 #include <string>
 #include <vector>
 
 #include "dnnl/accumulate.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
+#include "unit/op_test_util.h"
 
 namespace resnet {
 namespace {
 
 using tag = dnnl::memory::format_tag;
+using test::random_tensor;
 
-Tensor random_tensor(const Shape& shape, uint32_t seed) {
-  Tensor t = Tensor::empty(shape);
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (int64_t i = 0; i < t.numel(); ++i) t.f32()[i] = dist(rng);
-  return t;
-}
-
-// diff: the values of `plain` ([O,I,H,W]) reordered into `layout` by oneDNN; acc += diff must equal acc +
-// plain.
+// diff = random `values` [O,I,H,W] reordered into `layout` by oneDNN; accumulating it into acc must give
+// acc + values.
 void expect_accumulates_exactly(const Shape& shape, tag layout) {
   SCOPED_TRACE(fmt::format("[{}, {}, {}, {}]", shape[0], shape[1], shape[2], shape[3]));
   const dnnl::memory::dims dims(shape.begin(), shape.end());
