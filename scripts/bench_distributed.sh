@@ -35,12 +35,13 @@ for name, n in [(f"data_batch_{i}.bin", 256) for i in range(1, 6)] + [("test_bat
 PY
 
 echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg); --workers $WORKERS"
+# One short training run on the random images; the callers add threads, model and output flags.
+train=("$resnet" train --dataset cifar10 --data "$work/cifar" --test-subset 16 --epochs 1
+       --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet)
 run() {  # ranks threads model-flags...
   local ranks=$1 threads=$2
   shift 2
-  local cmd=("$resnet" train --dataset cifar10 --data "$work/cifar" --test-subset 16 --epochs 1
-             --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet --threads "$threads"
-             --out "$work/run" "$@")
+  local cmd=("${train[@]}" --threads "$threads" --out "$work/run" "$@")
   rm -rf "$work/run"
   if ((ranks == 1)); then
     RESNET_DDP_TIMING=1 OMP_NUM_THREADS=$threads "${cmd[@]}" 2>&1 >/dev/null | grep '^ddp'
@@ -52,8 +53,7 @@ run() {  # ranks threads model-flags...
 two_alone() {  # per-rank-batch model-flags...: two 1-thread processes at once, images/s of each and the sum
   local batch=$1
   shift
-  local cmd=("$resnet" train --dataset cifar10 --data "$work/cifar" --test-subset 16 --epochs 1
-             --max-steps-per-epoch "$STEPS" --workers "$WORKERS" --quiet --threads 1 "$@" --batch-size "$batch")
+  local cmd=("${train[@]}" --threads 1 "$@" --batch-size "$batch")
   rm -rf "$work/alone0" "$work/alone1"
   for i in 0 1; do
     RESNET_DDP_TIMING=1 OMP_NUM_THREADS=1 "${cmd[@]}" --out "$work/alone$i" 2>&1 >/dev/null |

@@ -19,9 +19,9 @@ bool is_unpadded_16b16a_to_oihw(const dnnl::memory::desc& diff_md, const dnnl::m
 }
 
 // acc [O][I][S] += diff [O/16][I/16][S][16 i][16 o] (S = H·W): each 16×16 block transposed while it is in L1.
-// oneDNN's reorder with a sum post-op does the same 10–17× slower (a 2048×1024 1×1 gradient: 14 ms on one
-// thread against 0.8–1.7 ms; docs/BENCHMARKS.md "Distributed training"), and training runs it for every
-// convolution's weights at every step.
+// oneDNN's reorder with a sum post-op does the same 10–17× slower (a 512×2048 1×1 gradient: 7.5 ms on one
+// thread against 0.44–0.64 ms; docs/BENCHMARKS.md "Distributed training", session 12), and training runs it
+// for every convolution's weights at every step.
 void add_16b16a_into_oihw(const float* diff, int64_t out_channels, int64_t in_channels, int64_t spatial,
                           float* acc) {
   const int64_t out_blocks = out_channels / 16, in_blocks = in_channels / 16;
