@@ -18,6 +18,7 @@
 #include "dnnl/memory.h"
 #include "infer/onednn/conv_tuner.h"
 #include "infer/onednn/desc_text.h"
+#include "infer/onednn/int8_conv_probe.h"
 #include "infer/onednn/kernel.h"
 #include "infer/onednn/kernel_kinds.h"
 #include "infer/onednn/plan_weights.h"
@@ -233,10 +234,22 @@ class KernelBuilder {
     return k;
   }
 
-  // oneDNN's implementation number `impl` (0: its first choice; next_impl() order) of a direct convolution
-  // with the layouts decided so far.
+  // A oneDNN implementation picked by name (impl_info_str) and the activation layouts it must read and write.
+  // Names, not positions in next_impl() order: with oneDNN's primitive cache holding the convolution, the
+  // iteration starts with the cached implementation and then lists every implementation again, so the n-th
+  // one depends on what was created before (oneDNN 3.2).
+  struct NamedImpl {
+    std::string name;
+    memory::desc src, dst;
+  };
+  static bool is(const dnnl::convolution_forward::primitive_desc& pd, const NamedImpl& impl) {
+    return pd.impl_info_str() == impl.name && pd.src_desc() == impl.src && pd.dst_desc() == impl.dst;
+  }
+
+  // oneDNN's implementation of a direct convolution with the layouts decided so far: its first choice, or the
+  // first one that `impl` names.
   dnnl::convolution_forward::primitive_desc conv_pd(const Step& step, const StepGeometry& g,
-                                                    int impl = 0) const {
+                                                    const std::optional<NamedImpl>& impl = {}) const {
     const Window& w = g.window;
     const memory::desc dst =
         step.accumulate ? with_type(value_md(step.dst), dst_type(step)) : any_md(g.dst, dst_type(step));
@@ -245,9 +258,9 @@ class KernelBuilder {
         value_or_any(step.src, g.src), conv_weight_md(step.weight, w.groups, weight_type(step), true),
         conv_bias_md(g), dst, {w.stride_h, w.stride_w}, {w.dilation_h - 1, w.dilation_w - 1},
         {w.pad_h, w.pad_w}, {g.pad_bottom, g.pad_right}, step_attr(step, program_.int8));
-    for (int k = 0; k < impl; ++k) {
+    while (impl && !is(pd, *impl)) {
       if (!pd.next_impl())
-        throw InternalError(fmt::format("{}: no oneDNN implementation {}", step.name, impl));
+        throw InternalError(fmt::format("{}: no oneDNN implementation {}", step.name, impl->name));
     }
     return pd;
   }
@@ -267,29 +280,33 @@ class KernelBuilder {
     if (winograd) {
       candidates.push_back({"winograd", [&step, &g] { return winograd_runner(step, g); }});
     }
-    std::vector<int> impls;  // the implementation number of each direct candidate, in candidate order
     auto pd = conv_pd(step, g);
     const memory::desc want_src = winograd ? WinogradKernel::activation_desc(g.src) : pd.src_desc();
     const memory::desc want_dst = winograd ? WinogradKernel::activation_desc(g.dst) : pd.dst_desc();
-    for (int k = 0;; ++k) {
-      const std::string name = pd.impl_info_str();
-      const bool seen =
-          std::any_of(candidates.begin(), candidates.end(), [&](const auto& c) { return c.name == name; });
-      const bool same_layouts = pd.src_desc() == want_src && pd.dst_desc() == want_dst;
-      if (!is_reference(pd) && !seen && same_layouts) {
-        impls.push_back(k);
-        candidates.push_back(
-            {name, [this, &step, &g, k] { return direct_runner(conv_pd(step, g, k), step, program_.int8); }});
-      }
-      if (!pd.next_impl()) break;
-    }
+    const std::vector<uint8_t> untuned_output =
+        program_.int8 ? int8_probe(pd, step, g) : std::vector<uint8_t>();
+    do {
+      const NamedImpl impl{pd.impl_info_str(), want_src, want_dst};
+      const bool seen = std::any_of(candidates.begin(), candidates.end(),
+                                    [&](const auto& c) { return c.name == impl.name; });
+      if (is_reference(pd) || seen || !is(pd, impl)) continue;
+      if (program_.int8 && int8_probe(pd, step, g) != untuned_output) continue;  // another function
+      candidates.push_back({impl.name, [this, &step, &g, impl] {
+                              return direct_runner(conv_pd(step, g, impl), step, program_.int8);
+                            }});
+    } while (pd.next_impl());
     if (candidates.empty()) return conv(i, step, g);  // only reference code: as without tuning
     const std::string chosen = tuner_->choose(step.name, tuning_key(step, g, winograd), candidates);
     if (chosen == "winograd") return winograd_conv(i, step, g);
-    const size_t direct = static_cast<size_t>(
-        std::find_if(candidates.begin(), candidates.end(), [&](const auto& c) { return c.name == chosen; }) -
-        candidates.begin() - (winograd ? 1 : 0));
-    return conv(i, step, g, impls.at(direct));
+    return conv(i, step, g, NamedImpl{chosen, want_src, want_dst});
+  }
+
+  // What an int8 kernel writes on int8_conv_probe's input, with the step's weights and scales.
+  static std::vector<uint8_t> int8_probe(const dnnl::convolution_forward::primitive_desc& pd,
+                                         const Step& step, const StepGeometry& g) {
+    const Tensor& weight = step.int8.weight;
+    return int8_conv_probe(pd, weight, conv_weight_md(weight, g.window.groups, dt::s8, false),
+                           conv_scales(step.int8));
   }
 
   // What decides a convolution's candidates and their speed: the layouts decided, shapes, window, post-ops,
@@ -377,7 +394,8 @@ class KernelBuilder {
     };
   }
 
-  std::unique_ptr<Kernel> conv(size_t i, const Step& step, const StepGeometry& g, int impl = 0) {
+  std::unique_ptr<Kernel> conv(size_t i, const Step& step, const StepGeometry& g,
+                               const std::optional<NamedImpl>& impl = {}) {
     const Window& w = g.window;
     const memory::desc bias = conv_bias_md(g);
     auto pd = conv_pd(step, g, impl);
