@@ -15,7 +15,7 @@
 namespace resnet::infer {
 namespace {
 
-constexpr int kFormat = 1;
+constexpr int kFormat = 2;  // 2: int8 choices only among kernels of the untuned results; names, not positions
 
 nlohmann::json empty_cache() {
   return {{"format", kFormat}, {"machines", nlohmann::json::object()}};

@@ -67,6 +67,10 @@ std::string ConvTuner::choose(const std::string& step, const std::string& key,
   double best = std::numeric_limits<double>::infinity();
   std::string timed;
   for (const ConvCandidate& c : candidates) {
+    if (c.admissible && !c.admissible()) {
+      timed += fmt::format("{}{} (other results)", timed.empty() ? "" : ", ", c.name);
+      continue;
+    }
     const double ms = time_candidate(c.prepare(), best);  // the buffers live for this candidate only
     ++timings_;
     timed += fmt::format("{}{} {:.2f} ms", timed.empty() ? "" : ", ", c.name, ms);

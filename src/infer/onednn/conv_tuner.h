@@ -24,10 +24,13 @@ namespace resnet::infer {
 std::string tuning_machine_key();
 
 // A candidate kernel: its name ("winograd", or oneDNN's implementation name "brg:avx512_core") and how to
-// make it ready to time: prepare() allocates its buffers and returns one synchronous run.
+// make it ready to time: prepare() allocates its buffers and returns one synchronous run. admissible (when
+// set): whether it computes the convolution exactly as the untuned kernel does, asked before timing it
+// (int8: int8_conv_probe.h); one that is not is never chosen.
 struct ConvCandidate {
   std::string name;
   std::function<std::function<void()>()> prepare;
+  std::function<bool()> admissible;
 };
 
 class ConvTuner {

@@ -283,17 +283,23 @@ class KernelBuilder {
     auto pd = conv_pd(step, g);
     const memory::desc want_src = winograd ? WinogradKernel::activation_desc(g.src) : pd.src_desc();
     const memory::desc want_dst = winograd ? WinogradKernel::activation_desc(g.dst) : pd.dst_desc();
-    const std::vector<uint8_t> untuned_output =
-        program_.int8 ? int8_probe(pd, step, g) : std::vector<uint8_t>();
+    // int8: what the untuned kernel (the first candidate) writes on the probe, computed when first needed.
+    auto untuned_output = std::make_shared<std::optional<std::vector<uint8_t>>>();
     do {
       const NamedImpl impl{pd.impl_info_str(), want_src, want_dst};
       const bool seen = std::any_of(candidates.begin(), candidates.end(),
                                     [&](const auto& c) { return c.name == impl.name; });
       if (is_reference(pd) || seen || !is(pd, impl)) continue;
-      if (program_.int8 && int8_probe(pd, step, g) != untuned_output) continue;  // another function
-      candidates.push_back({impl.name, [this, &step, &g, impl] {
-                              return direct_runner(conv_pd(step, g, impl), step, program_.int8);
-                            }});
+      ConvCandidate candidate{impl.name, [this, &step, &g, impl] {
+                                return direct_runner(conv_pd(step, g, impl), step, program_.int8);
+                              }};
+      if (program_.int8 && !candidates.empty()) {
+        candidate.admissible = [this, &step, &g, impl, untuned_output] {
+          if (!*untuned_output) *untuned_output = int8_probe(conv_pd(step, g), step, g);
+          return int8_probe(conv_pd(step, g, impl), step, g) == **untuned_output;
+        };
+      }
+      candidates.push_back(std::move(candidate));
     } while (pd.next_impl());
     if (candidates.empty()) return conv(i, step, g);  // only reference code: as without tuning
     const std::string chosen = tuner_->choose(step.name, tuning_key(step, g, winograd), candidates);
