@@ -13,7 +13,9 @@ Each round runs every (arch, batch, engine, precision) once, in a rotated order,
 rounds. In the first round every engine also writes its logits of the batch, which are compared with PyTorch f32's:
 max |difference| and top-1 agreement. Last column: resnet.cpp images/s over the best peer's, per precision.
 Environment: ROUNDS (3), THREADS (2), ARCHS, BATCHES, ITERS_B1 (20), ITERS (3, batches > 1), ENGINES (all),
-OMP_WAIT_POLICY (passive unless set; ONNX Runtime's spinning is switched off with it). Raw results: WORK/results.json.
+OMP_WAIT_POLICY (unset: every engine's own wait, as users run them -- OpenMP and ONNX Runtime spin a little before
+sleeping, as OpenVINO's TBB threads do; passive on a machine shared with other work, and ONNX Runtime's spinning is
+switched off with it). Raw results: WORK/results.json.
 """
 import argparse
 import json
@@ -190,7 +192,6 @@ def main():
                    default=["pytorch", "pytorch2", "pytorch2-compile", "onnxruntime", "openvino", "resnet.cpp",
                             "resnet.cpp-direct"])
     args = p.parse_args()
-    os.environ.setdefault("OMP_WAIT_POLICY", "passive")
     bench = Bench(args)
 
     configs = [c for c in CONFIGS if c[0] in args.engines]
@@ -200,7 +201,7 @@ def main():
     loads = [open("/proc/loadavg").read().split()[:3]]
     started = time.time()
     print(f"bench-peers: {args.rounds} rounds, {args.threads} threads, OMP_WAIT_POLICY="
-          f"{os.environ['OMP_WAIT_POLICY']}, load {' '.join(loads[0])}", file=sys.stderr)
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset (each engine default)')}, load {' '.join(loads[0])}", file=sys.stderr)
     for r in range(args.rounds):
         # Rotate the order of the engines every round so that none always runs first (or after the same one).
         order = cases[r % len(cases):] + cases[:r % len(cases)] if r else cases
@@ -240,7 +241,7 @@ def main():
         print("Versions: " + "; ".join(f"{e}: {v}" for e, v in sorted(versions.items())))
     print(f"{args.threads} threads, {args.size}x{args.size}, medians of {args.rounds} interleaved rounds "
           f"(batch 1: {args.iters_b1} timed passes each, larger batches: {args.iters}),\nOMP_WAIT_POLICY="
-          f"{os.environ['OMP_WAIT_POLICY']}; load average {' '.join(loads[0])} before, "
+          f"{os.environ.get('OMP_WAIT_POLICY', 'unset (each engine default)')}; load average {' '.join(loads[0])} before, "
           f"{' '.join(loads[-1])} after ({minutes:.0f} min)\n")
     print("| arch | batch | precision | engine | images/s | p50 ms | p99 ms | CPU ms/batch | max\\|Δ\\| vs torch f32 "
           "| top-1 agreement | resnet.cpp / best peer |")

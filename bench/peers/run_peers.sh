@@ -3,7 +3,7 @@
 # Usage: bench/peers/run_peers.sh [build-dir]. Bootstraps bench/peers/.venv (setup_venv.sh, pinned versions), makes
 # the shared weights/inputs/ONNX/reference logits in BUILD/peers-data (prepare.py, once), then runs run_peers.py.
 # Environment: ROUNDS (3) THREADS (2) ARCHS ("resnet18 resnet50") BATCHES ("1 32") ITERS (3) ITERS_B1 (20)
-# ENGINES ("pytorch pytorch2 pytorch2-compile onnxruntime openvino resnet.cpp resnet.cpp-direct") OMP_WAIT_POLICY (passive unless set).
+# ENGINES ("pytorch pytorch2 pytorch2-compile onnxruntime openvino resnet.cpp resnet.cpp-direct") OMP_WAIT_POLICY (unset: each engine's own; passive on a shared machine).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 build=${1:-build}
