@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <optional>
+#include <vector>
 
 #include "infer/abs_histogram.h"
 #include "infer/lower.h"
@@ -42,11 +43,17 @@ Calibrator::Calibrator(ResNet& model, CalibrationOptions options)
       !(options.percentile > 0.0 && options.percentile <= 100.0)) {
     throw InputError(fmt::format("--percentile {}: must be in (0, 100]", options.percentile));
   }
+  // The tensors the int8 plan quantizes: the input, every conv's output and the average pool's (the
+  // classifier's input: a mean far below the largest activation before it, so it gets a scale of its own).
   const infer::Program program = infer::lower_resnet(model);
+  std::vector<DType> type(static_cast<size_t>(program.num_values), DType::f32);
+  type[static_cast<size_t>(program.input)] = DType::s8;
   impl_->quantized["input"] = DType::s8;
   for (const infer::Step& step : program.steps) {
-    if (step.kind == infer::StepKind::conv)
-      impl_->quantized[step.name] = infer::int8_output_type(step, DType::s8);
+    const DType out = infer::int8_output_type(step, type[static_cast<size_t>(step.src)]);
+    type[static_cast<size_t>(step.dst)] = out;
+    if (step.kind == infer::StepKind::conv || step.kind == infer::StepKind::avg_pool)
+      impl_->quantized[step.name] = out;
   }
 }
 

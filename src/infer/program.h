@@ -29,13 +29,14 @@ std::string_view step_kind_name(StepKind kind);
 
 // How an int8 plan (quantize_program) runs a step. Scales are the real value of one integer step.
 struct StepInt8 {
-  DType dst_type = DType::f32;  // conv: u8 with ReLU, else s8; max_pool: its input's; avg_pool, linear: f32
+  DType dst_type = DType::f32;  // conv: u8 with ReLU, else s8; max_pool: its input's; avg_pool: its input's
+                                // (f32 without a calibrated scale); linear: f32
   float src_scale = 0.0f;       // of the value read (f32 values: 1)
   float dst_scale = 1.0f;       // of the value written
   DType sum_type = DType::u8;   // accumulate: the type and scale of the shortcut already in dst
   float sum_scale = 0.0f;
-  Tensor weight;         // conv: s8, the folded weight quantized per output channel (same shape)
-  Tensor weight_scales;  // conv: f32 [O]
+  Tensor weight;  // conv, and linear after an integer pool: s8, quantized per output channel (same shape)
+  Tensor weight_scales;  // f32 [O], with weight
 };
 
 struct Step {

@@ -76,8 +76,8 @@ DType int8_output_type(const Step& step, DType src_type) {
     case StepKind::conv:
       return step.relu ? DType::u8 : DType::s8;
     case StepKind::max_pool:
+    case StepKind::avg_pool:  // with a scale of its own (quantize_program: f32 where it has none)
       return src_type;
-    case StepKind::avg_pool:
     case StepKind::linear:
     case StepKind::upsample_nearest:  // not planned in int8 (quantize_program refuses them)
     case StepKind::concat:
@@ -126,16 +126,28 @@ void quantize_program(Program& program, const Int8Calibration& calibration) {
       case StepKind::max_pool:
         q.dst_scale = scale[src];
         break;
-      case StepKind::avg_pool:
+      case StepKind::avg_pool:  // integers of the pooled values' own scale, or f32 (calibrated before it had
+                                // one)
+        if (const auto it = calibration.activation_scales.find(step.name);
+            it != calibration.activation_scales.end()) {
+          q.dst_scale = required_scale(calibration, step.name);
+        } else {
+          q.dst_type = DType::f32;
+          q.dst_scale = 1.0f;
+        }
+        break;
       case StepKind::linear:
+        q.dst_scale = 1.0f;             // f32 logits
+        if (type[src] != DType::f32) {  // the pooled integers: an int8 classifier
+          QuantizedWeight w = quantize_per_channel(step.weight);
+          q.weight = std::move(w.values);
+          q.weight_scales = std::move(w.scales);
+        }
+        break;
       case StepKind::upsample_nearest:
       case StepKind::concat:
         q.dst_scale = 1.0f;
         break;
-    }
-    if (step.kind == StepKind::linear && type[src] != DType::f32) {
-      throw InputError(
-          fmt::format("{}: the int8 plan expects a global average pool before the classifier", step.name));
     }
     type[dst] = q.dst_type;
     scale[dst] = q.dst_scale;

@@ -54,15 +54,25 @@ class PrimitiveKernel final : public Kernel {
   ExecArgs args_;  // filled by bind()
 };
 
-// An int8 average pool, which writes f32: oneDNN pools integers only into the same type, so a reorder first
-// dequantizes the input into a buffer of the kernel's own (f32 = integer * scale; [N, C, 7, 7] for
-// ResNet-50 at 224), and the pool reads that.
+// An int8 average pool: a reorder dequantizes the input into a buffer of the kernel's own (f32 = integer *
+// scale; [N, C, 7, 7] for ResNet-50 at 224; oneDNN pools integers only into the same type, which would keep
+// the input's scale), the pool runs in f32, and where the pooled values have a calibrated scale of their own
+// a second reorder quantizes them with it (the classifier's int8 input); otherwise the pool writes f32.
 class DequantizingPoolKernel final : public Kernel {
  public:
   // src: the integer value, described by `integer`, of scale `scale`; pool reads its f32 copy (in
-  // pool.src_desc(), the same layout) and writes value dst.
+  // pool.src_desc(), the same layout) and writes f32. dst: that f32 value, or (`out`) the pooled values
+  // quantized with out->scale into out->desc (the pool's output layout, an integer type).
+  struct Quantized {
+    dnnl::memory::desc desc;
+    float scale;
+  };
   DequantizingPoolKernel(KernelLabel label, const dnnl::pooling_forward::primitive_desc& pool, int src,
-                         const dnnl::memory::desc& integer, float scale, int dst);
+                         const dnnl::memory::desc& integer, float scale, int dst,
+                         std::optional<Quantized> out = std::nullopt);
+
+  // The description of the kernel's output value.
+  const dnnl::memory::desc& dst_desc() const { return dst_md_; }
 
   std::unique_ptr<Kernel> clone() const override;
   void bind(KernelBinding& binding) override;
@@ -76,14 +86,18 @@ class DequantizingPoolKernel final : public Kernel {
   KernelLabel label_;
   int src_, dst_value_;
   dnnl::memory::desc integer_;
-  RuntimeScales scale_;
+  RuntimeScales scale_, out_scale_;
   dnnl::reorder::primitive_desc dequantize_pd_;
   dnnl::reorder dequantize_;
   dnnl::memory dequantized_;  // f32, the pool's source
   dnnl::pooling_forward::primitive_desc pool_pd_;
   dnnl::pooling_forward pool_;
+  std::optional<dnnl::reorder::primitive_desc> quantize_pd_;  // with a calibrated output scale
+  std::optional<dnnl::reorder> quantize_;
+  dnnl::memory pooled_;  // f32, the pool's output when it is quantized after
+  dnnl::memory::desc dst_md_;
   dnnl::memory dst_;
-  ExecArgs dequantize_args_, pool_args_;  // filled by bind()
+  ExecArgs dequantize_args_, pool_args_, quantize_args_;  // filled by bind()
 };
 
 // A convolution run as Winograd F(4x4, 3x3) (plan_winograd.h), from and to f32 nChw16c values. Its weight is

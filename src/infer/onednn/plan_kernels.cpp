@@ -88,7 +88,7 @@ dnnl::primitive_attr step_attr(const Step& step, bool int8) {
   }
   if (step.relu) post_ops.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
   attr.set_post_ops(post_ops);
-  if (int8 && step.kind == StepKind::conv) {
+  if (int8 && step.int8.weight.defined()) {  // a conv, or the classifier reading integers
     attr.set_scales_mask(DNNL_ARG_SRC, 0);
     attr.set_scales_mask(DNNL_ARG_WEIGHTS, step.window.groups > 1 ? 0b11 : 0b1);  // per output channel
     attr.set_scales_mask(DNNL_ARG_DST, 0);
@@ -96,8 +96,9 @@ dnnl::primitive_attr step_attr(const Step& step, bool int8) {
   return attr;
 }
 
-// int8 runtime scales of a conv: the source's and destination's (per tensor), the weights' (per channel).
-RuntimeScales conv_scales(const StepInt8& q) {
+// int8 runtime scales of a conv or classifier: the source's and destination's (per tensor), the weights' (per
+// channel).
+RuntimeScales int8_scales(const StepInt8& q) {
   RuntimeScales scales;
   scales.add(DNNL_ARG_SRC, Tensor::full({1}, q.src_scale));
   scales.add(DNNL_ARG_WEIGHTS, q.weight_scales);
@@ -196,8 +197,10 @@ class KernelBuilder {
     if (program_.int8) return data_type_of(step.int8.dst_type);
     return step.kind == StepKind::linear ? dt::f32 : act_type_;
   }
+  // int8: s8 where quantize_program quantized the weight (every conv; the classifier after a calibrated
+  // pool).
   dt weight_type(const Step& step) const {
-    if (program_.int8) return step.kind == StepKind::conv ? dt::s8 : dt::f32;
+    if (program_.int8) return step.int8.weight.defined() ? dt::s8 : dt::f32;
     return act_type_;
   }
 
@@ -312,7 +315,7 @@ class KernelBuilder {
                                          const Step& step, const StepGeometry& g) {
     const Tensor& weight = step.int8.weight;
     return int8_conv_probe(pd, weight, conv_weight_md(weight, g.window.groups, dt::s8, false),
-                           conv_scales(step.int8));
+                           int8_scales(step.int8));
   }
 
   // What decides a convolution's candidates and their speed: the layouts decided, shapes, window, post-ops,
@@ -361,7 +364,7 @@ class KernelBuilder {
     zeros(DNNL_ARG_DST, pd.dst_desc());
     zeros(DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc());
     if (int8) {
-      b->scales = conv_scales(step.int8);
+      b->scales = int8_scales(step.int8);
       b->scales.add_to(b->args);
     }
     return [b] {
@@ -415,29 +418,33 @@ class KernelBuilder {
         .plain_md = conv_weight_md(plain, w.groups, data_type_of(plain.dtype()), false)};
     return std::make_unique<PrimitiveKernel>(label(step, "conv"), pd, step.src, step.dst, weight,
                                              wrap(step.bias, bias),
-                                             program_.int8 ? conv_scales(step.int8) : RuntimeScales());
+                                             program_.int8 ? int8_scales(step.int8) : RuntimeScales());
   }
 
   std::unique_ptr<Kernel> pool(const Step& step, const StepGeometry& g) {
     const Window& w = g.window;
     const bool max = step.kind == StepKind::max_pool;
     const memory::desc src = value_md(step.src);
-    const dt out = dst_type(step);
-    // oneDNN pools integers only into the same type: an int8 average pool (f32 out) reads a dequantized copy.
-    const bool dequantize = src.get_data_type() != out;
+    // An int8 average pool runs in f32 between a dequantizing and (with a scale of its own) a quantizing
+    // reorder: oneDNN pools integers only into the same type, at the input's scale.
+    const bool dequantize = program_.int8 && !max;
     auto pd = dnnl::pooling_forward::primitive_desc(
         cpu_engine(), dnnl::prop_kind::forward_inference,
         max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_exclude_padding,
-        dequantize ? with_type(src, out) : src, any_md(g.dst, out), {w.stride_h, w.stride_w},
-        {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w}, {g.pad_bottom, g.pad_right},
-        step_attr(step, program_.int8));
-    decide(step.dst, pd.dst_desc());
+        dequantize ? with_type(src, dt::f32) : src, any_md(g.dst, dequantize ? dt::f32 : dst_type(step)),
+        {w.stride_h, w.stride_w}, {w.kernel_h, w.kernel_w}, {0, 0}, {w.pad_h, w.pad_w},
+        {g.pad_bottom, g.pad_right}, step_attr(step, program_.int8));
     KernelLabel name = label(step, max ? "max_pool" : "avg_pool");
-    if (dequantize) {
-      return std::make_unique<DequantizingPoolKernel>(std::move(name), pd, step.src, src, step.int8.src_scale,
-                                                      step.dst);
+    if (!dequantize) {
+      decide(step.dst, pd.dst_desc());
+      return std::make_unique<PrimitiveKernel>(std::move(name), pd, step.src, step.dst);
     }
-    return std::make_unique<PrimitiveKernel>(std::move(name), pd, step.src, step.dst);
+    std::optional<DequantizingPoolKernel::Quantized> out;
+    if (dst_type(step) != dt::f32) out = {with_type(pd.dst_desc(), dst_type(step)), step.int8.dst_scale};
+    auto k = std::make_unique<DequantizingPoolKernel>(std::move(name), pd, step.src, src, step.int8.src_scale,
+                                                      step.dst, out);
+    decide(step.dst, k->dst_desc());
+    return k;
   }
 
   // x2 nearest: oneDNN's nearest resampling picks source row floor(oh / 2) for an integer factor, as torch's
@@ -477,10 +484,14 @@ class KernelBuilder {
         cpu_engine(), dnnl::prop_kind::forward_inference, value_md(step.src),
         linear_weight_md(step.weight, weight_type(step), true), bias, dst, step_attr(step, program_.int8));
     decide(step.dst, pd.dst_desc());
+    // int8 after a calibrated pool: the s8 per-channel quantized weight is what gets reordered.
+    const bool integers = program_.int8 && step.int8.weight.defined();
+    const Tensor& plain = integers ? step.int8.weight : step.weight;
     const PrimitiveKernel::Weight weight{
-        .step = i, .plain = &step.weight, .plain_md = linear_weight_md(step.weight, dt::f32, false)};
+        .step = i, .plain = &plain, .plain_md = linear_weight_md(plain, data_type_of(plain.dtype()), false)};
     return std::make_unique<PrimitiveKernel>(label(step, "linear"), pd, step.src, step.dst, weight,
-                                             step.bias.defined() ? wrap(step.bias, bias) : memory());
+                                             step.bias.defined() ? wrap(step.bias, bias) : memory(),
+                                             integers ? int8_scales(step.int8) : RuntimeScales());
   }
 
   const Program& program_;
