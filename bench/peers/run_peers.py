@@ -95,7 +95,8 @@ class Bench:
         if help_text.returncode != 0:
             result = Unavailable("no `resnet quantize`")
         elif "--calib-npy" in help_text.stdout:
-            if not os.path.exists(out):
+            # Made again when the binary is newer: a newer quantizer may calibrate more (e.g. the pool's scale).
+            if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(self.resnet):
                 cmd = [self.resnet, "quantize", "--arch", arch, "--weights", self.path(f"{arch}.pth"),
                        "--calib-npy", self.path("calib.npy"), "--out", out, "--threads", str(self.args.threads)]
                 proc = subprocess.run(cmd, capture_output=True, text=True)
