@@ -128,8 +128,7 @@ void quantize_program(Program& program, const Int8Calibration& calibration) {
         break;
       case StepKind::avg_pool:  // integers of the pooled values' own scale, or f32 (calibrated before it had
                                 // one)
-        if (const auto it = calibration.activation_scales.find(step.name);
-            it != calibration.activation_scales.end()) {
+        if (calibration.activation_scales.contains(step.name)) {
           q.dst_scale = required_scale(calibration, step.name);
         } else {
           q.dst_type = DType::f32;
