@@ -31,6 +31,7 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  apt-get clean  # the downloaded .deb files (~1.5 GB: python3-torch and its kin) are not needed once installed
 fi
 
 system_onednn_v3() {
@@ -44,7 +45,7 @@ if ! system_onednn_v3 && [[ ! -f $ONEDNN_PREFIX/lib/cmake/dnnl/dnnl-config.cmake
   echo "bootstrap: installing oneDNN 3.2 from PyPI wheels into $ONEDNN_PREFIX"
   tmp=$(mktemp -d)
   trap 'rm -rf "$tmp"' EXIT
-  /usr/bin/python3 -m pip download --quiet --no-deps -d "$tmp/whl" "${ONEDNN_WHEELS[@]}"
+  /usr/bin/python3 -m pip download --quiet --no-cache-dir --no-deps -d "$tmp/whl" "${ONEDNN_WHEELS[@]}"
   mkdir -p "$tmp/unpacked" "$ONEDNN_PREFIX.tmp"
   for w in "$tmp"/whl/*.whl; do (cd "$tmp/unpacked" && /usr/bin/python3 -m zipfile -e "$w" .); done
   cp -a "$tmp"/unpacked/*.data/data/. "$ONEDNN_PREFIX.tmp/"

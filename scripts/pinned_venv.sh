@@ -31,7 +31,7 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
   echo "$name: installing $(grep -c '==' "$req") pinned packages into $venv" >&2
   rm -rf "$venv"
   /usr/bin/python3 -m venv "${venv_options[@]}" "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check "${pip_options[@]}" -r "$req" >&2
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir "${pip_options[@]}" -r "$req" >&2
   "$venv/bin/python" -c "$check" >&2
   echo "$want" > "$stamp"
 fi

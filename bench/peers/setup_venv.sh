@@ -26,7 +26,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
   /usr/bin/python3 -m venv "$venv"
 fi
 echo "setup_venv: installing $(grep -c '==' "$req") pinned packages into $venv" >&2
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-cache-dir -r "$req" >&2
 "$venv/bin/python" - <<'PY' >&2
 import numpy, onnx, onnxruntime, openvino, torch, torchvision
 print("setup_venv: numpy", numpy.__version__, "onnx", onnx.__version__, "onnxruntime", onnxruntime.__version__,
