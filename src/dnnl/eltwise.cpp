@@ -37,14 +37,24 @@ std::string flat_key(const char* op, const Tensor& t) {
   return fmt::format("{}|n={}|{}", op, t.numel(), dtype_name(t.dtype()));
 }
 
-// y = a + b, elementwise; y may be a (oneDNN's binary primitive works in place).
-void add_into(const Tensor& a, const Tensor& b, Tensor& y) {
-  check_same(a, b, "add", "operand", "operand");
-  onednn::translate_errors("add", [&] {
+// What add_into() applies to a + b before it writes y.
+enum class AfterAdd { nothing, relu };
+
+// y = a + b [then max(., 0)], elementwise; y may be a (oneDNN's binary primitive works in place).
+void add_into(const Tensor& a, const Tensor& b, Tensor& y, AfterAdd after = AfterAdd::nothing) {
+  const char* op = after == AfterAdd::relu ? "add_relu" : "add";
+  check_same(a, b, op, "operand", "operand");
+  onednn::translate_errors(op, [&] {
     const dnnl::memory::desc md = flat_desc(a);
-    onednn::CachedPrimitive sum = onednn::primitive_cache().get_or_create(flat_key("add", a), [&] {
+    onednn::CachedPrimitive sum = onednn::primitive_cache().get_or_create(flat_key(op, a), [&] {
+      dnnl::primitive_attr attr = onednn::default_attr();
+      if (after == AfterAdd::relu) {
+        dnnl::post_ops relu;
+        relu.append_eltwise(dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+        attr.set_post_ops(relu);
+      }
       return dnnl::binary::primitive_desc(onednn::cpu_engine(), dnnl::algorithm::binary_add, md, md, md,
-                                          onednn::default_attr());
+                                          attr);
     });
     onednn::execute(sum, {{DNNL_ARG_SRC_0, onednn::wrap(a, md)},
                           {DNNL_ARG_SRC_1, onednn::wrap(b, md)},
@@ -96,6 +106,14 @@ Tensor add(const Tensor& a, const Tensor& b) {
   Tensor y = Tensor::empty(a.shape(), a.dtype());
   if (shape_only()) return y;
   add_into(a, b, y);
+  return y;
+}
+
+// max(a + b, 0) (same shape) in one pass: the residual join and the ReLU after it.
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  Tensor y = Tensor::empty(a.shape(), a.dtype());
+  if (shape_only()) return y;
+  add_into(a, b, y, AfterAdd::relu);
   return y;
 }
 

@@ -126,6 +126,8 @@ Tensor convert(const Tensor& x, DType dtype);
 
 // Elementwise a + b (same shape).
 Tensor add(const Tensor& a, const Tensor& b);
+// max(a + b, 0) (same shape), one pass over memory instead of add() then relu_forward(), and the same bits.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 // acc += x, in place (same shape): joins gradients without a new tensor.
 void add_to(Tensor& acc, const Tensor& x);
 

@@ -71,8 +71,7 @@ Tensor ResidualBlock::forward(const Tensor& x) {
     throw InputError(fmt::format("{}: residual branch gives {} but the shortcut gives {}", path(),
                                  shape_str(out.shape()), shape_str(identity.shape())));
   }
-  Tensor sum = ops::add(out, identity);
-  return s.output_relu ? s.output_relu->forward(sum) : sum;
+  return s.output_relu ? s.output_relu->forward_sum(out, identity) : ops::add(out, identity);
 }
 
 // The residual join out = relu(branch(x) + shortcut(x)) sends relu's gradient down both paths, and x's

@@ -13,6 +13,13 @@ Tensor ReLU::backward(const Tensor& dy) {
   return backward(dy, std::move(saved_output_));
 }
 
+Tensor ReLU::forward_sum(const Tensor& a, const Tensor& b) {
+  if (forward_observed()) return forward(ops::add(a, b));
+  Tensor y = ops::add_relu(a, b);
+  saved_output_ = keeps_for_backward() ? y : Tensor();
+  return y;
+}
+
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {
   Tensor y = ops::relu_forward(x);
   saved_output = keeps_for_backward() ? y : Tensor();

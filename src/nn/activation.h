@@ -20,6 +20,11 @@ class ReLU : public Module {
   Tensor forward(const Tensor& x, Tensor& saved_output) const;
   Tensor backward(const Tensor& dy, Tensor saved_output) const;
 
+  // forward(a + b) as one pass (a residual block's join; a, b same shape): keeps the output as forward does,
+  // and is backward()'s partner. Adds first, then applies forward(), when a forward observer wants to see the
+  // sum this ReLU receives.
+  Tensor forward_sum(const Tensor& a, const Tensor& b);
+
  private:
   Tensor saved_output_;
 };

@@ -277,6 +277,20 @@ TEST(Ops, AddSumsElementwise) {
   expect_close(ops::add(a, b), expected, 0.0);
 }
 
+TEST(Ops, AddReluIsTheReluOfTheSumInOnePass) {
+  Tensor a = random_tensor({2, 5, 3, 7}, 25), b = random_tensor({2, 5, 3, 7}, 26);
+  Tensor expected(a.shape());
+  int64_t negative = 0;
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    const float sum = a.f32()[i] + b.f32()[i];
+    negative += sum < 0.0f;
+    expected.f32()[i] = std::max(sum, 0.0f);
+  }
+  ASSERT_GT(negative, a.numel() / 4);  // the ReLU has something to cut
+  expect_close(ops::add_relu(a, b), expected, 0.0);
+  EXPECT_THROW(ops::add_relu(Tensor({2, 3}), Tensor({3, 2})), InputError);
+}
+
 TEST(Ops, AddRejectsDifferentShapes) {
   EXPECT_THROW(ops::add(Tensor({2, 3}), Tensor({3, 2})), InputError);
 }
