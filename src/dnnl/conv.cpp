@@ -138,25 +138,6 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   });
 }
 
-// x [N,H,W,C], w [O,C,3,3] -> y [N,H,W,O], and V of x where forward and weight gradient are both Winograd.
-Tensor conv2d_forward_training(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win,
-                               Tensor& transformed_input) {
-  transformed_input = Tensor();
-  if (shape_only() || !winograd_trains(x.shape(), w.shape(), win, x.dtype()) ||
-      !winograd_trains_weights(x.shape(), w.shape(), win, x.dtype()))
-    return conv2d_forward(x, w, bias, win);
-  check_bias(bias, w.shape(), "bias");
-  return conv2d_forward_winograd(x, w, bias, &transformed_input);
-}
-
-// transformed_input (conv2d_forward_training's), dy [N,H,W,O]: dw [O,C,3,3] += dL/dw, *dbias [O] += dL/dbias.
-void conv2d_backward_weights_transformed(const Tensor& transformed_input, const Tensor& dy, Tensor& dw,
-                                         Tensor* dbias) {
-  check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
-  if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
-  conv2d_backward_weights_winograd_transformed(transformed_input, dy, dw, dbias);
-}
-
 // dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
 Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win) {
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");

@@ -36,27 +36,21 @@ int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch, double
 }
 
 // One image of x [N,H,W,C] convolved to k channels (the callers set .n, the images of a group).
-winograd::Geometry one_nhwc_image(const Shape& x, int64_t c, int64_t k) {
+winograd::Geometry one_nhwc_image(const Tensor& x, int64_t c, int64_t k) {
   return {.n = 1,
           .in_channels = c,
           .out_channels = k,
-          .height = x[1],
-          .width = x[2],
+          .height = x.dim(1),
+          .width = x.dim(2),
           .layout = winograd::Layout::nhwc};
 }
 
-// The forward's groups of images of x [N,H,W,C] convolved to k channels: g.n images per matmul.
-winograd::Geometry forward_groups(const Shape& x, int64_t c, int64_t k) {
-  winograd::Geometry g = one_nhwc_image(x, c, k);
-  g.n = images_per_matmul(g, x[0]);
-  return g;
-}
-
 // x [N,H,W,C] -> y [N,H,W,K] = the 3x3 pad-1 convolution whose transformed weights are u [36][C][K], + bias
-// (null: none). With `keep` ([groups][36][T][C]), each group's V stays there instead of in one reused buffer.
-void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y, Tensor* keep = nullptr) {
+// (null: none).
+void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y) {
   const int64_t batch = x.dim(0), c = u.dim(1), k = u.dim(2);
-  const winograd::Geometry g = forward_groups(x.shape(), c, k);
+  winograd::Geometry g = one_nhwc_image(x, c, k);
+  g.n = images_per_matmul(g, batch);
   const int64_t tiles = g.tiles();
   const memory::desc v_md({kPoints, tiles, c}, memory::data_type::f32, tag::abc);
   const memory::desc u_md({kPoints, c, k}, memory::data_type::f32, tag::abc);
@@ -69,12 +63,10 @@ void run_winograd(const Tensor& x, const Tensor& u, const float* bias, Tensor& y
   });
   const memory weights =
       onednn::in_layout(u, u_md, matmul.pd.weights_desc(), key, onednn::ThreadBuffer::weights);
-  if (keep) *keep = Tensor::empty({batch / g.n, kPoints, tiles, c});
-  Tensor v = keep ? Tensor() : Tensor::empty({kPoints, tiles, c});
+  Tensor v = Tensor::empty({kPoints, tiles, c});
   Tensor m = Tensor::empty({kPoints, tiles, k});
   const int64_t image_in = x.dim(1) * x.dim(2) * c, image_out = x.dim(1) * x.dim(2) * k;
   for (int64_t n = 0; n < batch; n += g.n) {
-    if (keep) v = keep->slice(n / g.n * kPoints * tiles * c, {kPoints, tiles, c});
     winograd::transform_input(g, x.f32() + n * image_in, v.f32());
     onednn::execute(matmul, {{DNNL_ARG_SRC, onednn::wrap(v, v_md)},
                              {DNNL_ARG_WEIGHTS, weights},
@@ -165,8 +157,7 @@ bool winograd_trains_weights(const Shape& x, const Shape& w, const Window& win, 
 }
 
 // x [N,H,W,C], w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]
-Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& bias,
-                               Tensor* transformed_input) {
+Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& bias) {
   if (!winograd_applies(x.shape(), w.shape(), Window::square(3, 1, 1), x.dtype()))
     throw InternalError(fmt::format("conv2d: input {} weight {} is not a Winograd convolution",
                                     shape_str(x.shape()), shape_str(w.shape())));
@@ -175,7 +166,7 @@ Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& b
   return onednn::translate_errors("conv2d winograd", [&] {
     Tensor u = Tensor::empty({kPoints, c, k});
     winograd::transform_weights(w.f32(), k, c, u.f32());
-    run_winograd(x, u, bias.defined() ? bias.f32() : nullptr, y, transformed_input);
+    run_winograd(x, u, bias.defined() ? bias.f32() : nullptr, y);
     return y;
   });
 }
@@ -204,34 +195,6 @@ Tensor conv2d_backward_data_winograd(const Tensor& dy, const Tensor& w) {
   });
 }
 
-namespace {
-
-// dw [K,C,3,3] += G^T (sum over the groups of g.n images of V^T dM) G, *dbias [K] += the sum of dy (null:
-// none); dy [N,H,W,K]. group_input(n, v) gives the transformed input of the group that starts at image n: it
-// fills v ([36][T][C]) and returns it, or returns a kept one.
-template <typename GroupInput>
-void weight_gradient_over_groups(const winograd::Geometry& g, const Tensor& dy, Tensor& dw, Tensor* dbias,
-                                 GroupInput group_input) {
-  const int64_t batch = dy.dim(0), k = dw.dim(0), c = dw.dim(1), tiles = g.tiles();
-  memory::desc v_md, dm_md, du_md;
-  const onednn::CachedPrimitive first = weight_gradient_matmul(tiles, c, k, false, v_md, dm_md, du_md);
-  const onednn::CachedPrimitive next = weight_gradient_matmul(tiles, c, k, true, v_md, dm_md, du_md);
-  Tensor dm = Tensor::empty({kPoints, tiles, k});
-  Tensor du = Tensor::empty({kPoints, c, k});
-  const int64_t image_out = dy.dim(1) * dy.dim(2) * k;
-  for (int64_t n = 0; n < batch; n += g.n) {
-    const Tensor v = group_input(n);
-    winograd::transform_output_gradient(g, dy.f32() + n * image_out, dm.f32());
-    onednn::execute(n == 0 ? first : next, {{DNNL_ARG_SRC, onednn::wrap(v, v_md)},
-                                            {DNNL_ARG_WEIGHTS, onednn::wrap(dm, dm_md)},
-                                            {DNNL_ARG_DST, onednn::wrap(du, du_md)}});
-  }
-  winograd::transform_weights_gradient(du.f32(), k, c, dw.f32());
-  if (dbias) add_bias_gradient(dy, *dbias);
-}
-
-}  // namespace
-
 // x [N,H,W,C], dy [N,H,W,K]: dw [K,C,3,3] += G^T (sum over the groups of images of V^T dM) G; *dbias [K] +=
 // the sum of dy.
 void conv2d_backward_weights_winograd(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias) {
@@ -243,36 +206,26 @@ void conv2d_backward_weights_winograd(const Tensor& x, const Tensor& dy, Tensor&
                     "Winograd convolution",
                     shape_str(x.shape()), shape_str(dy.shape()), shape_str(dw.shape())));
   onednn::translate_errors("conv2d backward weights winograd", [&] {
-    winograd::Geometry g = one_nhwc_image(x.shape(), c, k);
+    winograd::Geometry g = one_nhwc_image(x, c, k);
     // Larger groups than the forward's: each group's matmul reads and writes all of dU [36][C][K].
     g.n = images_per_matmul(g, batch, std::max(kGroupBytes, 4.0 * kPoints * static_cast<double>(c * k)));
-    Tensor v = Tensor::empty({kPoints, g.tiles(), c});
-    const int64_t image_in = x.dim(1) * x.dim(2) * c;
-    weight_gradient_over_groups(g, dy, dw, dbias, [&](int64_t n) {
+    const int64_t tiles = g.tiles();
+    memory::desc v_md, dm_md, du_md;
+    const onednn::CachedPrimitive first = weight_gradient_matmul(tiles, c, k, false, v_md, dm_md, du_md);
+    const onednn::CachedPrimitive next = weight_gradient_matmul(tiles, c, k, true, v_md, dm_md, du_md);
+    Tensor v = Tensor::empty({kPoints, tiles, c});
+    Tensor dm = Tensor::empty({kPoints, tiles, k});
+    Tensor du = Tensor::empty({kPoints, c, k});
+    const int64_t image_in = x.dim(1) * x.dim(2) * c, image_out = x.dim(1) * x.dim(2) * k;
+    for (int64_t n = 0; n < batch; n += g.n) {
       winograd::transform_input(g, x.f32() + n * image_in, v.f32());
-      return v;
-    });
-  });
-}
-
-// transformed_input [groups][36][T][C] (conv2d_forward_winograd's, in its groups), dy [N,H,W,K]: as above.
-void conv2d_backward_weights_winograd_transformed(const Tensor& transformed_input, const Tensor& dy,
-                                                  Tensor& dw, Tensor* dbias) {
-  const int64_t k = dw.dim(0), c = dw.dim(1);
-  const Shape x_shape = {dy.dim(0), dy.dim(1), dy.dim(2), c};
-  const winograd::Geometry g = forward_groups(x_shape, c, k);
-  const Shape want = {dy.dim(0) / g.n, kPoints, g.tiles(), c};
-  if (!winograd_applies(x_shape, dw.shape(), Window::square(3, 1, 1), dy.dtype()) ||
-      dy.shape() != Shape{x_shape[0], x_shape[1], x_shape[2], k} || transformed_input.shape() != want)
-    throw InternalError(fmt::format(
-        "conv2d backward weights: transformed input {} output gradient {} weight "
-        "gradient {}: not the forward's Winograd groups {}",
-        shape_str(transformed_input.shape()), shape_str(dy.shape()), shape_str(dw.shape()), shape_str(want)));
-  onednn::translate_errors("conv2d backward weights winograd", [&] {
-    const int64_t group_floats = kPoints * g.tiles() * c;
-    weight_gradient_over_groups(g, dy, dw, dbias, [&](int64_t n) {
-      return transformed_input.slice(n / g.n * group_floats, {kPoints, g.tiles(), c});
-    });
+      winograd::transform_output_gradient(g, dy.f32() + n * image_out, dm.f32());
+      onednn::execute(n == 0 ? first : next, {{DNNL_ARG_SRC, onednn::wrap(v, v_md)},
+                                              {DNNL_ARG_WEIGHTS, onednn::wrap(dm, dm_md)},
+                                              {DNNL_ARG_DST, onednn::wrap(du, du_md)}});
+    }
+    winograd::transform_weights_gradient(du.f32(), k, c, dw.f32());
+    if (dbias) add_bias_gradient(dy, *dbias);
   });
 }
 

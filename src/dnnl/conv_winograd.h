@@ -30,19 +30,12 @@ bool winograd_trains(const Shape& x, const Shape& w, const Window& window, DType
 // rule and its numbers are in conv_winograd.cpp and docs/BENCHMARKS.md). Shapes only, as winograd_trains().
 bool winograd_trains_weights(const Shape& x, const Shape& w, const Window& window, DType dtype);
 
-// x [N,H,W,C] f32, w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]. Requires winograd_applies(). With
-// `transformed_input`, it receives V of every group of images the forward multiplies at once,
-// [groups][36][T][C] (T: the group's tiles), for conv2d_backward_weights_winograd_transformed.
-Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& bias,
-                               Tensor* transformed_input = nullptr);
+// x [N,H,W,C] f32, w [K,C,3,3], bias [K] or undefined -> y [N,H,W,K]. Requires winograd_applies().
+Tensor conv2d_forward_winograd(const Tensor& x, const Tensor& w, const Tensor& bias);
 // dy [N,H,W,K] f32, w [K,C,3,3] -> dx [N,H,W,C]. Requires winograd_applies().
 Tensor conv2d_backward_data_winograd(const Tensor& dy, const Tensor& w);
 // x [N,H,W,C] f32 (the forward's input), dy [N,H,W,K]: dw [K,C,3,3] += dL/dw, *dbias [K] += dL/dbias (dbias
 // null: no bias), as conv2d_backward_weights. Requires winograd_applies() of x and dw.
 void conv2d_backward_weights_winograd(const Tensor& x, const Tensor& dy, Tensor& dw, Tensor* dbias);
-// The same from the forward's transformed input (conv2d_forward_winograd's), dy [N,H,W,K]: the input
-// transform is not run again; x itself is not needed.
-void conv2d_backward_weights_winograd_transformed(const Tensor& transformed_input, const Tensor& dy,
-                                                  Tensor& dw, Tensor* dbias);
 
 }  // namespace resnet::ops

@@ -65,17 +65,6 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
 void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& window, Tensor& dw,
                              Tensor* dbias);
 
-// Training's forward: conv2d_forward, and where both the forward and the weight gradient run through Winograd
-// (winograd_trains and winograd_trains_weights, conv_winograd.h) `transformed_input` receives the forward's
-// transformed input V, which conv2d_backward_weights_transformed then uses instead of transforming x again
-// (undefined otherwise: keep x and call conv2d_backward_weights). V holds 2.25x the floats of x at 28x28.
-Tensor conv2d_forward_training(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& window,
-                               Tensor& transformed_input);
-// conv2d_backward_weights from conv2d_forward_training's transformed input (3x3 stride-1 pad-1): dy
-// [N,H,W,O], dw [O,C,3,3] += dL/dw, *dbias [O] += dL/dbias (dbias null: no bias).
-void conv2d_backward_weights_transformed(const Tensor& transformed_input, const Tensor& dy, Tensor& dw,
-                                         Tensor* dbias);
-
 // Batch norm over the channel (last) axis.
 // Inference: y = (x - mean) / sqrt(var + eps) * weight + bias with the running statistics.
 Tensor batchnorm_forward_inference(const Tensor& x, const Tensor& weight, const Tensor& bias,

@@ -26,36 +26,21 @@ Tensor Conv2d::forward(const Tensor& x) {
     throw InputError(fmt::format("{}: expected input [N,H,W,{}] (NHWC), got {}", path(), options_.in_channels,
                                  shape_str(x.shape())));
   }
-  const Tensor bias = bias_ ? bias_->value : Tensor();
-  saved_input_ = saved_transformed_input_ = Tensor();
-  input_shape_ = x.shape();
-  if (!keeps_for_backward()) {
-    Tensor y = ops::conv2d_forward(x, weight_->value, bias, options_.window);
-    notify_forward(x, y);
-    return y;
-  }
-  // The weight gradient needs x, or the Winograd transform of x the forward made anyway (then x need not
-  // stay).
-  Tensor y = ops::conv2d_forward_training(x, weight_->value, bias, options_.window, saved_transformed_input_);
-  if (!saved_transformed_input_.defined()) saved_input_ = x;
+  Tensor y = ops::conv2d_forward(x, weight_->value, bias_ ? bias_->value : Tensor(), options_.window);
+  saved_input_ = keeps_for_backward() ? x : Tensor();
   notify_forward(x, y);
   return y;
 }
 
 // dy [N,OH,OW,out] -> dx [N,H,W,in]
 Tensor Conv2d::backward(const Tensor& dy) {
-  require_saved(*this, saved_input_.defined() || saved_transformed_input_.defined());
-  // Moved out, so that what the forward kept is released when this backward returns.
-  const Tensor x = std::move(saved_input_), transformed_x = std::move(saved_transformed_input_);
-  Tensor* dbias = bias_ ? &grad_to_accumulate(*bias_) : nullptr;
-  if (transformed_x.defined()) {
-    ops::conv2d_backward_weights_transformed(transformed_x, dy, grad_to_accumulate(*weight_), dbias);
-  } else {
-    ops::conv2d_backward_weights(x, dy, options_.window, grad_to_accumulate(*weight_), dbias);
-  }
+  require_saved(*this, saved_input_.defined());
+  const Tensor x = std::move(saved_input_);
+  ops::conv2d_backward_weights(x, dy, options_.window, grad_to_accumulate(*weight_),
+                               bias_ ? &grad_to_accumulate(*bias_) : nullptr);
   notify_gradients_ready();
   if (!input_gradient_) return Tensor();
-  return ops::conv2d_backward_data(dy, weight_->value, input_shape_, options_.window);
+  return ops::conv2d_backward_data(dy, weight_->value, x.shape(), options_.window);
 }
 
 // PyTorch's Conv2d.extra_repr: sizes as (h, w) pairs; padding, dilation and groups only when not the default.

@@ -16,7 +16,7 @@ class Conv2d : public Module {
  public:
   Conv2d(std::string path, const Conv2dOptions& options);
 
-  // x [N,H,W,in] -> [N,OH,OW,out]; keeps x (or its Winograd transform) for backward in train mode.
+  // x [N,H,W,in] -> [N,OH,OW,out]; keeps x for backward in train mode.
   Tensor forward(const Tensor& x) override;
   // dy [N,OH,OW,out] -> dx [N,H,W,in]; adds into weight.grad (and bias.grad). Without an input gradient
   // (set_input_gradient(false)) returns an undefined tensor and skips the backward-data convolution.
@@ -36,9 +36,7 @@ class Conv2d : public Module {
   Conv2dOptions options_;
   Parameter* weight_ = nullptr;
   Parameter* bias_ = nullptr;
-  Tensor saved_input_;              // x, for the weight gradient (train mode), or:
-  Tensor saved_transformed_input_;  // x's Winograd transform (ops::conv2d_forward_training)
-  Shape input_shape_;
+  Tensor saved_input_;
   bool input_gradient_ = true;
 };
 

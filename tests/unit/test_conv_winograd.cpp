@@ -11,7 +11,6 @@
 
 #include "dnnl/conv_winograd.h"
 #include "dnnl/ops.h"
-#include "resnet/error.h"
 #include "unit/op_test_util.h"
 
 namespace resnet {
@@ -96,50 +95,6 @@ TEST(ConvWinograd, BackwardWeightsMatchesTheDirectConvolutionAndAddsIntoTheGradi
     expect_near_direct(dw, dw_direct, name(c) + " weight gradient", kWeightGradientTolerance);
     expect_near_direct(db, db_direct, name(c) + " bias gradient");
   }
-}
-
-// Training's forward keeps V for the weight gradient where both passes are Winograd: the same products, so
-// the same bits as transforming x again where the two passes group the images alike (up to 241 x 241
-// channels), and still the direct convolution's gradient where they do not (256 x 256: larger groups for dU).
-TEST(ConvWinograd, TheForwardsTransformedInputGivesTheWeightGradientOfX) {
-  const WinogradSwitch on(true);
-  const Window window = Window::square(3, 1, 1);
-  uint32_t seed = 300;
-  for (const Case& c : {Case{16, 28, 28, 32, 64}, Case{8, 7, 7, 256, 256}}) {
-    const Tensor x = random_tensor({c.n, c.h, c.w, c.c}, seed++);
-    const Tensor w = random_tensor({c.k, c.c, 3, 3}, seed++, -0.1f, 0.1f);
-    const Tensor dy = random_tensor({c.n, c.h, c.w, c.k}, seed++);
-    ASSERT_TRUE(ops::winograd_trains_weights(x.shape(), w.shape(), window, DType::f32)) << name(c);
-    Tensor transformed;
-    const Tensor y = ops::conv2d_forward_training(x, w, Tensor(), window, transformed);
-    ASSERT_TRUE(transformed.defined()) << name(c);
-    EXPECT_TRUE(std::equal(y.f32(), y.f32() + y.numel(), ops::conv2d_forward(x, w, Tensor(), window).f32()))
-        << name(c) << ": the forward's output changed";
-    Tensor dw_kept = Tensor::zeros(w.shape()), db_kept = Tensor::zeros({c.k});
-    Tensor dw_again = Tensor::zeros(w.shape()), db_again = Tensor::zeros({c.k});
-    Tensor dw_direct = Tensor::zeros(w.shape()), db_direct = Tensor::zeros({c.k});
-    ops::conv2d_backward_weights_transformed(transformed, dy, dw_kept, &db_kept);
-    ops::conv2d_backward_weights_winograd(x, dy, dw_again, &db_again);
-    {
-      const WinogradSwitch off(false);
-      ops::conv2d_backward_weights(x, dy, window, dw_direct, &db_direct);
-    }
-    if (c.c * c.k <= 241 * 241) {
-      EXPECT_TRUE(std::equal(dw_kept.f32(), dw_kept.f32() + dw_kept.numel(), dw_again.f32())) << name(c);
-    }
-    expect_near_direct(dw_kept, dw_direct, name(c) + " weight gradient from V", kWeightGradientTolerance);
-    expect_near_direct(db_kept, db_direct, name(c) + " bias gradient from V");
-  }
-  // Where the forward or the weight gradient is not Winograd, x is what backward needs.
-  Tensor transformed = random_tensor({1}, 1);
-  ops::conv2d_forward_training(random_tensor({2, 6, 7, 16}, 2), random_tensor({16, 16, 3, 3}, 3), Tensor(),
-                               window, transformed);
-  EXPECT_FALSE(transformed.defined());
-  // A transform of other groups than the forward's is a programming error, not a wrong gradient.
-  Tensor dw = Tensor::zeros({64, 32, 3, 3});
-  EXPECT_THROW(ops::conv2d_backward_weights_transformed(random_tensor({1, 36, 49, 32}, 4),
-                                                        random_tensor({16, 28, 28, 64}, 5), dw, nullptr),
-               InternalError);
 }
 
 TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
