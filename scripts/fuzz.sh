@@ -90,9 +90,10 @@ for format in "${formats[@]}"; do
 
   dict=()
   [[ -f tests/fuzz/dict/$format.dict ]] && dict=(-dict="$root/tests/fuzz/dict/$format.dict")
-  # A run that outlives its time by 2 minutes is killed: once (CI, 2026-11-30) fuzz_int8 stalled 1 s into a
-  # 3-s smoke run, with neither -max_total_time nor -timeout firing, until ctest's 15-minute limit; not seen
-  # again in 40 runs. A stalled run is said and run once more; stalling twice is a failure.
+  # A run that outlives its time by 2 minutes is killed: once (a clean-clone make test, 2026-11-30, beside a
+  # second build and test suite) fuzz_int8 stalled 1 s into a 3-s smoke run, neither -max_total_time nor
+  # -timeout firing, until ctest's 15-minute limit; not seen again in 40 runs under load. A stalled run is
+  # said and run once more; stalling twice is a failure.
   run_harness() {
     status=0
     timeout -s KILL $((seconds + 120)) "$exe" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
