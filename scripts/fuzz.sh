@@ -63,6 +63,18 @@ count_findings() {
   echo "${counts[*]}" | sed 's/,/, /g; s/crashs/crashes/'
 }
 
+# Runs the current format's harness into $log, its exit status in `status`. A run that outlives its time by
+# 2 minutes is killed (status 137): once (a clean-clone make test, 2026-11-30, beside a
+# second build and test suite) fuzz_int8 stalled 1 s into a 3-s smoke run, neither -max_total_time nor
+# -timeout firing, until ctest's 15-minute limit; not seen again in 40 runs under load. A stalled run is
+# said and run once more; stalling twice is a failure.
+run_harness() {
+  status=0
+  timeout -s KILL $((seconds + 120)) "$exe" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
+    -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "$fuzz_build/seeds/$format" >"$log" 2>&1 ||
+    status=$?
+}
+
 for format in "${formats[@]}"; do
   target=fuzz_$format
   exe=$fuzz_build/$target
@@ -90,16 +102,6 @@ for format in "${formats[@]}"; do
 
   dict=()
   [[ -f tests/fuzz/dict/$format.dict ]] && dict=(-dict="$root/tests/fuzz/dict/$format.dict")
-  # A run that outlives its time by 2 minutes is killed: once (a clean-clone make test, 2026-11-30, beside a
-  # second build and test suite) fuzz_int8 stalled 1 s into a 3-s smoke run, neither -max_total_time nor
-  # -timeout firing, until ctest's 15-minute limit; not seen again in 40 runs under load. A stalled run is
-  # said and run once more; stalling twice is a failure.
-  run_harness() {
-    status=0
-    timeout -s KILL $((seconds + 120)) "$exe" "${limits[@]}" "${dict[@]}" -max_total_time="$seconds" \
-      -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "$fuzz_build/seeds/$format" >"$log" 2>&1 ||
-      status=$?
-  }
   run_harness
   if ((status == 137)); then
     mv "$log" "$log.stalled"
