@@ -1,6 +1,6 @@
 // Single-layer timings of the layer-by-layer kernels (src/dnnl/ops.h) at ResNet-50 shapes, batch 32, NHWC
 // f32 (and bf16 activations for the 3x3 convolutions); training's 3x3 convolutions direct and Winograd
-// (forward, backward-data, backward-weights).
+// (forward, backward-data, backward-weights), its other convolutions' backward passes, its batch norm.
 // Convolutions also report GFLOP/s (2 FLOPs per multiply-accumulate): the rate one well-shaped convolution
 // reaches is what bounds a whole network here.
 #include <benchmark/benchmark.h>
@@ -109,11 +109,56 @@ void train_conv3x3_shapes(benchmark::internal::Benchmark* b) {
       for (int64_t path : {0, 1}) b->Args({s[0], s[1], s[2], s[3], pass, path});
 }
 
+// Training's backward passes of the other convolutions, as conv2d_backward_data / conv2d_backward_weights run
+// them (stride 2 through the input's phases, src/dnnl/conv_phases.h; 1x1 weight gradients as a matmul,
+// src/dnnl/conv_pointwise.h). Args {N, H (= W, input), C, K, kernel, stride, pass (1 backward-data, 2
+// backward-weights)}. Timing one build's library against another's with the same binary (LD_LIBRARY_PATH)
+// is the A/B of docs/BENCHMARKS.md "Stride-2 convolutions through phases".
+void BM_TrainConvBackward(benchmark::State& state) {
+  const int64_t n = state.range(0), h = state.range(1), c = state.range(2), k = state.range(3);
+  const int64_t kernel = state.range(4), stride = state.range(5), pass = state.range(6);
+  const Window window = Window::square(kernel, stride, kernel / 2);
+  const int64_t oh = window.output_h(h);
+  const Tensor x = filled({n, h, h, c}, 0.1f), w = filled({k, c, kernel, kernel}, 0.01f);
+  const Tensor dy = filled({n, oh, oh, k}, 0.05f);
+  Tensor dx, dw = Tensor::zeros({k, c, kernel, kernel});
+  for (auto _ : state) {
+    if (pass == 2) {
+      ops::conv2d_backward_weights(x, dy, window, dw, nullptr);
+      benchmark::DoNotOptimize(dw.data());
+    } else {
+      dx = ops::conv2d_backward_data(dy, w, x.shape(), window);
+      benchmark::DoNotOptimize(dx.data());
+    }
+  }
+  const double flops = 2.0 * static_cast<double>(n * oh * oh * c * k * kernel * kernel);
+  state.counters["GFLOPS"] = benchmark::Counter(flops * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+// resnet50 at 224x224 batch 32 (its stride-2 3x3 and 1x1 convolutions, its 1x1 weight gradients), resnet18
+// --stem cifar and resnet20 at 28x28 batch 128 (their stride-2 convolutions).
+void train_conv_backward_shapes(benchmark::internal::Benchmark* b) {
+  constexpr int64_t kShapes[][7] = {
+      {32, 56, 128, 128, 3, 2, 2},  {32, 28, 256, 256, 3, 2, 2},  {32, 14, 512, 512, 3, 2, 2},
+      {128, 28, 64, 128, 3, 2, 2},  {128, 14, 128, 256, 3, 2, 2}, {128, 7, 256, 512, 3, 2, 2},
+      {32, 56, 256, 512, 1, 2, 1},  {32, 28, 512, 1024, 1, 2, 1}, {32, 14, 1024, 2048, 1, 2, 1},
+      {32, 14, 256, 1024, 1, 1, 2}, {32, 14, 1024, 256, 1, 1, 2}, {32, 7, 2048, 512, 1, 1, 2},
+      {32, 7, 512, 2048, 1, 1, 2},  {32, 28, 256, 512, 1, 1, 2},  {32, 56, 64, 256, 1, 1, 2},
+      {32, 56, 256, 512, 1, 2, 2},  {32, 28, 512, 1024, 1, 2, 2}, {32, 14, 1024, 2048, 1, 2, 2},
+      {128, 28, 64, 128, 1, 2, 2},  {128, 28, 16, 32, 3, 2, 2},   {128, 14, 32, 64, 3, 2, 2},
+      {128, 28, 64, 128, 1, 2, 1}};
+  for (const auto& s : kShapes) b->Args({s[0], s[1], s[2], s[3], s[4], s[5], s[6]});
+}
+
+// Args {N, H (= W), C}: resnet50's batch norms at 224x224 batch 32, resnet18 --stem cifar's first at 28x28.
 void BM_BatchNormTraining(benchmark::State& state) {
-  Tensor x = filled({kBatch, 56, 56, 256}, 0.1f);
-  Tensor weight = filled({256}, 1.0f), bias = filled({256}, 0.1f), mean, var;
+  const int64_t n = state.range(0), h = state.range(1), c = state.range(2);
+  Tensor x = filled({n, h, h, c}, 0.1f);
+  Tensor weight = filled({c}, 1.0f), bias = filled({c}, 0.1f), mean, var;
   for (auto _ : state)
     benchmark::DoNotOptimize(ops::batchnorm_forward_training(x, weight, bias, 1e-5f, mean, var));
+  state.counters["GB/s read"] = benchmark::Counter(static_cast<double>(x.nbytes()) * 1e-9,
+                                                   benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_BatchNormInference(benchmark::State& state) {
@@ -161,7 +206,19 @@ BENCHMARK(BM_Conv3x3Layer3Bf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Reduce256To64)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Conv1x1Expand64To256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_TrainConv3x3)->Apply(train_conv3x3_shapes)->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_BatchNormTraining)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_TrainConvBackward)
+    ->Apply(train_conv_backward_shapes)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_BatchNormTraining)
+    ->Args({32, 56, 256})
+    ->Args({32, 28, 512})
+    ->Args({32, 14, 1024})
+    ->Args({32, 7, 2048})
+    ->Args({32, 56, 64})
+    ->Args({128, 28, 64})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 BENCHMARK(BM_BatchNormInference)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MaxPoolStem)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Relu)->Unit(benchmark::kMillisecond)->UseRealTime();

@@ -7,6 +7,8 @@
 #include <fmt/format.h>
 
 #include "dnnl/accumulate.h"
+#include "dnnl/conv_phases.h"
+#include "dnnl/conv_weight_matmul.h"
 #include "dnnl/conv_winograd.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
@@ -150,6 +152,8 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
                                  shape_str(dy.shape()), shape_str(y_shape)));
   }
   if (winograd_trains(x_shape, w.shape(), win, dy.dtype())) return conv2d_backward_data_winograd(dy, w);
+  if (phases_train_data(x_shape, w.shape(), win, dy.dtype()))
+    return conv2d_backward_data_phases(dy, w, x_shape, win);
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {
@@ -184,6 +188,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
   }
   if (winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()))
     return conv2d_backward_weights_winograd(x, dy, dw, dbias);
+  if (weight_gradient_as_matmul(x.shape(), dw.shape(), win, x.dtype(), dbias != nullptr))
+    return conv2d_backward_weights_matmul(x, dy, win, dw);
 
   onednn::translate_errors("conv2d backward weights", [&] {
     const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, win, x.dtype());

@@ -3,11 +3,15 @@
 // a closed form that is itself checked against central finite differences.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <functional>
 #include <random>
 #include <vector>
 
+#include "dnnl/conv_phases.h"
+#include "dnnl/conv_weight_matmul.h"
 #include "dnnl/ops.h"
 #include "nn/activation.h"
 #include "nn/batchnorm2d.h"
@@ -104,6 +108,71 @@ TEST(BackwardOps, ConvMatchesNaiveForStridedPointwiseOnOddSizes) {
   expect_conv_backward_matches_naive({2, 13, 11, 16}, {24, 16, 1, 1}, false, Window::square(1, 2, 0));
 }
 
+// f32 weight gradients of 3x3 stride-2 and wide 1x1 convolutions go through a matmul over the input's patches
+// (src/dnnl/conv_weight_matmul.h) and 1x1 stride-2 input gradients through the input's phases
+// (src/dnnl/conv_phases.h): sizes where the odd rows/columns are one short (odd H or W), absent (H or W of
+// 1), or as many as the even ones; batches that split into several groups of images are in
+// ConvWeightGradientsByMatmulSumTheGroupsOfImages.
+TEST(BackwardOps, ConvMatchesNaiveForStride2ThroughPatchesAndPhasesAtEdgeSizes) {
+  const Window k3s2 = Window::square(3, 2, 1), k1s2 = Window::square(1, 2, 0);
+  for (const auto& [n, h, w] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {2, 1, 5}, {2, 5, 1}, {1, 2, 3}, {3, 3, 2}, {1, 6, 6}, {2, 7, 4}}) {
+    SCOPED_TRACE(shape_str({n, h, w}));
+    ASSERT_TRUE(ops::weight_gradient_as_matmul({n, h, w, 64}, {128, 64, 3, 3}, k3s2, DType::f32, false));
+    expect_conv_backward_matches_naive({n, h, w, 64}, {128, 64, 3, 3}, false, k3s2);
+    ASSERT_TRUE(ops::weight_gradient_as_matmul({n, h, w, 256}, {512, 256, 1, 1}, k1s2, DType::f32, false));
+    ASSERT_TRUE(ops::phases_train_data({n, h, w, 256}, {512, 256, 1, 1}, k1s2, DType::f32));
+    expect_conv_backward_matches_naive({n, h, w, 256}, {512, 256, 1, 1}, false, k1s2);
+  }
+}
+
+// The matmul takes 3x3 stride-2 weight gradients from K·C = 64 x 128 up and 1x1 ones (stride 1 or 2) from
+// 256 x 512 up; a bias gradient, bf16, groups, dilation or other windows keep oneDNN's convolution.
+TEST(BackwardOps, ConvWeightGradientsByMatmulTakeTheirShapesOnlyAndAreWhatTheConvolutionRuns) {
+  const Shape x = {2, 9, 8, 64}, w3 = {128, 64, 3, 3};
+  const Window k3s2 = Window::square(3, 2, 1), k1s1 = Window::square(1, 1, 0);
+  EXPECT_FALSE(ops::weight_gradient_as_matmul(x, w3, k3s2, DType::bf16, false));
+  EXPECT_FALSE(ops::weight_gradient_as_matmul(x, w3, k3s2, DType::f32, true));
+  EXPECT_FALSE(ops::weight_gradient_as_matmul(x, w3, Window::square(3, 1, 1), DType::f32, false));
+  EXPECT_FALSE(
+      ops::weight_gradient_as_matmul(x, {128, 8, 3, 3}, Window::square(3, 2, 1, 1, 8), DType::f32, false));
+  EXPECT_FALSE(ops::weight_gradient_as_matmul(x, w3, Window::square(3, 2, 2, 2), DType::f32, false));
+  EXPECT_FALSE(
+      ops::weight_gradient_as_matmul(x, {128, 64, 7, 7}, Window::square(7, 2, 3), DType::f32, false));
+  EXPECT_FALSE(ops::weight_gradient_as_matmul(x, {64, 64, 3, 3}, k3s2, DType::f32, false));
+  EXPECT_FALSE(ops::weight_gradient_as_matmul({2, 9, 8, 256}, {256, 256, 1, 1}, k1s1, DType::f32, false));
+  EXPECT_TRUE(ops::weight_gradient_as_matmul({2, 9, 8, 256}, {512, 256, 1, 1}, k1s1, DType::f32, false));
+  EXPECT_FALSE(ops::phases_train_data(x, {32, 64, 1, 1}, Window::square(1, 2, 0), DType::bf16));
+  EXPECT_FALSE(ops::phases_train_data(x, {32, 64, 1, 1}, k1s1, DType::f32));
+  EXPECT_FALSE(ops::phases_train_data(x, w3, k3s2, DType::f32));
+
+  const Tensor input = random_tensor(x, 11), dy = random_tensor({2, 5, 4, 128}, 12);
+  Tensor dw = Tensor::zeros(w3), dw_matmul = Tensor::zeros(w3);
+  ops::conv2d_backward_weights(input, dy, k3s2, dw, nullptr);
+  ops::conv2d_backward_weights_matmul(input, dy, k3s2, dw_matmul);
+  EXPECT_TRUE(std::equal(dw.f32(), dw.f32() + dw.numel(), dw_matmul.f32()));
+  const Tensor w1 = random_tensor({128, 64, 1, 1}, 13);
+  const Tensor dx = ops::conv2d_backward_data(dy, w1, x, Window::square(1, 2, 0));
+  const Tensor dx_phases = ops::conv2d_backward_data_phases(dy, w1, x, Window::square(1, 2, 0));
+  EXPECT_TRUE(std::equal(dx.f32(), dx.f32() + dx.numel(), dx_phases.f32()));
+}
+
+// The 1x1 stride-1 matmul (no patches) against the naive loops, and a batch whose patches (64 MiB a group)
+// take several groups of images: 16 images of 64x64x256 through a 3x3 stride-2 window are 9 MiB of patches
+// each (32·32 rows of 9·256 floats), so 4 groups of 4.
+TEST(BackwardOps, ConvWeightGradientsByMatmulSumTheGroupsOfImages) {
+  const Window k1s1 = Window::square(1, 1, 0);
+  ASSERT_TRUE(ops::weight_gradient_as_matmul({2, 5, 3, 256}, {512, 256, 1, 1}, k1s1, DType::f32, false));
+  expect_conv_backward_matches_naive({2, 5, 3, 256}, {512, 256, 1, 1}, false, k1s1);
+
+  const Window k3s2 = Window::square(3, 2, 1);
+  const Tensor x = random_tensor({16, 64, 64, 256}, 21), dy = random_tensor({16, 32, 32, 8}, 22);
+  Tensor dw = Tensor::zeros({8, 256, 3, 3});
+  ops::conv2d_backward_weights_matmul(x, dy, k3s2, dw);
+  const ConvGrads expected = naive_conv_backward(x, Tensor::zeros({8, 256, 3, 3}), dy, k3s2);
+  expect_close(dw, expected.dw);
+}
+
 TEST(BackwardOps, ConvMatchesNaiveWithGroupsAndDilation) {
   expect_conv_backward_matches_naive({2, 11, 9, 64}, {64, 2, 3, 3}, false, Window::square(3, 1, 2, 2, 32));
 }
@@ -116,11 +185,11 @@ TEST(BackwardOps, ConvMatchesNaiveWithDilation2AndNoPadding) {
   expect_conv_backward_matches_naive({1, 13, 11, 8}, {8, 8, 3, 3}, true, Window::square(3, 1, 0, 2));
 }
 
-// torch adds every backward's gradient into .grad; so do the kernels.
-TEST(BackwardOps, ConvWeightGradientsAccumulateIntoExistingValues) {
+// torch adds every backward's gradient into .grad; so do the kernels (stride 1, and stride 2 through the
+// phases).
+void expect_weight_gradients_accumulate(const Window& spec) {
   const Tensor x = random_tensor({2, 8, 8, 16}, 4), w = random_tensor({32, 16, 3, 3}, 5);
-  const Window spec = Window::square(3, 1, 1);
-  const Tensor dy = random_tensor({2, 8, 8, 32}, 6);
+  const Tensor dy = random_tensor({2, spec.output_h(8), spec.output_w(8), 32}, 6);
   const ConvGrads once = naive_conv_backward(x, w, dy, spec);
   Tensor dw = Tensor::full(w.shape(), 0.25f), dbias = Tensor::full({32}, -1.0f);
   ops::conv2d_backward_weights(x, dy, spec, dw, &dbias);
@@ -130,6 +199,11 @@ TEST(BackwardOps, ConvWeightGradientsAccumulateIntoExistingValues) {
   for (int64_t i = 0; i < 32; ++i) expected_db.f32()[i] = -1.0f + 2 * once.dbias.f32()[i];
   expect_close(dw, expected_dw);
   expect_close(dbias, expected_db);
+}
+
+TEST(BackwardOps, ConvWeightGradientsAccumulateIntoExistingValues) {
+  expect_weight_gradients_accumulate(Window::square(3, 1, 1));
+  expect_weight_gradients_accumulate(Window::square(3, 2, 1));
 }
 
 TEST(BackwardOps, ConvBackwardRejectsGradientOfTheWrongShape) {
