@@ -6,6 +6,7 @@
 #include <atomic>
 #include <vector>
 
+#include "dnnl/cpu_facts.h"
 #include "dnnl/engine.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
@@ -143,8 +144,22 @@ bool winograd_applies(const Shape& x, const Shape& w, const Window& win, DType d
 // x 256 channels, 1.0-1.2x at 32 x 32 (14x14) and 64 x 64 (7x7), 0.8-1.0x at 16 x 16 (28x28), and 0.6-1.0x at
 // 512 x 512, where U (36 C K floats, 38 MB) is transformed, reordered and read per group of images for few
 // tiles.
+//
+// On Intel the 512 x 512 layers on images of whole 4x4 tiles pay too: on a Xeon (Ice Lake, family 6 model
+// 106; BM_TrainConv3x3, medians of 3, session 15) resnet18 --stem cifar's layer4 at 128 x 4x4 runs forward
+// 55.1 -> 38.0 ms and backward-data 71.0 -> 45.4 ms through Winograd (1.51x), while 32 x 7x7 (partial tiles:
+// 64 outputs computed for 49) stays at 0.97x; on the AMD EPYC (Zen 4) 128 x 4x4 measured 0.81x (table in
+// docs/BENCHMARKS.md). A fact of the CPU, never a timing: one machine always takes the same path.
+bool wide_whole_tile_layers_pay() {
+  static const bool intel = onednn::this_cpu().vendor == "GenuineIntel";
+  return intel;
+}
+
 bool winograd_trains(const Shape& x, const Shape& w, const Window& win, DType dtype) {
-  return trains_with_channel_product(x, w, win, dtype, {.min = 32 * 32, .max = 256 * 256});
+  if (trains_with_channel_product(x, w, win, dtype, {.min = 32 * 32, .max = 256 * 256})) return true;
+  const bool whole_tiles = x.size() == 4 && x[1] % winograd::kTile == 0 && x[2] % winograd::kTile == 0;
+  return whole_tiles && wide_whole_tile_layers_pay() &&
+         trains_with_channel_product(x, w, win, dtype, {.min = 256 * 256 + 1, .max = 512 * 512});
 }
 
 // Measured per layer as above, BM_TrainConv3x3 pass 2 (load ~4.5 on 2 cores; docs/BENCHMARKS.md "Training

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dnnl/conv_winograd.h"
+#include "dnnl/cpu_facts.h"
 #include "dnnl/ops.h"
 #include "unit/op_test_util.h"
 
@@ -139,6 +140,10 @@ TEST(ConvWinograd, TheSwitchChoosesThePathOfEligibleShapesOnly) {
   EXPECT_FALSE(ops::winograd_trains(x.shape(), {2, 16, 3, 3}, Window::square(3, 1, 1, 1, 2), DType::f32));
   // Where it measured no faster: 512 x 512 and 16 x 16 channels, and a batch of fewer than 8 output tiles.
   EXPECT_FALSE(ops::winograd_trains({32, 7, 7, 512}, {512, 512, 3, 3}, window, DType::f32));
+  // 512 x 512 on whole 4x4 tiles: through Winograd on Intel only (where it measured faster).
+  EXPECT_EQ(ops::winograd_trains({128, 4, 4, 512}, {512, 512, 3, 3}, window, DType::f32),
+            onednn::this_cpu().vendor == "GenuineIntel");
+  EXPECT_FALSE(ops::winograd_trains({128, 4, 4, 1024}, {1024, 1024, 3, 3}, window, DType::f32));
   EXPECT_TRUE(ops::winograd_trains({32, 14, 14, 256}, {256, 256, 3, 3}, window, DType::f32));
   EXPECT_FALSE(ops::winograd_trains({128, 28, 28, 16}, {16, 16, 3, 3}, window, DType::f32));
   EXPECT_TRUE(ops::winograd_trains({128, 14, 14, 32}, {32, 32, 3, 3}, window, DType::f32));
