@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "dnnl/engine.h"
+#include "dnnl/matmul.h"
 #include "dnnl/memory.h"
 #include "dnnl/primitive_cache.h"
 #include "resnet/error.h"
@@ -72,17 +73,8 @@ onednn::CachedPrimitive gradient_matmul(int64_t k, int64_t pixels, int64_t colum
   dy_t_md = memory::desc({k, pixels}, memory::data_type::f32, memory::dims{1, k});
   patches_md = memory::desc({pixels, columns}, memory::data_type::f32, memory::format_tag::ab);
   dst_md = memory::desc({k, columns}, memory::data_type::f32, memory::format_tag::ab);
-  const std::string key =
-      fmt::format("conv2d_bwd_weights_matmul|{}x{}x{}|{}", k, pixels, columns, accumulate);
-  return onednn::primitive_cache().get_or_create(key, [&] {
-    dnnl::primitive_attr attr = onednn::default_attr();
-    if (accumulate) {
-      dnnl::post_ops sum;
-      sum.append_sum();
-      attr.set_post_ops(sum);
-    }
-    return dnnl::matmul::primitive_desc(onednn::cpu_engine(), dy_t_md, patches_md, dst_md, attr);
-  });
+  return onednn::cached_matmul(fmt::format("conv2d_bwd_weights_matmul|{}x{}x{}", k, pixels, columns), dy_t_md,
+                               patches_md, dst_md, accumulate);
 }
 
 // dw [K, C, T] += taps [K, T, C] (T = KH·KW)

@@ -8,6 +8,7 @@
 
 #include "dnnl/cpu_facts.h"
 #include "dnnl/engine.h"
+#include "dnnl/matmul.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
 #include "dnnl/primitive_cache.h"
@@ -83,17 +84,9 @@ onednn::CachedPrimitive weight_gradient_matmul(int64_t tiles, int64_t c, int64_t
   v_md = memory::desc({kPoints, c, tiles}, memory::data_type::f32, memory::dims{tiles * c, 1, c});
   dm_md = memory::desc({kPoints, tiles, k}, memory::data_type::f32, tag::abc);
   du_md = memory::desc({kPoints, c, k}, memory::data_type::f32, tag::abc);
-  const std::string key =
-      fmt::format("winograd_weight_gradient_matmul|{}x{}x{}x{}|{}", kPoints, tiles, c, k, accumulate);
-  return onednn::primitive_cache().get_or_create(key, [&] {
-    dnnl::primitive_attr attr = onednn::default_attr();
-    if (accumulate) {
-      dnnl::post_ops sum;
-      sum.append_sum();
-      attr.set_post_ops(sum);
-    }
-    return dnnl::matmul::primitive_desc(onednn::cpu_engine(), v_md, dm_md, du_md, attr);
-  });
+  return onednn::cached_matmul(
+      fmt::format("winograd_weight_gradient_matmul|{}x{}x{}x{}", kPoints, tiles, c, k), v_md, dm_md, du_md,
+      accumulate);
 }
 
 // dy [N,H,W,K] -> dbias [K] += the sum of dy over N, H, W (in double, rounded once).
