@@ -184,6 +184,22 @@ void BM_AddResidual(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(ops::add(a, b));
 }
 
+// A residual block's input gradient (branch + shortcut parts) through the ReLU before it, at resnet50's
+// layer1 output [32,56,56,256]: Arg 0 = the two passes training ran before (add_to, relu_backward), 1 = one
+// pass (relu_backward_sum).
+void BM_ResidualGradientJoin(benchmark::State& state) {
+  Tensor a = filled({kBatch, 56, 56, 256}, 0.1f), b = filled({kBatch, 56, 56, 256}, 0.2f);
+  const Tensor y = ops::relu_forward(filled({kBatch, 56, 56, 256}, 0.3f));
+  for (auto _ : state) {
+    if (state.range(0) == 1) {
+      benchmark::DoNotOptimize(ops::relu_backward_sum(a, b, y));
+    } else {
+      ops::add_to(a, b);
+      benchmark::DoNotOptimize(ops::relu_backward(a, y));
+    }
+  }
+}
+
 void BM_AdaptiveAvgPoolHead(benchmark::State& state) {
   Tensor x = filled({kBatch, 7, 7, 2048}, 0.1f);
   for (auto _ : state) benchmark::DoNotOptimize(ops::adaptive_avgpool2d_forward(x, 1, 1));
@@ -220,6 +236,7 @@ BENCHMARK(BM_BatchNormTraining)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime();
 BENCHMARK(BM_BatchNormInference)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ResidualGradientJoin)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_MaxPoolStem)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_Relu)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_AddResidual)->Unit(benchmark::kMillisecond)->UseRealTime();

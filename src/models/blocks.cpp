@@ -77,16 +77,27 @@ Tensor ResidualBlock::forward(const Tensor& x) {
 // The residual join out = relu(branch(x) + shortcut(x)) sends relu's gradient down both paths, and x's
 // gradient is the sum of the two.
 Tensor ResidualBlock::backward(const Tensor& dy) {
+  Tensor shortcut_part;
+  Tensor dx = backward_parts(dy, Tensor(), shortcut_part);
+  if (shortcut_part.defined()) ops::add_to(dx, shortcut_part);
+  return dx;
+}
+
+Tensor ResidualBlock::backward_parts(const Tensor& a, const Tensor& b, Tensor& other) {
   const BlockStructure& s = structure_;
-  const Tensor d = s.output_relu ? s.output_relu->backward(dy) : dy;
+  Tensor d = a;
+  if (s.output_relu) {
+    d = s.output_relu->backward_sum(a, b);
+  } else if (b.defined()) {
+    d = ops::add(a, b);
+  }
   Tensor dx = s.dropout ? s.dropout->backward(d) : d;
   stage_activations_.resize(s.branch.size());  // without a train-mode forward: a ReLU finds nothing saved
   for (size_t i = s.branch.size(); i-- > 0;) {
     dx = stage_backward(s.branch[i], dx, std::move(stage_activations_[i]));
   }
-  if (s.shortcut == ShortcutKind::none) return dx;
   Module* shortcut = s.shortcut_module();
-  ops::add_to(dx, shortcut ? shortcut->backward(d) : d);
+  other = s.shortcut == ShortcutKind::none ? Tensor() : shortcut ? shortcut->backward(d) : d;
   return dx;
 }
 

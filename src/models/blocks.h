@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "models/block_structure.h"
+#include "nn/two_part_backward.h"
 #include "resnet/model.h"
 
 namespace resnet {
@@ -34,13 +35,16 @@ struct BlockOptions {
 };
 
 // Runs any block described by a BlockStructure.
-class ResidualBlock : public Module {
+class ResidualBlock : public Module, public TwoPartBackward {
  public:
   // x [N,H,W,inplanes] -> [N,H/stride,W/stride,planes*expansion]: the branch's stages, dropout, the shortcut,
   // the add and the output ReLU. Train mode keeps each stage ReLU's output for backward.
   Tensor forward(const Tensor& x) override;
   // dy -> dx: through the output ReLU, then the branch (and dropout) and the shortcut, whose gradients sum.
   Tensor backward(const Tensor& dy) override;
+  // The same with dy = a + b added in the output ReLU's backward pass, and dx left as the branch's part
+  // (returned) and the shortcut's (`other`; undefined without a shortcut).
+  Tensor backward_parts(const Tensor& a, const Tensor& b, Tensor& other) override;
 
   const BlockStructure& structure() const { return structure_; }
   // The last BN of the residual branch (zero_init_residual zeroes its weight).

@@ -20,6 +20,12 @@ Tensor ReLU::forward_sum(const Tensor& a, const Tensor& b) {
   return y;
 }
 
+Tensor ReLU::backward_sum(const Tensor& a, const Tensor& b) {
+  if (!b.defined()) return backward(a);
+  require_saved(*this, saved_output_.defined());
+  return ops::relu_backward_sum(a, b, std::move(saved_output_));
+}
+
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {
   Tensor y = ops::relu_forward(x);
   saved_output = keeps_for_backward() ? y : Tensor();
