@@ -108,13 +108,15 @@ Tensor relu_backward(const Tensor& dy, const Tensor& y) {
 constexpr int32_t kPlusInfinityBits = 0x7F800000;
 
 // dx = a + b where y > 0, else 0. f32: one loop (oneDNN has no eltwise backward of a sum); bf16: the two ops.
-Tensor relu_backward_sum(const Tensor& a, const Tensor& b, const Tensor& y) {
+Tensor relu_backward_sum(Tensor a, const Tensor& b, const Tensor& y) {
   check_same(a, b, "relu backward", "output gradient part", "output gradient part");
   check_same(a, y, "relu backward", "output gradient", "output");
-  if (a.dtype() != DType::f32) return relu_backward(add(a, b), y);
-  Tensor dx = Tensor::empty(y.shape());
-  const float *pa = a.f32(), *pb = b.f32(), *py = y.f32();
-  float* pd = dx.f32();
+  if (a.dtype() != DType::f32) {
+    add_to(a, b);
+    return relu_backward(a, y);
+  }
+  const float *pb = b.f32(), *py = y.f32();
+  float* pa = a.f32();  // read and written in place
   const int64_t n = y.numel();
 #pragma omp parallel for simd schedule(static)
   for (int64_t i = 0; i < n; ++i) {
@@ -122,9 +124,9 @@ Tensor relu_backward_sum(const Tensor& a, const Tensor& b, const Tensor& y) {
     // GCC's default -ftrapping-math, this integer mask does.
     const int32_t y_bits = std::bit_cast<int32_t>(py[i]);
     const int32_t keep = -static_cast<int32_t>(y_bits > 0 && y_bits <= kPlusInfinityBits);
-    pd[i] = std::bit_cast<float>(std::bit_cast<int32_t>(pa[i] + pb[i]) & keep);
+    pa[i] = std::bit_cast<float>(std::bit_cast<int32_t>(pa[i] + pb[i]) & keep);
   }
-  return dx;
+  return a;
 }
 
 Tensor add(const Tensor& a, const Tensor& b) {

@@ -98,8 +98,9 @@ Tensor relu_forward(const Tensor& x);
 // y: relu_forward's output (y > 0 exactly where x > 0). dx = dy where y > 0, else 0.
 Tensor relu_backward(const Tensor& dy, const Tensor& y);
 // relu_backward(a + b, y) in one pass over memory (the two parts of a residual block's input gradient and the
-// ReLU before the block), same bits as add() then relu_backward().
-Tensor relu_backward_sum(const Tensor& a, const Tensor& b, const Tensor& y);
+// ReLU before the block), same bits as add() then relu_backward(). The result is written over a's storage
+// (pass a gradient no one else reads): no new activation-sized tensor.
+Tensor relu_backward_sum(Tensor a, const Tensor& b, const Tensor& y);
 
 // Max pooling, PyTorch semantics (padding is -inf), floor mode; the window is dense (dilation 1, groups 1)
 // with padding at most half its kernel. x [N,H,W,C] -> [N,OH,OW,C]

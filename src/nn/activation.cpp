@@ -20,10 +20,10 @@ Tensor ReLU::forward_sum(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor ReLU::backward_sum(const Tensor& a, const Tensor& b) {
+Tensor ReLU::backward_sum(Tensor a, const Tensor& b) {
   if (!b.defined()) return backward(a);
   require_saved(*this, saved_output_.defined());
-  return ops::relu_backward_sum(a, b, std::move(saved_output_));
+  return ops::relu_backward_sum(std::move(a), b, std::move(saved_output_));
 }
 
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {

@@ -26,7 +26,8 @@ class ReLU : public Module {
   Tensor forward_sum(const Tensor& a, const Tensor& b);
   // backward(a + b) as one pass (the two parts of the next residual block's input gradient); b undefined:
   // backward(a).
-  Tensor backward_sum(const Tensor& a, const Tensor& b);
+  // a's storage holds the result (ops::relu_backward_sum).
+  Tensor backward_sum(Tensor a, const Tensor& b);
 
  private:
   Tensor saved_output_;

@@ -18,7 +18,7 @@ Tensor Sequential::backward(const Tensor& dy) {
   for (auto it = children().rbegin(); it != children().rend(); ++it) {
     if (auto* two_part = dynamic_cast<TwoPartBackward*>(*it)) {
       Tensor other;
-      d = two_part->backward_parts(d, pending, other);
+      d = two_part->backward_parts(std::move(d), pending, other);
       pending = std::move(other);
       continue;
     }

@@ -13,8 +13,9 @@ class TwoPartBackward {
  public:
   virtual ~TwoPartBackward() = default;
   // dL/d(output) = a + b (b undefined: a alone). Returns one part of dL/d(input) and puts the other part into
-  // `other` (undefined when the input gradient is one tensor). Same effects as Module::backward(a + b).
-  virtual Tensor backward_parts(const Tensor& a, const Tensor& b, Tensor& other) = 0;
+  // `other` (undefined when the input gradient is one tensor). Same effects as Module::backward(a + b). When
+  // b is given, a's storage may be overwritten: a is a gradient the caller hands over, read by no one else.
+  virtual Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) = 0;
 };
 
 }  // namespace resnet

@@ -296,17 +296,19 @@ TEST(Ops, AddReluIsTheReluOfTheSumInOnePass) {
 TEST(Ops, ReluBackwardOfASumIsTheReluBackwardOfTheAddedParts) {
   const Tensor a = random_tensor({2, 5, 3, 7}, 27), b = random_tensor({2, 5, 3, 7}, 28);
   const Tensor y = ops::relu_forward(random_tensor({2, 5, 3, 7}, 29));
-  const Tensor fused = ops::relu_backward_sum(a, b, y);
+  const Tensor a_given = a.clone();
+  const Tensor fused = ops::relu_backward_sum(a_given, b, y);
+  EXPECT_EQ(fused.data(), a_given.data());  // written over a: no new activation-sized tensor
   int64_t masked = 0;
   for (int64_t i = 0; i < y.numel(); ++i) masked += y.f32()[i] == 0.0f;
   ASSERT_GT(masked, y.numel() / 4);  // the mask has something to cut
   expect_close(fused, ops::relu_backward(ops::add(a, b), y), 0.0);
   const Tensor a16 = ops::convert(a, DType::bf16), b16 = ops::convert(b, DType::bf16);
   const Tensor y16 = ops::convert(y, DType::bf16);
-  expect_close(ops::convert(ops::relu_backward_sum(a16, b16, y16), DType::f32),
+  expect_close(ops::convert(ops::relu_backward_sum(a16.clone(), b16, y16), DType::f32),
                ops::convert(ops::relu_backward(ops::add(a16, b16), y16), DType::f32), 0.0);
-  EXPECT_THROW(ops::relu_backward_sum(a, Tensor({2, 5, 3, 6}), y), InputError);
-  EXPECT_THROW(ops::relu_backward_sum(a, b, Tensor({2, 5, 3, 6})), InputError);
+  EXPECT_THROW(ops::relu_backward_sum(a.clone(), Tensor({2, 5, 3, 6}), y), InputError);
+  EXPECT_THROW(ops::relu_backward_sum(a.clone(), b, Tensor({2, 5, 3, 6})), InputError);
 }
 
 TEST(Ops, AddRejectsDifferentShapes) {
