@@ -110,10 +110,10 @@ void train_conv3x3_shapes(benchmark::internal::Benchmark* b) {
 }
 
 // Training's backward passes of the other convolutions, as conv2d_backward_data / conv2d_backward_weights run
-// them (stride 2 through the input's phases, src/dnnl/conv_phases.h; 1x1 weight gradients as a matmul,
-// src/dnnl/conv_pointwise.h). Args {N, H (= W, input), C, K, kernel, stride, pass (1 backward-data, 2
-// backward-weights)}. Timing one build's library against another's with the same binary (LD_LIBRARY_PATH)
-// is the A/B of docs/BENCHMARKS.md "Stride-2 convolutions through phases".
+// them (weight gradients over patches, src/dnnl/conv_weight_matmul.h; 1x1 stride-2 input gradients through
+// the input's phases, src/dnnl/conv_phases.h). Args {N, H (= W, input), C, K, kernel, stride, pass (1
+// backward-data, 2 backward-weights)}. Timing one build's library against another's with the same binary
+// (LD_LIBRARY_PATH) is the A/B of docs/BENCHMARKS.md "Weight gradients as matmuls, stride 2 through phases".
 void BM_TrainConvBackward(benchmark::State& state) {
   const int64_t n = state.range(0), h = state.range(1), c = state.range(2), k = state.range(3);
   const int64_t kernel = state.range(4), stride = state.range(5), pass = state.range(6);

@@ -32,14 +32,6 @@ bool plain_window(const Window& win) {
   return win.groups == 1 && win.dilation_h == 1 && win.dilation_w == 1;
 }
 
-// The largest divisor of the batch whose patches fit kPatchBytes (1 if one image's do not).
-int64_t images_per_group(int64_t batch, double image_patch_bytes) {
-  int64_t best = 1;
-  for (int64_t n = 1; n <= batch; ++n)
-    if (batch % n == 0 && static_cast<double>(n) * image_patch_bytes <= kPatchBytes) best = n;
-  return best;
-}
-
 // patches [images·OH·OW, KH·KW·C] of images [first, first + images) of x [N,H,W,C]: row (b, i, j) holds the
 // input pixels output (i, j) reads, tap by tap (ky, kx), zeros for padding.
 void build_patches(const Tensor& x, const Window& win, int64_t first, int64_t images, int64_t oh, int64_t ow,
@@ -125,7 +117,8 @@ void conv2d_backward_weights_matmul(const Tensor& x, const Tensor& dy, const Win
                                {DNNL_ARG_DST, onednn::wrap(dw, dst_md)}});
       return;
     }
-    const int64_t group = images_per_group(batch, static_cast<double>(oh * ow * columns) * sizeof(float));
+    const int64_t group =
+        onednn::images_per_group(batch, static_cast<double>(oh * ow * columns) * sizeof(float), kPatchBytes);
     // One tap: the product is dw [K, C] itself, every group adds into it. Else the groups' sum is taken in
     // [K, T, C] and turned into OIHW at the end.
     Tensor sum = taps == 1 ? Tensor() : Tensor::empty({k, taps, c});

@@ -31,10 +31,7 @@ constexpr double kGroupBytes = 8.0 * 1024 * 1024;
 // group_bytes, so that the output transform reads M from cache (at least one image).
 int64_t images_per_matmul(const winograd::Geometry& image, int64_t batch, double group_bytes = kGroupBytes) {
   const double bytes = 4.0 * kPoints * image.tiles() * (image.in_channels + image.out_channels);
-  int64_t best = 1;
-  for (int64_t g = 1; g <= batch; ++g)
-    if (batch % g == 0 && bytes * static_cast<double>(g) <= group_bytes) best = g;
-  return best;
+  return onednn::images_per_group(batch, bytes, group_bytes);
 }
 
 // One image of x [N,H,W,C] convolved to k channels (the callers set .n, the images of a group).

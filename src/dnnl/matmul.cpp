@@ -4,6 +4,13 @@
 
 namespace resnet::onednn {
 
+int64_t images_per_group(int64_t batch, double image_bytes, double group_bytes) {
+  int64_t best = 1;
+  for (int64_t n = 1; n <= batch; ++n)
+    if (batch % n == 0 && static_cast<double>(n) * image_bytes <= group_bytes) best = n;
+  return best;
+}
+
 CachedPrimitive cached_matmul(const std::string& key, const dnnl::memory::desc& a,
                               const dnnl::memory::desc& b, const dnnl::memory::desc& c, bool accumulate) {
   return primitive_cache().get_or_create(key + (accumulate ? "|accumulate" : "|write"), [&] {

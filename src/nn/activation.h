@@ -24,9 +24,8 @@ class ReLU : public Module {
   // and is backward()'s partner. Adds first, then applies forward(), when a forward observer wants to see the
   // sum this ReLU receives.
   Tensor forward_sum(const Tensor& a, const Tensor& b);
-  // backward(a + b) as one pass (the two parts of the next residual block's input gradient); b undefined:
-  // backward(a).
-  // a's storage holds the result (ops::relu_backward_sum).
+  // backward(a + b) as one pass (the two parts of the next residual block's input gradient), written over a's
+  // storage (ops::relu_backward_sum); b undefined: backward(a).
   Tensor backward_sum(Tensor a, const Tensor& b);
 
  private:
