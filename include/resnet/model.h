@@ -11,7 +11,9 @@
 
 namespace resnet {
 
+class BatchNorm2d;
 class Conv2d;
+class ReLU;
 
 enum class BlockKind { basic, bottleneck };
 enum class Stem { imagenet, cifar };  // imagenet: 7x7/2 conv + 3x3/2 max-pool; cifar: 3x3/1 conv, no max-pool
@@ -117,12 +119,21 @@ class ResNet : public Module {
   size_t stage_end(const std::string& stage) const;
   // Runs sequence_ and fc; *stage_output (if not null) = the output of sequence_[keep_after].
   Tensor run_forward(const Tensor& x, size_t keep_after, Tensor* stage_output);
+  // sequence_[i]'s forward, after freezing it when i < frozen_. In training the stem's bn1 -> relu run as one
+  // pass (BatchNorm2d::forward_relu) when no one observes each module's output: the step then covers both,
+  // and i moves on to the relu's position.
+  Tensor forward_step(size_t& i, const Tensor& y);
+  // sequence_[i]'s backward within the chain from the top (backward_step: residual gradients stay in two
+  // parts down to the ReLU that sums them); nothing for the stem's relu when bn1 ran it.
+  void backward_step(size_t i, Tensor& a, Tensor& b);
   void check_input(const Tensor& x) const;
 
-  std::vector<Module*> sequence_;  // the order forward runs the top-level children
-  Conv2d* stem_conv_ = nullptr;    // conv1, sequence_[0]
-  size_t frozen_ = 0;              // sequence_[0, frozen_) is frozen
-  Shape pooled_shape_;             // [N,1,1,C] before flatten, for backward
+  std::vector<Module*> sequence_;   // the order forward runs the top-level children
+  Conv2d* stem_conv_ = nullptr;     // conv1, sequence_[0]
+  BatchNorm2d* stem_bn_ = nullptr;  // bn1, sequence_[1]
+  ReLU* stem_relu_ = nullptr;       // relu, sequence_[2]
+  size_t frozen_ = 0;               // sequence_[0, frozen_) is frozen
+  Shape pooled_shape_;              // [N,1,1,C] before flatten, for backward
   // The last forward_features: where each asked feature ends in sequence_, and how far it ran.
   std::vector<size_t> feature_ends_;
   size_t features_ran_ = 0;

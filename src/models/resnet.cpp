@@ -10,6 +10,7 @@
 #include "models/init.h"
 #include "nn/linear.h"
 #include "nn/pooling.h"
+#include "nn/two_part_backward.h"
 #include "resnet/error.h"
 #include "resnet/model.h"
 
@@ -88,8 +89,10 @@ ResNet::ResNet(std::string path, std::string type_name, const ResNetConfig& conf
                           .window = imagenet_stem ? Window::square(7, 2, 3) : Window::square(3, 1, 1)};
   stem_conv_ = &add_child<Conv2d>("conv1", stem_conv);
   sequence_.push_back(stem_conv_);
-  sequence_.push_back(&add_child<BatchNorm2d>("bn1", inplanes));
-  sequence_.push_back(&add_child<ReLU>("relu"));
+  stem_bn_ = &add_child<BatchNorm2d>("bn1", inplanes);
+  sequence_.push_back(stem_bn_);
+  stem_relu_ = &add_child<ReLU>("relu");
+  sequence_.push_back(stem_relu_);
   if (imagenet_stem) sequence_.push_back(&add_child<MaxPool2d>("maxpool", Window::square(3, 2, 1)));
 
   for (size_t stage = 0; stage < config.layers.size(); ++stage) {
@@ -175,8 +178,7 @@ std::vector<Tensor> ResNet::forward_features(const Tensor& x, const std::vector<
   std::vector<Tensor> features(stages.size());
   Tensor y = ops::convert(x, compute_dtype_);
   for (size_t i = 0; i < features_ran_; ++i) {
-    if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
-    y = sequence_[i]->forward(y);
+    y = forward_step(i, y);
     for (size_t f = 0; f < stages.size(); ++f) {
       if (feature_ends_[f] == i) features[f] = y;
     }
@@ -189,16 +191,18 @@ Tensor ResNet::backward_features(const std::vector<Tensor>& dfeatures) {
     throw InternalError(fmt::format("{}: backward_features got {} gradients for {} features", config_.name,
                                     dfeatures.size(), feature_ends_.size()));
   }
-  Tensor d;  // dL/d(output of sequence_[i]); undefined while no feature above has a gradient
+  // dL/d(output of sequence_[i]) = d + pending; d undefined while no feature above has a gradient.
+  Tensor d, pending;
   for (size_t i = features_ran_; i-- > frozen_;) {
     for (size_t f = 0; f < dfeatures.size(); ++f) {
       if (feature_ends_[f] != i || !dfeatures[f].defined()) continue;
       Tensor g = ops::convert(dfeatures[f], compute_dtype_);
-      d = d.defined() ? ops::add(d, g) : g;
+      d = d.defined() ? ops::add(d, g) : g;  // (a new tensor: never written over the caller's)
     }
-    if (d.defined()) d = sequence_[i]->backward(d);
+    if (d.defined()) backward_step(i, d, pending);
   }
   if (frozen_ > 0 || !d.defined()) return Tensor();
+  if (pending.defined()) ops::add_to(d, pending);
   return ops::convert(d, DType::f32);
 }
 
@@ -224,8 +228,7 @@ Tensor ResNet::run_forward(const Tensor& x, size_t keep_after, Tensor* stage_out
   if (!config_.classifier) throw InputError(fmt::format("{}: a backbone without a classifier", config_.name));
   Tensor y = ops::convert(x, compute_dtype_);
   for (size_t i = 0; i < sequence_.size(); ++i) {
-    if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
-    y = sequence_[i]->forward(y);
+    y = forward_step(i, y);
     if (i == keep_after) *stage_output = y;
   }
   pooled_shape_ = y.shape();  // [N,1,1,C]
@@ -239,16 +242,37 @@ Tensor ResNet::backward(const Tensor& dlogits) {
   Tensor d = children().back()->backward(dlogits);
   if (frozen_ == sequence_.size()) return Tensor();  // the backbone is frozen: the classifier alone learns
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
-  for (size_t i = sequence_.size(); i-- > frozen_;) d = sequence_[i]->backward(d);
-  return frozen_ > 0 || !d.defined() ? Tensor() : ops::convert(d, DType::f32);
+  Tensor pending;
+  for (size_t i = sequence_.size(); i-- > frozen_;) backward_step(i, d, pending);
+  if (frozen_ > 0 || !d.defined()) return Tensor();
+  if (pending.defined()) ops::add_to(d, pending);
+  return ops::convert(d, DType::f32);
 }
 
 Tensor ResNet::backward_to(const std::string& stage, const Tensor& dlogits) {
   const size_t end = stage_end(stage);
   Tensor d = children().back()->backward(dlogits);
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
-  for (size_t i = sequence_.size() - 1; i > end; --i) d = sequence_[i]->backward(d);
+  Tensor pending;
+  for (size_t i = sequence_.size() - 1; i > end; --i) backward_step(i, d, pending);
+  if (pending.defined()) ops::add_to(d, pending);
   return d;
+}
+
+Tensor ResNet::forward_step(size_t& i, const Tensor& y) {
+  if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
+  const bool stem_bn_relu = sequence_[i] == stem_bn_ && i + 1 < sequence_.size() &&
+                            sequence_[i + 1] == stem_relu_ && stem_bn_->fuses_relu() &&
+                            stem_relu_->is_training();
+  if (!stem_bn_relu) return sequence_[i]->forward(y);
+  ++i;
+  return stem_bn_->forward_relu(y);
+}
+
+void ResNet::backward_step(size_t i, Tensor& a, Tensor& b) {
+  if (sequence_[i] == stem_relu_ && stem_bn_->holds_relu_mask())
+    return;  // bn1's backward takes this gradient
+  resnet::backward_step(*sequence_[i], a, b);
 }
 
 std::vector<std::string> ResNet::stage_names() const {

@@ -26,6 +26,11 @@ Tensor ReLU::backward_sum(Tensor a, const Tensor& b) {
   return ops::relu_backward_sum(std::move(a), b, std::move(saved_output_));
 }
 
+Tensor ReLU::backward_parts(Tensor a, const Tensor& b, Tensor& other) {
+  other = Tensor();
+  return backward_sum(std::move(a), b);
+}
+
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {
   Tensor y = ops::relu_forward(x);
   saved_output = keeps_for_backward() ? y : Tensor();

@@ -1,11 +1,12 @@
 // ReLU, as torch.nn.ReLU(inplace=True) prints (our forward returns a new tensor; the name is torchvision's).
 #pragma once
 
+#include "nn/two_part_backward.h"
 #include "resnet/module.h"
 
 namespace resnet {
 
-class ReLU : public Module {
+class ReLU : public Module, public TwoPartBackward {
  public:
   explicit ReLU(std::string path) : Module(std::move(path), "ReLU") {}
   // x [any] -> max(x, 0); keeps the output for backward in train mode.
@@ -27,6 +28,8 @@ class ReLU : public Module {
   // backward(a + b) as one pass (the two parts of the next residual block's input gradient), written over a's
   // storage (ops::relu_backward_sum); b undefined: backward(a).
   Tensor backward_sum(Tensor a, const Tensor& b);
+  // backward_sum as a TwoPartBackward (other: undefined; the input gradient is one tensor).
+  Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) override;
 
  private:
   Tensor saved_output_;

@@ -12,21 +12,19 @@ Tensor Sequential::forward(const Tensor& x) {
 }
 
 // dL/d(output of the current child) = d + pending: a residual block's input gradient stays in its two parts
-// while the child before it is a residual block too, which adds them in its own first pass.
+// while the child before it takes two parts too (a residual block or a ReLU, which add them in their own
+// first pass), and leaves this Sequential in two parts when its first child gives two.
+Tensor Sequential::backward_parts(Tensor a, const Tensor& b, Tensor& other) {
+  Tensor d = std::move(a), pending = b;
+  for (auto it = children().rbegin(); it != children().rend(); ++it) backward_step(**it, d, pending);
+  other = std::move(pending);
+  return d;
+}
+
 Tensor Sequential::backward(const Tensor& dy) {
-  Tensor d = dy, pending;
-  for (auto it = children().rbegin(); it != children().rend(); ++it) {
-    if (auto* two_part = dynamic_cast<TwoPartBackward*>(*it)) {
-      Tensor other;
-      d = two_part->backward_parts(std::move(d), pending, other);
-      pending = std::move(other);
-      continue;
-    }
-    if (pending.defined()) ops::add_to(d, pending);
-    pending = Tensor();
-    d = (*it)->backward(d);
-  }
-  if (pending.defined()) ops::add_to(d, pending);
+  Tensor other;
+  Tensor d = backward_parts(dy, Tensor(), other);
+  if (other.defined()) ops::add_to(d, other);
   return d;
 }
 

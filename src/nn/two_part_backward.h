@@ -2,9 +2,11 @@
 // input's gradient as two parts: a residual block, whose input gradient is the branch's plus the shortcut's,
 // and whose first backward pass (its output ReLU's) can add the two parts it is given in the same pass
 // (ops::relu_backward_sum) — one pass over the activation instead of an add and then the ReLU's backward.
-// Sequential::backward hands the parts from one such module to the one before it.
+// A ReLU takes two parts in that one pass too, and a Sequential hands them through its children, so the
+// parts reach the ReLU that sums them across stage boundaries (ResNet's layer2 -> layer1 -> the stem's relu).
 #pragma once
 
+#include "resnet/module.h"
 #include "resnet/tensor.h"
 
 namespace resnet {
@@ -17,5 +19,10 @@ class TwoPartBackward {
   // b is given, a's storage may be overwritten: a is a gradient the caller hands over, read by no one else.
   virtual Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) = 0;
 };
+
+// One module's backward in a chain of modules run last to first: on entry dL/d(its output) = a + b (b may be
+// undefined), on return dL/d(its input) = a + b. A TwoPartBackward module takes both parts and hands its own
+// two on; any other module gets their sum (added into a: the same contract on a's storage as above).
+void backward_step(Module& module, Tensor& a, Tensor& b);
 
 }  // namespace resnet

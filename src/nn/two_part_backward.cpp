@@ -1,0 +1,21 @@
+#include "nn/two_part_backward.h"
+
+#include <utility>
+
+#include "dnnl/ops.h"
+
+namespace resnet {
+
+void backward_step(Module& module, Tensor& a, Tensor& b) {
+  if (auto* two_part = dynamic_cast<TwoPartBackward*>(&module)) {
+    Tensor other;
+    a = two_part->backward_parts(std::move(a), b, other);
+    b = std::move(other);
+    return;
+  }
+  if (b.defined()) ops::add_to(a, b);
+  b = Tensor();
+  a = module.backward(a);
+}
+
+}  // namespace resnet
