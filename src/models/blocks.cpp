@@ -83,13 +83,14 @@ Tensor ResidualBlock::backward(const Tensor& dy) {
   return dx;
 }
 
-Tensor ResidualBlock::backward_parts(Tensor a, const Tensor& b, Tensor& other) {
+Tensor ResidualBlock::backward_parts(Tensor a, Tensor b, Tensor& other) {
   const BlockStructure& s = structure_;
   Tensor d = std::move(a);
   if (s.output_relu) {
-    d = s.output_relu->backward_sum(std::move(d), b);
+    d = s.output_relu->backward_sum(std::move(d), std::move(b));
   } else if (b.defined()) {
     ops::add_to(d, b);
+    b = Tensor();
   }
   Tensor dx = s.dropout ? s.dropout->backward(d) : d;
   stage_activations_.resize(s.branch.size());  // without a train-mode forward: a ReLU finds nothing saved

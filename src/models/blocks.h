@@ -44,7 +44,7 @@ class ResidualBlock : public Module, public TwoPartBackward {
   Tensor backward(const Tensor& dy) override;
   // The same with dy = a + b added in the output ReLU's backward pass, and dx left as the branch's part
   // (returned) and the shortcut's (`other`; undefined without a shortcut).
-  Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) override;
+  Tensor backward_parts(Tensor a, Tensor b, Tensor& other) override;
 
   const BlockStructure& structure() const { return structure_; }
   // The last BN of the residual branch (zero_init_residual zeroes its weight).

@@ -20,15 +20,15 @@ Tensor ReLU::forward_sum(const Tensor& a, const Tensor& b) {
   return y;
 }
 
-Tensor ReLU::backward_sum(Tensor a, const Tensor& b) {
+Tensor ReLU::backward_sum(Tensor a, Tensor b) {
   if (!b.defined()) return backward(a);
   require_saved(*this, saved_output_.defined());
   return ops::relu_backward_sum(std::move(a), b, std::move(saved_output_));
 }
 
-Tensor ReLU::backward_parts(Tensor a, const Tensor& b, Tensor& other) {
+Tensor ReLU::backward_parts(Tensor a, Tensor b, Tensor& other) {
   other = Tensor();
-  return backward_sum(std::move(a), b);
+  return backward_sum(std::move(a), std::move(b));
 }
 
 Tensor ReLU::forward(const Tensor& x, Tensor& saved_output) const {

@@ -27,9 +27,9 @@ class ReLU : public Module, public TwoPartBackward {
   Tensor forward_sum(const Tensor& a, const Tensor& b);
   // backward(a + b) as one pass (the two parts of the next residual block's input gradient), written over a's
   // storage (ops::relu_backward_sum); b undefined: backward(a).
-  Tensor backward_sum(Tensor a, const Tensor& b);
+  Tensor backward_sum(Tensor a, Tensor b);
   // backward_sum as a TwoPartBackward (other: undefined; the input gradient is one tensor).
-  Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) override;
+  Tensor backward_parts(Tensor a, Tensor b, Tensor& other) override;
 
  private:
   Tensor saved_output_;

@@ -19,7 +19,7 @@ class Sequential : public Module, public TwoPartBackward {
   Tensor forward(const Tensor& x) override;
   Tensor backward(const Tensor& dy) override;
   // The children's backward, last to first, with two-part gradients handed between them (backward_step).
-  Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) override;
+  Tensor backward_parts(Tensor a, Tensor b, Tensor& other) override;
 };
 
 }  // namespace resnet

@@ -9,7 +9,7 @@ namespace resnet {
 void backward_step(Module& module, Tensor& a, Tensor& b) {
   if (auto* two_part = dynamic_cast<TwoPartBackward*>(&module)) {
     Tensor other;
-    a = two_part->backward_parts(std::move(a), b, other);
+    a = two_part->backward_parts(std::move(a), std::move(b), other);
     b = std::move(other);
     return;
   }

@@ -17,7 +17,9 @@ class TwoPartBackward {
   // dL/d(output) = a + b (b undefined: a alone). Returns one part of dL/d(input) and puts the other part into
   // `other` (undefined when the input gradient is one tensor). Same effects as Module::backward(a + b). When
   // b is given, a's storage may be overwritten: a is a gradient the caller hands over, read by no one else.
-  virtual Tensor backward_parts(Tensor a, const Tensor& b, Tensor& other) = 0;
+  // Both are taken by value so that each is released once summed (an activation-sized tensor held through a
+  // whole block's backward would add to the peak).
+  virtual Tensor backward_parts(Tensor a, Tensor b, Tensor& other) = 0;
 };
 
 // One module's backward in a chain of modules run last to first: on entry dL/d(its output) = a + b (b may be
