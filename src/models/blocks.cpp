@@ -79,7 +79,7 @@ Tensor ResidualBlock::forward(const Tensor& x) {
 Tensor ResidualBlock::backward(const Tensor& dy) {
   Tensor shortcut_part;
   Tensor dx = backward_parts(dy, Tensor(), shortcut_part);
-  if (shortcut_part.defined()) ops::add_to(dx, shortcut_part);
+  sum_parts(dx, shortcut_part);
   return dx;
 }
 
@@ -88,9 +88,8 @@ Tensor ResidualBlock::backward_parts(Tensor a, Tensor b, Tensor& other) {
   Tensor d = std::move(a);
   if (s.output_relu) {
     d = s.output_relu->backward_sum(std::move(d), std::move(b));
-  } else if (b.defined()) {
-    ops::add_to(d, b);
-    b = Tensor();
+  } else {
+    sum_parts(d, b);
   }
   Tensor dx = s.dropout ? s.dropout->backward(d) : d;
   stage_activations_.resize(s.branch.size());  // without a train-mode forward: a ReLU finds nothing saved

@@ -202,7 +202,7 @@ Tensor ResNet::backward_features(const std::vector<Tensor>& dfeatures) {
     if (d.defined()) backward_step(i, d, pending);
   }
   if (frozen_ > 0 || !d.defined()) return Tensor();
-  if (pending.defined()) ops::add_to(d, pending);
+  sum_parts(d, pending);
   return ops::convert(d, DType::f32);
 }
 
@@ -245,7 +245,7 @@ Tensor ResNet::backward(const Tensor& dlogits) {
   Tensor pending;
   for (size_t i = sequence_.size(); i-- > frozen_;) backward_step(i, d, pending);
   if (frozen_ > 0 || !d.defined()) return Tensor();
-  if (pending.defined()) ops::add_to(d, pending);
+  sum_parts(d, pending);
   return ops::convert(d, DType::f32);
 }
 
@@ -255,15 +255,14 @@ Tensor ResNet::backward_to(const std::string& stage, const Tensor& dlogits) {
   d = ops::convert(d.reshaped(pooled_shape_), compute_dtype_);
   Tensor pending;
   for (size_t i = sequence_.size() - 1; i > end; --i) backward_step(i, d, pending);
-  if (pending.defined()) ops::add_to(d, pending);
+  sum_parts(d, pending);
   return d;
 }
 
 Tensor ResNet::forward_step(size_t& i, const Tensor& y) {
   if (i < frozen_ && sequence_[i]->is_training()) sequence_[i]->set_training(false);
-  const bool stem_bn_relu = sequence_[i] == stem_bn_ && i + 1 < sequence_.size() &&
-                            sequence_[i + 1] == stem_relu_ && stem_bn_->fuses_relu() &&
-                            stem_relu_->is_training();
+  // The stem's relu comes right after bn1 in sequence_ (the constructor pushes them one after the other).
+  const bool stem_bn_relu = sequence_[i] == stem_bn_ && stem_bn_->fuses_relu() && stem_relu_->is_training();
   if (!stem_bn_relu) return sequence_[i]->forward(y);
   ++i;
   return stem_bn_->forward_relu(y);

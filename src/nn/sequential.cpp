@@ -1,6 +1,5 @@
 #include "nn/sequential.h"
 
-#include "dnnl/ops.h"
 #include "nn/two_part_backward.h"
 
 namespace resnet {
@@ -24,7 +23,7 @@ Tensor Sequential::backward_parts(Tensor a, Tensor b, Tensor& other) {
 Tensor Sequential::backward(const Tensor& dy) {
   Tensor other;
   Tensor d = backward_parts(dy, Tensor(), other);
-  if (other.defined()) ops::add_to(d, other);
+  sum_parts(d, other);
   return d;
 }
 

@@ -13,9 +13,13 @@ void backward_step(Module& module, Tensor& a, Tensor& b) {
     b = std::move(other);
     return;
   }
+  sum_parts(a, b);
+  a = module.backward(a);
+}
+
+void sum_parts(Tensor& a, Tensor& b) {
   if (b.defined()) ops::add_to(a, b);
   b = Tensor();
-  a = module.backward(a);
 }
 
 }  // namespace resnet

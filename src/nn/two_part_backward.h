@@ -27,4 +27,8 @@ class TwoPartBackward {
 // two on; any other module gets their sum (added into a: the same contract on a's storage as above).
 void backward_step(Module& module, Tensor& a, Tensor& b);
 
+// a += b when b is defined, then releases b: the one place where two parts become one gradient (the same
+// contract on a's storage as above).
+void sum_parts(Tensor& a, Tensor& b);
+
 }  // namespace resnet
