@@ -1,6 +1,6 @@
 // The tuning cache: the kernel the plan's tuning (PlanOptions::tune) chose for each convolution, per machine,
 // so that a plan built again on the same machine times nothing. One JSON file:
-//   {"format": 1, "machines": {"<machine>": {"<convolution>": {"kernel": "brg:avx512_core", "ms": 1.25}}}}
+//   {"format": 3, "machines": {"<machine>": {"<convolution>": {"kernel": "brg:avx512_core", "ms": 1.25}}}}
 // <machine> names the CPU model, oneDNN's ISA and oneDNN's version (conv_tuner.h: tuning_machine_key); a
 // <convolution> its shapes, layouts, post-ops, data type and which candidates were allowed. Entries of other
 // machines are kept as they are (one file may travel between machines, or serve a shared home directory).

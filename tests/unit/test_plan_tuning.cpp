@@ -268,7 +268,7 @@ TEST(PlanTuning, CorruptCacheWarnsAndIsTunedAgain) {
     EXPECT_NE(err.find("warning: tuning cache ignored"), std::string::npos) << err;
     EXPECT_NE(err.find(cache.string()), std::string::npos) << err;
     EXPECT_GT(plan.stats().tuning_timings, 0);
-    EXPECT_EQ(read_json(cache)["format"], 2);  // replaced by a valid one
+    EXPECT_EQ(read_json(cache)["format"], 3);  // replaced by a valid one
     EXPECT_TRUE(tuning_cache_has_this_machine(cache.string()));
   }
 }
@@ -279,7 +279,7 @@ TEST(PlanTuning, ForeignMachinesEntriesAreKeptAndThisOneTuned) {
   const std::string other = "Some Other CPU | avx2 | oneDNN 3.2.0";
   ASSERT_NE(other, infer::tuning_machine_key());
   write_text(cache,
-             nlohmann::json{{"format", 2},
+             nlohmann::json{{"format", 3},
                             {"machines", {{other, {{"conv x", {{"kernel", "jit:avx2"}, {"ms", 1.0}}}}}}}}
                  .dump());
   EXPECT_FALSE(tuning_cache_has_this_machine(cache.string()));
