@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "cli/training_tuning.h"
 #include "core/rng.h"
 #include "dnnl/ops.h"
 #include "resnet/error.h"
@@ -140,6 +141,7 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
   if (dtype == DType::bf16) note_if_bf16_is_slower("--precision");
   apply_threads(c.threads);
   ops::set_conv_winograd(c.winograd);
+  const TrainingTuning tuning(c.tune);
   BenchModel bench = is_unet_name(c.model.arch) ? unet(f, c, dtype) : classifier(f, c, dtype);
 
   Module& model = *bench.model;
@@ -174,27 +176,32 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
   }
 
   if (c.json) {
-    const nlohmann::json out = {{"engine", "resnet.cpp"},
-                                {"mode", "train"},
-                                {"arch", c.model.arch},
-                                {"stem", bench.stem},
-                                {"batch", c.batch},
-                                {"size", c.size},
-                                {"in_channels", bench.in_channels},
-                                {"num_classes", bench.num_classes},
-                                {"precision", f.precision},
-                                {"freeze", f.freeze},
-                                {"winograd", c.winograd},
-                                {"threads", ops::num_threads()},
-                                {"warmup", c.warmup},
-                                {"iters", c.iters},
-                                {"params", model.parameter_count()},
-                                {"images_per_sec", images_per_sec},
-                                {"ms_per_step", ms_per_step},
-                                {"min_ms_per_step", *std::min_element(ms.begin(), ms.end())},
-                                {"cpu_ms_per_step", cpu_ms_per_step},
-                                {"peak_rss_mib", peak_rss_mib},
-                                {"final_loss", loss}};
+    nlohmann::json out = {{"engine", "resnet.cpp"},
+                          {"mode", "train"},
+                          {"arch", c.model.arch},
+                          {"stem", bench.stem},
+                          {"batch", c.batch},
+                          {"size", c.size},
+                          {"in_channels", bench.in_channels},
+                          {"num_classes", bench.num_classes},
+                          {"precision", f.precision},
+                          {"freeze", f.freeze},
+                          {"winograd", c.winograd},
+                          {"tuned", tuning.on()},
+                          {"threads", ops::num_threads()},
+                          {"warmup", c.warmup},
+                          {"iters", c.iters},
+                          {"params", model.parameter_count()},
+                          {"images_per_sec", images_per_sec},
+                          {"ms_per_step", ms_per_step},
+                          {"min_ms_per_step", *std::min_element(ms.begin(), ms.end())},
+                          {"cpu_ms_per_step", cpu_ms_per_step},
+                          {"peak_rss_mib", peak_rss_mib},
+                          {"final_loss", loss}};
+    if (tuning.on()) {
+      out["tuning"] = tuning.summary();
+      if (c.verbose) out["tuned_kernels"] = tuning.choices();
+    }
     std::cout << out.dump() << "\n";
   } else {
     std::cout << fmt::format(
@@ -202,6 +209,10 @@ void run(const TrainBenchFlags& f, const TrainBenchCommon& c) {
         "peak RSS {:.1f} MiB\n",
         c.model.arch, bench.stem, c.batch, c.size, c.size, bench.in_channels, f.precision, ops::num_threads(),
         images_per_sec, ms_per_step, c.iters, peak_rss_mib);
+    if (tuning.on()) std::cout << tuning.summary() << "\n";
+    if (c.verbose) {
+      for (const std::string& line : tuning.choices()) std::cout << "  " << line << "\n";
+    }
   }
 }
 

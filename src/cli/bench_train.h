@@ -35,6 +35,8 @@ struct TrainBenchCommon {
   int threads = 0;
   bool json = false;
   bool winograd = true;  // false: --no-winograd (ops::set_conv_winograd)
+  bool tune = false;     // --tune: training's convolutions timed (cli/training_tuning.h); never by default
+  bool verbose = false;  // with tune: each convolution pass's choice and times
 };
 
 // With --train: checks that no inference-only flag was given, runs the training benchmark and returns true.

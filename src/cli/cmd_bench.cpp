@@ -286,8 +286,8 @@ void register_bench(CLI::App& app) {
                 "with tuning: the kernel each convolution got and the times behind it");
   auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h
   cmd->callback([o, train, cmd] {
-    const TrainBenchCommon common{o->model, o->batch,   o->size, o->warmup,
-                                  o->iters, o->threads, o->json, !o->no_winograd};
+    const TrainBenchCommon common{o->model,   o->batch, o->size,         o->warmup,    o->iters,
+                                  o->threads, o->json,  !o->no_winograd, o->tune.tune, o->verbose};
     if (!run_train_bench_if_asked(*cmd, *train, common)) run_bench(*o);
   });
 }

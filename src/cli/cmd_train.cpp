@@ -11,6 +11,7 @@
 
 #include "cli/common.h"
 #include "cli/stop_signals.h"
+#include "cli/training_tuning.h"
 #include "resnet/error.h"
 #include "resnet/train.h"
 #include "train/checkpoint.h"
@@ -23,6 +24,7 @@ struct TrainFlags {
   TrainConfig config;
   double lr = 0.0, wd = 0.0, lr_backbone = 0.0;  // used when given
   bool no_augment = false, no_bn_weight_decay = false, quiet = false, no_winograd = false;
+  bool tune = false;  // cli/training_tuning.h; not part of the run's config (a resumed run reads the cache)
 };
 
 // The config.json key of each flag whose name differs from its key.
@@ -103,7 +105,9 @@ void train_and_report(const CLI::App& cmd, TrainFlags& f, Communicator& comm) {
   hooks.communicator = &comm;
   const StopSignals signals;
   hooks.stop_requested = [&signals] { return signals.received() != 0; };
+  const TrainingTuning tuning(f.tune);
   const TrainSummary s = train(c, hooks);
+  if (tuning.on() && comm.rank() == 0) std::cerr << "resnet: " << tuning.summary() << "\n";
   if (s.interrupted_in_epoch > 0) stopped_by(signals.received(), c, s, comm);
   const RunFiles files(c.out_dir);
   if (s.history.empty() || comm.rank() != 0) return;
@@ -229,6 +233,10 @@ void register_train(CLI::App& app) {
   cmd->add_flag(
       "--no-winograd", f->no_winograd,
       "f32: the 3x3 stride-1 convolutions as oneDNN direct convolutions instead of Winograd F(4x4, 3x3)");
+  cmd->add_flag("--tune", f->tune,
+                "f32: on the first step, time Winograd and oneDNN's direct kernel for each 3x3 stride-1 "
+                "convolution and pass, and keep the faster (cached per machine, as the plan's tuning: pass "
+                "--tune again with --resume)");
   cmd->add_option("--workers", c.workers, "data loader threads (0 = load on the training thread)")
       ->capture_default_str();
   cmd->add_flag("--skip-bad-images", c.skip_bad_images,

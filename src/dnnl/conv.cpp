@@ -6,6 +6,11 @@
 // converted to bf16 by that same reorder, oneDNN accumulates in f32, and weight/bias gradients come out f32.
 #include <fmt/format.h>
 
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
 #include "dnnl/accumulate.h"
 #include "dnnl/conv_phases.h"
 #include "dnnl/conv_weight_matmul.h"
@@ -109,16 +114,9 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, dnnl
       g.strides, g.dilates, g.pad_l, g.pad_r, onednn::default_attr());
 }
 
-}  // namespace
-
-// x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
-Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win) {
-  check_activation(x, "input", "[N,H,W,C]");
-  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
-  check_bias(bias, w.shape(), "bias");
-  const Shape y_shape = conv_output_shape(x.shape(), w.shape(), win);
-  if (!shape_only() && winograd_trains(x.shape(), w.shape(), win, x.dtype()))
-    return conv2d_forward_winograd(x, w, bias);
+// oneDNN's direct convolution, y [N,OH,OW,O] of y_shape (shape_only: y unfilled).
+Tensor forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win,
+                      const Shape& y_shape) {
   Tensor y = Tensor::empty(y_shape, x.dtype());
   if (shape_only()) return y;
 
@@ -140,20 +138,9 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   });
 }
 
-// dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
-Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win) {
-  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
-  if (x_shape.size() != 4)
-    throw InputError(fmt::format("conv2d: input shape {} is not [N,H,W,C]", shape_str(x_shape)));
-  const Shape y_shape = conv_output_shape(x_shape, w.shape(), win);
-  check_activation(dy, "output gradient", shape_str(y_shape));
-  if (dy.shape() != y_shape) {
-    throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
-                                 shape_str(dy.shape()), shape_str(y_shape)));
-  }
-  if (winograd_trains(x_shape, w.shape(), win, dy.dtype())) return conv2d_backward_data_winograd(dy, w);
-  if (phases_train_data(x_shape, w.shape(), win, dy.dtype()))
-    return conv2d_backward_data_phases(dy, w, x_shape, win);
+// oneDNN's direct backward-data: dx [N,H,W,C] of x_shape.
+Tensor backward_data_direct(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win,
+                            const Shape& y_shape) {
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {
@@ -175,22 +162,9 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
   });
 }
 
-// x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
-void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& win, Tensor& dw,
-                             Tensor* dbias) {
-  check_activation(x, "input", "[N,H,W,C]");
-  check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
-  if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
-  const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), win);
-  if (dy.shape() != y_shape || dy.dtype() != x.dtype()) {
-    throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
-                                 dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
-  }
-  if (winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()))
-    return conv2d_backward_weights_winograd(x, dy, dw, dbias);
-  if (weight_gradient_as_matmul(x.shape(), dw.shape(), win, x.dtype(), dbias != nullptr))
-    return conv2d_backward_weights_matmul(x, dy, win, dw);
-
+// oneDNN's direct backward-weights: dw += dL/dw, *dbias += dL/dbias unless null.
+void backward_weights_direct(const Tensor& x, const Tensor& dy, const Window& win, Tensor& dw, Tensor* dbias,
+                             const Shape& y_shape) {
   onednn::translate_errors("conv2d backward weights", [&] {
     const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, win, x.dtype());
     const std::string key = "conv2d_bwd_weights|" + g.key;
@@ -202,6 +176,105 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
     });
     onednn::run_backward_weights(conv, x, g.x_md, dy, g.y_md, g.w_plain, g.b_md, dw, dbias, key);
   });
+}
+
+// Winograd or oneDNN's direct kernel for a training convolution both compute (winograd_may_train): with a
+// training kernel chooser set (ops.h), its timed choice between the two, the shape rule's kernel first (kept
+// unless the other is faster); else the rule. pass names the pass in the chooser's key.
+bool winograd_chosen(const std::string& pass, const Shape& x, const Shape& w, DType dtype, bool rule,
+                     const std::function<std::function<void()>()>& winograd,
+                     const std::function<std::function<void()>()>& direct) {
+  onednn::KernelChooser* chooser = training_kernel_chooser();
+  if (!chooser) return rule;
+  const onednn::KernelCandidate through_winograd{"winograd", winograd, {}};
+  const onednn::KernelCandidate through_direct{"direct", direct, {}};
+  const std::string step = fmt::format("{} x {} w {}", pass, shape_str(x), shape_str(w));
+  const std::string key = fmt::format("train {} {}: winograd or direct, rule {}", step, dtype_name(dtype),
+                                      rule ? "winograd" : "direct");
+  const std::string choice = chooser->choose(
+      step, key,
+      rule ? std::vector{through_winograd, through_direct} : std::vector{through_direct, through_winograd});
+  return choice == "winograd";
+}
+
+}  // namespace
+
+// x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win) {
+  check_activation(x, "input", "[N,H,W,C]");
+  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
+  check_bias(bias, w.shape(), "bias");
+  const Shape y_shape = conv_output_shape(x.shape(), w.shape(), win);
+  if (!shape_only() && winograd_may_train(x.shape(), w.shape(), win, x.dtype())) {
+    const bool winograd = winograd_chosen(
+        "conv2d forward", x.shape(), w.shape(), x.dtype(),
+        winograd_trains(x.shape(), w.shape(), win, x.dtype()),
+        [&] { return [&] { conv2d_forward_winograd(x, w, bias); }; },
+        [&] { return [&] { forward_direct(x, w, bias, win, y_shape); }; });
+    if (winograd) return conv2d_forward_winograd(x, w, bias);
+  }
+  return forward_direct(x, w, bias, win, y_shape);
+}
+
+// dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
+Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win) {
+  check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
+  if (x_shape.size() != 4)
+    throw InputError(fmt::format("conv2d: input shape {} is not [N,H,W,C]", shape_str(x_shape)));
+  const Shape y_shape = conv_output_shape(x_shape, w.shape(), win);
+  check_activation(dy, "output gradient", shape_str(y_shape));
+  if (dy.shape() != y_shape) {
+    throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
+                                 shape_str(dy.shape()), shape_str(y_shape)));
+  }
+  if (winograd_may_train(x_shape, w.shape(), win, dy.dtype())) {
+    const bool winograd = winograd_chosen(
+        "conv2d backward data", x_shape, w.shape(), dy.dtype(),
+        winograd_trains(x_shape, w.shape(), win, dy.dtype()),
+        [&] { return [&] { conv2d_backward_data_winograd(dy, w); }; },
+        [&] { return [&] { backward_data_direct(dy, w, x_shape, win, y_shape); }; });
+    if (winograd) return conv2d_backward_data_winograd(dy, w);
+  }
+  if (phases_train_data(x_shape, w.shape(), win, dy.dtype()))
+    return conv2d_backward_data_phases(dy, w, x_shape, win);
+  return backward_data_direct(dy, w, x_shape, win, y_shape);
+}
+
+// x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
+void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& win, Tensor& dw,
+                             Tensor* dbias) {
+  check_activation(x, "input", "[N,H,W,C]");
+  check_f32(dw, 4, "weight gradient", "[O,I/groups,KH,KW]");
+  if (dbias) check_bias(*dbias, dw.shape(), "bias gradient");
+  const Shape y_shape = conv_output_shape(x.shape(), dw.shape(), win);
+  if (dy.shape() != y_shape || dy.dtype() != x.dtype()) {
+    throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
+                                 dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
+  }
+  if (winograd_may_train(x.shape(), dw.shape(), win, x.dtype())) {
+    // The candidates add into gradients of their own (zeros), never into the caller's.
+    auto into_scratch = [&](auto add_weight_gradient) {
+      auto scratch = std::make_shared<Tensor>(Tensor::zeros(dw.shape()));
+      auto scratch_bias = std::make_shared<Tensor>(dbias ? Tensor::zeros(dbias->shape()) : Tensor());
+      const bool has_bias = dbias != nullptr;
+      return std::function<void()>(
+          [=] { add_weight_gradient(*scratch, has_bias ? scratch_bias.get() : nullptr); });
+    };
+    const bool winograd = winograd_chosen(
+        "conv2d backward weights", x.shape(), dw.shape(), x.dtype(),
+        winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()),
+        [&] {
+          return into_scratch([&](Tensor& g, Tensor* b) { conv2d_backward_weights_winograd(x, dy, g, b); });
+        },
+        [&] {
+          return into_scratch(
+              [&](Tensor& g, Tensor* b) { backward_weights_direct(x, dy, win, g, b, y_shape); });
+        });
+    if (winograd) return conv2d_backward_weights_winograd(x, dy, dw, dbias);
+  }
+  if (weight_gradient_as_matmul(x.shape(), dw.shape(), win, x.dtype(), dbias != nullptr))
+    return conv2d_backward_weights_matmul(x, dy, win, dw);
+  backward_weights_direct(x, dy, win, dw, dbias, y_shape);
 }
 
 }  // namespace resnet::ops

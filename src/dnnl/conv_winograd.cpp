@@ -23,7 +23,8 @@ using tag = memory::format_tag;
 using winograd::kBlock;
 using winograd::kPoints;
 
-std::atomic<bool> winograd_on{false};  // train() and `resnet bench --train` set it
+std::atomic<bool> winograd_on{false};                           // train() and `resnet bench --train` set it
+std::atomic<onednn::KernelChooser*> training_chooser{nullptr};  // ops.h: set_training_kernel_chooser
 
 constexpr double kGroupBytes = 8.0 * 1024 * 1024;
 
@@ -104,14 +105,27 @@ struct ChannelProductRange {
 };
 bool trains_with_channel_product(const Shape& x, const Shape& w, const Window& win, DType dtype,
                                  ChannelProductRange range) {
-  constexpr int64_t kMinTiles = 8;
-  if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
-  const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
+  if (!winograd_may_train(x, w, win, dtype)) return false;
   const int64_t channel_product = w[0] * w[1];
-  return channel_product >= range.min && channel_product <= range.max && batch.tiles() >= kMinTiles;
+  return channel_product >= range.min && channel_product <= range.max;
 }
 
 }  // namespace
+
+void set_training_kernel_chooser(onednn::KernelChooser* chooser) {
+  training_chooser = chooser;
+}
+
+onednn::KernelChooser* training_kernel_chooser() {
+  return training_chooser;
+}
+
+bool winograd_may_train(const Shape& x, const Shape& w, const Window& win, DType dtype) {
+  constexpr int64_t kMinTiles = 8;
+  if (!conv_winograd() || !winograd_applies(x, w, win, dtype)) return false;
+  const winograd::Geometry batch{.n = x[0], .height = x[1], .width = x[2]};
+  return batch.tiles() >= kMinTiles;
+}
 
 void set_conv_winograd(bool on) {
   winograd_on = on;

@@ -21,10 +21,16 @@ namespace resnet::ops {
 // no dilation, groups 1, in and out channels multiples of 16. x [N,H,W,C], w [K,C,KH,KW].
 bool winograd_applies(const Shape& x, const Shape& w, const Window& window, DType dtype);
 
+// Whether training may run it through Winograd at all: conv_winograd() is on, winograd_applies(), and the
+// batch has at least 8 output tiles. Where it may, the rules below pick Winograd or oneDNN's direct kernel,
+// or a training kernel chooser (ops.h: set_training_kernel_chooser) times both.
+bool winograd_may_train(const Shape& x, const Shape& w, const Window& window, DType dtype);
+
 // Whether training runs it through Winograd: conv_winograd() is on, winograd_applies(), and the shape is one
 // where it measured faster than oneDNN's direct convolution (forward + backward-data; the rule and its
 // numbers are in conv_winograd.cpp and docs/BENCHMARKS.md). Depends on the shapes only, never on a timing,
-// so that a resumed run takes the same path as the run it continues.
+// so that a resumed run takes the same path as the run it continues (a tuned run keeps its timed choices in
+// the tuning cache for the same reason).
 bool winograd_trains(const Shape& x, const Shape& w, const Window& window, DType dtype);
 // The same for the weight gradient (conv2d_backward_weights), whose shapes where Winograd wins differ (the
 // rule and its numbers are in conv_winograd.cpp and docs/BENCHMARKS.md). Shapes only, as winograd_trains().

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/window.h"
+#include "dnnl/kernel_chooser.h"
 #include "resnet/tensor.h"
 
 namespace resnet::ops {
@@ -54,6 +55,15 @@ class ConvWinogradScope {
  private:
   bool before_;
 };
+
+// Which of Winograd and oneDNN's direct kernel a training convolution that both compute runs (3x3 stride 1
+// where conv_winograd() is on: conv_winograd.h): with a chooser set, the one it picks by timing both on the
+// first call of each shape — the shape rule's kernel first, kept unless the other is faster — and remembers
+// (the chooser's cache: the same path on every later call, and in every later run on this machine); without
+// one, the shape rule (winograd_trains, winograd_trains_weights). nullptr: the rule. Process-wide; the
+// chooser must outlive its setting. `resnet train --tune`, `resnet bench --train --tune`.
+void set_training_kernel_chooser(onednn::KernelChooser* chooser);
+onednn::KernelChooser* training_kernel_chooser();
 
 // Convolution with `window` (core/window.h): its kernel must be the weight's KH x KW and its groups g.
 // x [N,H,W,C], w [O,C/g,KH,KW], bias [O] or undefined -> y [N,OH,OW,O]

@@ -207,6 +207,51 @@ TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
   std::filesystem::remove_all(xdg);
 }
 
+// bench --train --tune: training's convolutions timed (Winograd or direct) on the first step and recorded in
+// the tuning cache; a second run reads them and times nothing; without --tune nothing is tuned, even with a
+// cache (training tunes only when asked).
+TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
+  const auto xdg = temp_dir() / ("xdg-train-tune." + std::to_string(getpid()));
+  std::filesystem::remove_all(xdg);
+  const char* old = std::getenv("XDG_CACHE_HOME");
+  const std::string saved = old ? old : "";
+  setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
+  const std::string bench =
+      "bench --train --arch resnet20 --batch 4 --size 16 --in-channels 1 --num-classes 10 --iters 1 --warmup "
+      "0 "
+      "--threads 1 ";
+  CliResult first = resnet(bench + "--tune --json");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto j = nlohmann::json::parse(first.out);
+  EXPECT_TRUE(j["tuned"].get<bool>());
+  EXPECT_NE(j["tuning"].get<std::string>().find(" training convolutions, 0 from the cache"),
+            std::string::npos)
+      << j.dump();
+  std::ifstream in(xdg / "resnet.cpp" / "tuning.json");
+  const auto cache = nlohmann::json::parse(in);
+  int train_entries = 0;
+  for (const auto& [machine, entries] : cache["machines"].items()) {
+    for (const auto& [key, entry] : entries.items()) {
+      if (key.rfind("train conv2d ", 0) == 0) ++train_entries;
+    }
+  }
+  EXPECT_GE(train_entries, 3) << cache.dump(
+      1);  // forward, backward-data, backward-weights of a shape at least
+  CliResult again = resnet(bench + "--tune --verbose");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_NE(again.out.find(", 0 candidate kernels timed"), std::string::npos) << again.out;
+  EXPECT_NE(again.out.find("  conv2d forward x [4,16,16,16] w [16,16,3,3]: "), std::string::npos)
+      << again.out;
+  EXPECT_NE(again.out.find(" (cached)"), std::string::npos) << again.out;
+  CliResult untuned = resnet(bench + "--json");
+  ASSERT_EQ(untuned.exit_code, 0) << untuned.err;
+  auto u = nlohmann::json::parse(untuned.out);
+  EXPECT_FALSE(u["tuned"].get<bool>());
+  EXPECT_FALSE(u.contains("tuning"));
+  setenv("XDG_CACHE_HOME", saved.c_str(), 1);
+  std::filesystem::remove_all(xdg);
+}
+
 TEST(Cli, BenchJsonHasThroughputAndLatency) {
   CliResult r = resnet("bench --arch resnet18 --batch 2 --size 64 --iters 2 --threads 1 --json");
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "dnnl/kernel_chooser.h"
 #include "infer/tuning_cache.h"
 
 namespace resnet::infer {
@@ -25,17 +26,12 @@ namespace resnet::infer {
 // "AMD EPYC 9R14 | avx512_core_bf16 | oneDNN 3.2.0": the CPU model, oneDNN's ISA and version.
 std::string tuning_machine_key();
 
-// A candidate kernel: its name ("winograd", or oneDNN's implementation name "brg:avx512_core") and how to
-// make it ready to time: prepare() allocates its buffers and returns one synchronous run. admissible (when
-// set): whether it computes the convolution exactly as the untuned kernel does, asked before timing it
-// (int8: int8_conv_probe.h); one that is not is never chosen.
-struct ConvCandidate {
-  std::string name;
-  std::function<std::function<void()>()> prepare;
-  std::function<bool()> admissible;
-};
+// A candidate kernel (dnnl/kernel_chooser.h): for a convolution of the plan, "winograd" or oneDNN's
+// implementation name; admissible (int8: int8_conv_probe.h) asks whether it computes the convolution exactly
+// as the untuned kernel does.
+using ConvCandidate = onednn::KernelCandidate;
 
-class ConvTuner {
+class ConvTuner : public onednn::KernelChooser {
  public:
   // cache: read and written (record) by choose(); the caller saves it.
   explicit ConvTuner(TuningCache& cache);
@@ -44,7 +40,7 @@ class ConvTuner {
   // is among `candidates`, else the one timed now (recorded in the cache): the first (untuned) candidate, or
   // another that is 5% faster. One candidate: itself, untimed.
   std::string choose(const std::string& step, const std::string& key,
-                     const std::vector<ConvCandidate>& candidates);
+                     const std::vector<ConvCandidate>& candidates) override;
 
   int64_t timings() const { return timings_; }  // candidates timed so far
   int64_t cache_hits() const { return cache_hits_; }
