@@ -174,14 +174,33 @@ TEST(Cli, PrintStartsLikeTorchvision) {
       << r.out;
 }
 
+// XDG_CACHE_HOME (where the tuning cache lives) at a fresh folder for one test; the previous value and no
+// folder at its end.
+class FreshCacheHome {
+ public:
+  explicit FreshCacheHome(const std::string& name)
+      : dir_(temp_dir() / (name + "." + std::to_string(getpid()))) {
+    std::filesystem::remove_all(dir_);
+    const char* old = std::getenv("XDG_CACHE_HOME");
+    saved_ = old ? old : "";
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
+  }
+  ~FreshCacheHome() {
+    setenv("XDG_CACHE_HOME", saved_.c_str(), 1);
+    std::filesystem::remove_all(dir_);
+  }
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string saved_;
+};
+
 // --tune: tuned and said so; then on by default, because the cache has this machine, reading it and timing
 // nothing; --no-tune: off; both: one line, exit 2.
 TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
-  const auto xdg = temp_dir() / ("xdg-tune." + std::to_string(getpid()));
-  std::filesystem::remove_all(xdg);
-  const char* old = std::getenv("XDG_CACHE_HOME");
-  const std::string saved = old ? old : "";
-  setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
+  const FreshCacheHome home("xdg-tune");
+  const auto& xdg = home.dir();
   const std::string bench = "bench --arch resnet20 --batch 2 --size 32 --iters 1 --threads 1 ";
   CliResult untuned = resnet(bench + "--json");
   ASSERT_EQ(untuned.exit_code, 0) << untuned.err;
@@ -203,19 +222,14 @@ TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
   CliResult both = resnet(bench + "--tune --no-tune");
   EXPECT_EQ(both.exit_code, 2);
   EXPECT_EQ(count_lines(both.err), 1) << both.err;
-  setenv("XDG_CACHE_HOME", saved.c_str(), 1);
-  std::filesystem::remove_all(xdg);
 }
 
 // bench --train --tune: training's convolutions timed (Winograd or direct) on the first step and recorded in
 // the tuning cache; a second run reads them and times nothing; without --tune nothing is tuned, even with a
 // cache (training tunes only when asked).
 TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
-  const auto xdg = temp_dir() / ("xdg-train-tune." + std::to_string(getpid()));
-  std::filesystem::remove_all(xdg);
-  const char* old = std::getenv("XDG_CACHE_HOME");
-  const std::string saved = old ? old : "";
-  setenv("XDG_CACHE_HOME", xdg.c_str(), 1);
+  const FreshCacheHome home("xdg-train-tune");
+  const auto& xdg = home.dir();
   const std::string bench =
       "bench --train --arch resnet20 --batch 4 --size 16 --in-channels 1 --num-classes 10 --iters 1 --warmup "
       "0 "
@@ -248,8 +262,6 @@ TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
   auto u = nlohmann::json::parse(untuned.out);
   EXPECT_FALSE(u["tuned"].get<bool>());
   EXPECT_FALSE(u.contains("tuning"));
-  setenv("XDG_CACHE_HOME", saved.c_str(), 1);
-  std::filesystem::remove_all(xdg);
 }
 
 TEST(Cli, BenchJsonHasThroughputAndLatency) {
