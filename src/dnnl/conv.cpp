@@ -255,10 +255,8 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
     // The candidates add into gradients of their own (zeros), never into the caller's.
     auto into_scratch = [&](auto add_weight_gradient) {
       auto scratch = std::make_shared<Tensor>(Tensor::zeros(dw.shape()));
-      auto scratch_bias = std::make_shared<Tensor>(dbias ? Tensor::zeros(dbias->shape()) : Tensor());
-      const bool has_bias = dbias != nullptr;
-      return std::function<void()>(
-          [=] { add_weight_gradient(*scratch, has_bias ? scratch_bias.get() : nullptr); });
+      auto scratch_bias = dbias ? std::make_shared<Tensor>(Tensor::zeros(dbias->shape())) : nullptr;
+      return std::function<void()>([=] { add_weight_gradient(*scratch, scratch_bias.get()); });
     };
     const bool winograd = winograd_chosen(
         "conv2d backward weights", x.shape(), dw.shape(), x.dtype(),

@@ -15,9 +15,9 @@
 namespace resnet::infer {
 namespace {
 
-constexpr int kFormat =
-    3;  // 3: choices timed in interleaved rounds, the untuned kernel kept unless 5% slower;
-        // 2: int8 choices only among kernels of the untuned results; names, not positions
+// 3: choices timed in interleaved rounds, the untuned kernel kept unless 5% slower; 2: int8 choices only
+// among kernels of the untuned results; names, not positions.
+constexpr int kFormat = 3;
 
 nlohmann::json empty_cache() {
   return {{"format", kFormat}, {"machines", nlohmann::json::object()}};
