@@ -234,9 +234,9 @@ void register_train(CLI::App& app) {
       "--no-winograd", f->no_winograd,
       "f32: the 3x3 stride-1 convolutions as oneDNN direct convolutions instead of Winograd F(4x4, 3x3)");
   cmd->add_flag("--tune", f->tune,
-                "f32: on the first step, time Winograd and oneDNN's direct kernel for each 3x3 stride-1 "
-                "convolution and pass, and keep the faster (cached per machine, as the plan's tuning: pass "
-                "--tune again with --resume)");
+                "on the first step, time the kernels that compute each convolution and pass (oneDNN's "
+                "implementations, Winograd, ...) and keep the fastest (cached per machine, as the plan's "
+                "tuning: pass --tune again with --resume)");
   cmd->add_option("--workers", c.workers, "data loader threads (0 = load on the training thread)")
       ->capture_default_str();
   cmd->add_flag("--skip-bad-images", c.skip_bad_images,

@@ -26,6 +26,11 @@ std::string TrainingTuning::OncePerKey::choose(const std::string& step, const st
   return chosen_[key] = tuner_.choose(step, key, candidates);
 }
 
+std::optional<std::string> TrainingTuning::OncePerKey::chosen(const std::string& key) const {
+  if (auto it = chosen_.find(key); it != chosen_.end()) return it->second;
+  return std::nullopt;
+}
+
 std::string TrainingTuning::summary() const {
   if (!on()) return "";
   return fmt::format(

@@ -16,9 +16,11 @@
 #include "dnnl/conv_weight_matmul.h"
 #include "dnnl/conv_winograd.h"
 #include "dnnl/engine.h"
+#include "dnnl/implementations.h"
 #include "dnnl/memory.h"
 #include "dnnl/ops.h"
 #include "dnnl/primitive_cache.h"
+#include "dnnl/training_kernel.h"
 #include "resnet/error.h"
 
 namespace resnet::ops {
@@ -114,17 +116,42 @@ dnnl::convolution_forward::primitive_desc forward_pd(const ConvGeometry& g, dnnl
       g.strides, g.dilates, g.pad_l, g.pad_r, onednn::default_attr());
 }
 
-// oneDNN's direct convolution, y [N,OH,OW,O] of y_shape (shape_only: y unfilled).
+// The backward passes' descriptors. hint: forward_pd(g, forward_training), which must outlive any next_impl()
+// on them (oneDNN 3.2 keeps a pointer to it for the iteration).
+using ForwardHint = dnnl::convolution_forward::primitive_desc;
+
+dnnl::convolution_backward_data::primitive_desc backward_data_pd(const ConvGeometry& g,
+                                                                 const ForwardHint& hint) {
+  return dnnl::convolution_backward_data::primitive_desc(
+      onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.y_md, g.strides,
+      g.dilates, g.pad_l, g.pad_r, hint, onednn::default_attr());
+}
+
+dnnl::convolution_backward_weights::primitive_desc backward_weights_pd(const ConvGeometry& g,
+                                                                       const ForwardHint& hint) {
+  return dnnl::convolution_backward_weights::primitive_desc(
+      onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.dw_any, g.b_md, g.y_md, g.strides,
+      g.dilates, g.pad_l, g.pad_r, hint, onednn::default_attr());
+}
+
+// The primitive cache's key of a pass's primitive with oneDNN implementation `impl` ("" = its first choice).
+std::string primitive_key(const char* pass, const ConvGeometry& g, const std::string& impl) {
+  return fmt::format("{}|{}{}{}", pass, g.key, impl.empty() ? "" : "|impl=", impl);
+}
+
+// oneDNN's direct convolution, y [N,OH,OW,O] of y_shape (shape_only: y unfilled), through its implementation
+// `impl` ("": oneDNN's first choice; implementations.h).
 Tensor forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, const Window& win,
-                      const Shape& y_shape) {
+                      const Shape& y_shape, const std::string& impl = "") {
   Tensor y = Tensor::empty(y_shape, x.dtype());
   if (shape_only()) return y;
 
   return onednn::translate_errors("conv2d", [&] {
     const ConvGeometry g = conv_geometry(x.shape(), w.shape(), y.shape(), bias.defined(), win, x.dtype());
-    const std::string key = "conv2d|" + g.key;
-    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(
-        key, [&] { return forward_pd(g, dnnl::prop_kind::forward_inference); });
+    const std::string key = primitive_key("conv2d", g, impl);
+    onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
+      return onednn::implementation_named(forward_pd(g, dnnl::prop_kind::forward_inference), impl, "conv2d");
+    });
 
     std::unordered_map<int, memory> args = {
         {DNNL_ARG_SRC, onednn::wrap(x, g.x_md)},
@@ -138,19 +165,17 @@ Tensor forward_direct(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   });
 }
 
-// oneDNN's direct backward-data: dx [N,H,W,C] of x_shape.
+// oneDNN's direct backward-data: dx [N,H,W,C] of x_shape, through implementation `impl` ("": the first).
 Tensor backward_data_direct(const Tensor& dy, const Tensor& w, const Shape& x_shape, const Window& win,
-                            const Shape& y_shape) {
+                            const Shape& y_shape, const std::string& impl = "") {
   Tensor dx = Tensor::empty(x_shape, dy.dtype());
 
   return onednn::translate_errors("conv2d backward data", [&] {
     const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, win, dy.dtype());
-    const std::string key = "conv2d_bwd_data|" + g.key;
+    const std::string key = primitive_key("conv2d_bwd_data", g, impl);
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
-      return dnnl::convolution_backward_data::primitive_desc(
-          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.w_any, g.y_md, g.strides,
-          g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
-          onednn::default_attr());
+      const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
+      return onednn::implementation_named(backward_data_pd(g, hint), impl, "conv2d backward data");
     });
     onednn::execute(conv, {
                               {DNNL_ARG_DIFF_DST, onednn::wrap(dy, g.y_md)},
@@ -162,39 +187,19 @@ Tensor backward_data_direct(const Tensor& dy, const Tensor& w, const Shape& x_sh
   });
 }
 
-// oneDNN's direct backward-weights: dw += dL/dw, *dbias += dL/dbias unless null.
+// oneDNN's direct backward-weights: dw += dL/dw, *dbias += dL/dbias unless null, through implementation
+// `impl` ("": the first).
 void backward_weights_direct(const Tensor& x, const Tensor& dy, const Window& win, Tensor& dw, Tensor* dbias,
-                             const Shape& y_shape) {
+                             const Shape& y_shape, const std::string& impl = "") {
   onednn::translate_errors("conv2d backward weights", [&] {
     const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, dbias != nullptr, win, x.dtype());
-    const std::string key = "conv2d_bwd_weights|" + g.key;
+    const std::string key = primitive_key("conv2d_bwd_weights", g, impl);
     onednn::CachedPrimitive conv = onednn::primitive_cache().get_or_create(key, [&] {
-      return dnnl::convolution_backward_weights::primitive_desc(
-          onednn::cpu_engine(), dnnl::algorithm::convolution_direct, g.x_md, g.dw_any, g.b_md, g.y_md,
-          g.strides, g.dilates, g.pad_l, g.pad_r, forward_pd(g, dnnl::prop_kind::forward_training),
-          onednn::default_attr());
+      const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
+      return onednn::implementation_named(backward_weights_pd(g, hint), impl, "conv2d backward weights");
     });
     onednn::run_backward_weights(conv, x, g.x_md, dy, g.y_md, g.w_plain, g.b_md, dw, dbias, key);
   });
-}
-
-// Winograd or oneDNN's direct kernel for a training convolution both compute (winograd_may_train): with a
-// training kernel chooser set (ops.h), its timed choice between the two, the shape rule's kernel first (kept
-// unless the other is faster); else the rule. pass names the pass in the chooser's key.
-bool winograd_chosen(const std::string& pass, const Shape& x, const Shape& w, DType dtype, bool rule,
-                     const std::function<std::function<void()>()>& winograd,
-                     const std::function<std::function<void()>()>& direct) {
-  onednn::KernelChooser* chooser = training_kernel_chooser();
-  if (!chooser) return rule;
-  const onednn::KernelCandidate through_winograd{"winograd", winograd, {}};
-  const onednn::KernelCandidate through_direct{"direct", direct, {}};
-  const std::string step = fmt::format("{} x {} w {}", pass, shape_str(x), shape_str(w));
-  const std::string key = fmt::format("train {} {}: winograd or direct, rule {}", step, dtype_name(dtype),
-                                      rule ? "winograd" : "direct");
-  const std::string choice = chooser->choose(
-      step, key,
-      rule ? std::vector{through_winograd, through_direct} : std::vector{through_direct, through_winograd});
-  return choice == "winograd";
 }
 
 }  // namespace
@@ -205,15 +210,27 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
   check_f32(w, 4, "weight", "[O,I/groups,KH,KW]");
   check_bias(bias, w.shape(), "bias");
   const Shape y_shape = conv_output_shape(x.shape(), w.shape(), win);
-  if (!shape_only() && winograd_may_train(x.shape(), w.shape(), win, x.dtype())) {
-    const bool winograd = winograd_chosen(
-        "conv2d forward", x.shape(), w.shape(), x.dtype(),
-        winograd_trains(x.shape(), w.shape(), win, x.dtype()),
-        [&] { return [&] { conv2d_forward_winograd(x, w, bias); }; },
-        [&] { return [&] { forward_direct(x, w, bias, win, y_shape); }; });
-    if (winograd) return conv2d_forward_winograd(x, w, bias);
-  }
-  return forward_direct(x, w, bias, win, y_shape);
+  if (shape_only()) return forward_direct(x, w, bias, win, y_shape);
+
+  const bool may_winograd = winograd_may_train(x.shape(), w.shape(), win, x.dtype());
+  const std::string rule = may_winograd && winograd_trains(x.shape(), w.shape(), win, x.dtype())
+                               ? "winograd"
+                               : std::string(kOneDnn);
+  const std::string kernel =
+      training_kernel("conv2d forward", x.shape(), w.shape(), win, x.dtype(), rule, [&] {
+        PassKernels k;
+        if (may_winograd)
+          k.ours.push_back({"winograd", [&] { return [&] { conv2d_forward_winograd(x, w, bias); }; }, {}});
+        k.onednn_implementations = onednn::implementation_names(
+            forward_pd(conv_geometry(x.shape(), w.shape(), y_shape, bias.defined(), win, x.dtype()),
+                       dnnl::prop_kind::forward_inference));
+        k.onednn_run = [&](const std::string& impl) -> RunFactory {
+          return [&, impl] { return [&, impl] { forward_direct(x, w, bias, win, y_shape, impl); }; };
+        };
+        return k;
+      });
+  if (kernel == "winograd") return conv2d_forward_winograd(x, w, bias);
+  return forward_direct(x, w, bias, win, y_shape, implementation_of(kernel));
 }
 
 // dy [N,OH,OW,O], w [O,C/g,KH,KW] -> dx [N,H,W,C] (x_shape)
@@ -227,17 +244,32 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
     throw InputError(fmt::format("conv2d backward: output gradient {} for an output of {}",
                                  shape_str(dy.shape()), shape_str(y_shape)));
   }
-  if (winograd_may_train(x_shape, w.shape(), win, dy.dtype())) {
-    const bool winograd = winograd_chosen(
-        "conv2d backward data", x_shape, w.shape(), dy.dtype(),
-        winograd_trains(x_shape, w.shape(), win, dy.dtype()),
-        [&] { return [&] { conv2d_backward_data_winograd(dy, w); }; },
-        [&] { return [&] { backward_data_direct(dy, w, x_shape, win, y_shape); }; });
-    if (winograd) return conv2d_backward_data_winograd(dy, w);
-  }
-  if (phases_train_data(x_shape, w.shape(), win, dy.dtype()))
-    return conv2d_backward_data_phases(dy, w, x_shape, win);
-  return backward_data_direct(dy, w, x_shape, win, y_shape);
+  const bool may_winograd = winograd_may_train(x_shape, w.shape(), win, dy.dtype());
+  const bool phases = phases_train_data(x_shape, w.shape(), win, dy.dtype());
+  const std::string rule = may_winograd && winograd_trains(x_shape, w.shape(), win, dy.dtype()) ? "winograd"
+                           : phases                                                             ? "phases"
+                                    : std::string(kOneDnn);
+  const std::string kernel =
+      training_kernel("conv2d backward data", x_shape, w.shape(), win, dy.dtype(), rule, [&] {
+        PassKernels k;
+        if (may_winograd)
+          k.ours.push_back({"winograd", [&] { return [&] { conv2d_backward_data_winograd(dy, w); }; }, {}});
+        if (phases) {
+          k.ours.push_back(
+              {"phases", [&] { return [&] { conv2d_backward_data_phases(dy, w, x_shape, win); }; }, {}});
+        }
+        const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, win, dy.dtype());
+        const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
+        k.onednn_implementations = onednn::implementation_names(backward_data_pd(g, hint));
+        k.onednn_run = [&](const std::string& impl) -> RunFactory {
+          return
+              [&, impl] { return [&, impl] { backward_data_direct(dy, w, x_shape, win, y_shape, impl); }; };
+        };
+        return k;
+      });
+  if (kernel == "winograd") return conv2d_backward_data_winograd(dy, w);
+  if (kernel == "phases") return conv2d_backward_data_phases(dy, w, x_shape, win);
+  return backward_data_direct(dy, w, x_shape, win, y_shape, implementation_of(kernel));
 }
 
 // x [N,H,W,C], dy [N,OH,OW,O]: dw [O,C/g,KH,KW] += dL/dw; *dbias [O] += dL/dbias unless dbias is null.
@@ -251,28 +283,43 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
     throw InputError(fmt::format("conv2d backward: output gradient {} {} for an output of {}",
                                  dtype_name(dy.dtype()), shape_str(dy.shape()), shape_str(y_shape)));
   }
-  if (winograd_may_train(x.shape(), dw.shape(), win, x.dtype())) {
-    // The candidates add into gradients of their own (zeros), never into the caller's.
-    auto into_scratch = [&](auto add_weight_gradient) {
-      auto scratch = std::make_shared<Tensor>(Tensor::zeros(dw.shape()));
-      auto scratch_bias = dbias ? std::make_shared<Tensor>(Tensor::zeros(dbias->shape())) : nullptr;
-      return std::function<void()>([=] { add_weight_gradient(*scratch, scratch_bias.get()); });
-    };
-    const bool winograd = winograd_chosen(
-        "conv2d backward weights", x.shape(), dw.shape(), x.dtype(),
-        winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()),
-        [&] {
-          return into_scratch([&](Tensor& g, Tensor* b) { conv2d_backward_weights_winograd(x, dy, g, b); });
-        },
-        [&] {
-          return into_scratch(
-              [&](Tensor& g, Tensor* b) { backward_weights_direct(x, dy, win, g, b, y_shape); });
-        });
-    if (winograd) return conv2d_backward_weights_winograd(x, dy, dw, dbias);
-  }
-  if (weight_gradient_as_matmul(x.shape(), dw.shape(), win, x.dtype(), dbias != nullptr))
-    return conv2d_backward_weights_matmul(x, dy, win, dw);
-  backward_weights_direct(x, dy, win, dw, dbias, y_shape);
+  const bool bias = dbias != nullptr;
+  const bool may_winograd = winograd_may_train(x.shape(), dw.shape(), win, x.dtype());
+  const bool may_matmul = weight_gradient_matmul_applies(x.shape(), dw.shape(), win, x.dtype(), bias);
+  const std::string rule =
+      may_winograd && winograd_trains_weights(x.shape(), dw.shape(), win, x.dtype()) ? "winograd"
+      : weight_gradient_as_matmul(x.shape(), dw.shape(), win, x.dtype(), bias)       ? "matmul"
+                                                                                     : std::string(kOneDnn);
+  const std::string kernel =
+      training_kernel("conv2d backward weights", x.shape(), dw.shape(), win, x.dtype(), rule, [&] {
+        PassKernels k;
+        if (may_winograd) {
+          k.ours.push_back(
+              {"winograd",
+               into_scratch(dw, dbias,
+                            [&](Tensor& g, Tensor* b) { conv2d_backward_weights_winograd(x, dy, g, b); }),
+               {}});
+        }
+        if (may_matmul) {
+          k.ours.push_back(
+              {"matmul",
+               into_scratch(dw, dbias,
+                            [&](Tensor& g, Tensor*) { conv2d_backward_weights_matmul(x, dy, win, g); }),
+               {}});
+        }
+        const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, bias, win, x.dtype());
+        const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
+        k.onednn_implementations = onednn::implementation_names(backward_weights_pd(g, hint));
+        k.onednn_run = [&](const std::string& impl) {
+          return into_scratch(dw, dbias, [&, impl](Tensor& g, Tensor* b) {
+            backward_weights_direct(x, dy, win, g, b, y_shape, impl);
+          });
+        };
+        return k;
+      });
+  if (kernel == "winograd") return conv2d_backward_weights_winograd(x, dy, dw, dbias);
+  if (kernel == "matmul") return conv2d_backward_weights_matmul(x, dy, win, dw);
+  backward_weights_direct(x, dy, win, dw, dbias, y_shape, implementation_of(kernel));
 }
 
 }  // namespace resnet::ops

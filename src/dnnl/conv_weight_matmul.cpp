@@ -82,9 +82,13 @@ void add_taps_into_oihw(const Tensor& taps, Tensor& dw) {
 
 }  // namespace
 
+bool weight_gradient_matmul_applies(const Shape& x, const Shape& w, const Window& win, DType dtype,
+                                    bool bias) {
+  return dtype == DType::f32 && !bias && x.size() == 4 && w.size() == 4 && plain_window(win) && x[3] == w[1];
+}
+
 bool weight_gradient_as_matmul(const Shape& x, const Shape& w, const Window& win, DType dtype, bool bias) {
-  if (dtype != DType::f32 || bias || x.size() != 4 || w.size() != 4 || !plain_window(win) || x[3] != w[1])
-    return false;
+  if (!weight_gradient_matmul_applies(x, w, win, dtype, bias)) return false;
   const int64_t channel_product = w[0] * w[1];
   const bool stride1 = win.stride_h == 1 && win.stride_w == 1,
              stride2 = win.stride_h == 2 && win.stride_w == 2;

@@ -18,6 +18,11 @@ namespace resnet::ops {
 // a shape where it measured faster (the rule and its numbers are in conv_weight_matmul.cpp). Shapes only,
 // never a timing. x [N,H,W,C], w [K,C,KH,KW].
 bool weight_gradient_as_matmul(const Shape& x, const Shape& w, const Window& window, DType dtype, bool bias);
+// Whether the matmul can compute it at all (any kernel size, stride and padding): f32, groups 1, no
+// dilation, no bias gradient wanted. A training kernel chooser (ops.h) times it where the rule does not take
+// it.
+bool weight_gradient_matmul_applies(const Shape& x, const Shape& w, const Window& window, DType dtype,
+                                    bool bias);
 
 // x [N,H,W,C] (the forward's input), dy [N,OH,OW,K]: dw [K,C,KH,KW] += dL/dw. Requires groups 1, no
 // dilation, f32.

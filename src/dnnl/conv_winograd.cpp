@@ -23,8 +23,7 @@ using tag = memory::format_tag;
 using winograd::kBlock;
 using winograd::kPoints;
 
-std::atomic<bool> winograd_on{false};                           // train() and `resnet bench --train` set it
-std::atomic<onednn::KernelChooser*> training_chooser{nullptr};  // ops.h: set_training_kernel_chooser
+std::atomic<bool> winograd_on{false};  // train() and `resnet bench --train` set it
 
 constexpr double kGroupBytes = 8.0 * 1024 * 1024;
 
@@ -111,14 +110,6 @@ bool trains_with_channel_product(const Shape& x, const Shape& w, const Window& w
 }
 
 }  // namespace
-
-void set_training_kernel_chooser(onednn::KernelChooser* chooser) {
-  training_chooser = chooser;
-}
-
-onednn::KernelChooser* training_kernel_chooser() {
-  return training_chooser;
-}
 
 bool winograd_may_train(const Shape& x, const Shape& w, const Window& win, DType dtype) {
   constexpr int64_t kMinTiles = 8;

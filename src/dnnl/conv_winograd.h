@@ -23,7 +23,7 @@ bool winograd_applies(const Shape& x, const Shape& w, const Window& window, DTyp
 
 // Whether training may run it through Winograd at all: conv_winograd() is on, winograd_applies(), and the
 // batch has at least 8 output tiles. Where it may, the rules below pick Winograd or oneDNN's direct kernel,
-// or a training kernel chooser (ops.h: set_training_kernel_chooser) times both.
+// or a training kernel chooser (ops.h: set_training_kernel_chooser) times it against the others.
 bool winograd_may_train(const Shape& x, const Shape& w, const Window& window, DType dtype);
 
 // Whether training runs it through Winograd: conv_winograd() is on, winograd_applies(), and the shape is one

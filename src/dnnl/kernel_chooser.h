@@ -5,12 +5,13 @@
 #pragma once
 
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace resnet::onednn {
 
-// A candidate kernel: its name ("winograd", "direct", or oneDNN's implementation name "brg:avx512_core") and
+// A candidate kernel: its name ("winograd", or oneDNN's implementation name "brgconv:avx512_core") and
 // how to make it ready to time: prepare() allocates what it needs and returns one synchronous run.
 // admissible (when set): whether it computes exactly what the first candidate computes, asked before timing
 // it; one that is not is never chosen.
@@ -27,6 +28,9 @@ class KernelChooser {
   // one that runs without a chooser.
   virtual std::string choose(const std::string& step, const std::string& key,
                              const std::vector<KernelCandidate>& candidates) = 0;
+  // The choice already made for `key`, if the chooser remembers one: lets a caller that meets the same
+  // convolution every training step skip building its candidates.
+  virtual std::optional<std::string> chosen(const std::string& /*key*/) const { return std::nullopt; }
 };
 
 }  // namespace resnet::onednn

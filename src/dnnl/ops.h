@@ -56,12 +56,13 @@ class ConvWinogradScope {
   bool before_;
 };
 
-// Which of Winograd and oneDNN's direct kernel a training convolution that both compute runs (3x3 stride 1
-// where conv_winograd() is on: conv_winograd.h): with a chooser set, the one it picks by timing both on the
-// first call of each shape — the shape rule's kernel first, kept unless the other is faster — and remembers
-// (the chooser's cache: the same path on every later call, and in every later run on this machine); without
-// one, the shape rule (winograd_trains, winograd_trains_weights). nullptr: the rule. Process-wide; the
-// chooser must outlive its setting. `resnet train --tune`, `resnet bench --train --tune`.
+// Which kernel a training convolution pass runs: with a chooser set, the one it picks by timing every kernel
+// that computes it — Winograd (conv_winograd.h), the phases and matmul paths (conv_phases.h,
+// conv_weight_matmul.h) where they apply, oneDNN's implementations (dnnl/implementations.h) — on the first
+// call of each shape, the shape rule's kernel first, kept unless another is faster, and remembers (the
+// chooser's cache: the same path on every later call, and in every later run on this machine); without one,
+// the shape rules and oneDNN's first choice. nullptr: the rules. Process-wide; the chooser must outlive its
+// setting. `resnet train --tune`, `resnet bench --train --tune`.
 void set_training_kernel_chooser(onednn::KernelChooser* chooser);
 onednn::KernelChooser* training_kernel_chooser();
 

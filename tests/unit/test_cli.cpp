@@ -254,7 +254,7 @@ TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
   CliResult again = resnet(bench + "--tune --verbose");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find(", 0 candidate kernels timed"), std::string::npos) << again.out;
-  EXPECT_NE(again.out.find("  conv2d forward x [4,16,16,16] w [16,16,3,3]: "), std::string::npos)
+  EXPECT_NE(again.out.find("  conv2d forward x [4,16,16,16] w [16,16,3,3] stride 1x1 pad 1x1: "), std::string::npos)
       << again.out;
   EXPECT_NE(again.out.find(" (cached)"), std::string::npos) << again.out;
   CliResult untuned = resnet(bench + "--json");
