@@ -11,7 +11,10 @@
 #   THREADS (2), ROUNDS (3), CONFIGS ("resnet20 resnet18-cifar resnet50"), PRECISIONS ("f32 bf16"),
 #   ENGINES ("resnet pytorch pytorch2 pytorch2-compile"), JSONL (where the raw results go; default: <build-dir>/bench_train.jsonl),
 #   OMP_WAIT_POLICY (unset: every engine's own wait, as users run them -- GNU OpenMP spins a little, then sleeps;
-#   set it to passive on a machine shared with other work, where spinning waits for descheduled threads).
+#   set it to passive on a machine shared with other work, where spinning waits for descheduled threads),
+#   TUNE (1: `resnet bench --train --tune` -- the first, untimed warm-up step times every convolution pass's
+#   kernels and keeps the fastest, cached per machine in the tuning cache (docs/CLI.md), as torch.compile's
+#   warm-up compiles; 0: the shape rules and oneDNN's first choices).
 # The configurations (issue 3): resnet20 and resnet18 --stem cifar at 28x28x1, 10 classes, batch 128 (Fashion-MNIST
 # shaped, as the accuracy runs); resnet50 at 224x224x3, 1000 classes, batch 32.
 set -uo pipefail
@@ -22,6 +25,12 @@ CONFIGS=${CONFIGS:-"resnet20 resnet18-cifar resnet50"}
 PRECISIONS=${PRECISIONS:-"f32 bf16"}
 ENGINES=${ENGINES:-"resnet pytorch pytorch2 pytorch2-compile"}
 JSONL=${JSONL:-$build/bench_train.jsonl}
+TUNE=${TUNE:-1}
+case $TUNE in
+  1) tune=(--tune) ;;
+  0) tune=() ;;
+  *) echo "bench_train.sh: TUNE must be 0 or 1, got '$TUNE'" >&2; exit 2 ;;
+esac
 wait_policy=${OMP_WAIT_POLICY:-"unset (each engine's default)"}
 resnet="$build/resnet"
 peers="$(cd "$(dirname "$0")/../bench/peers" && pwd)"
@@ -41,7 +50,7 @@ flags_of() {
 for config in $CONFIGS; do flags_of "$config" >/dev/null || exit 2; done
 
 : >"$JSONL"
-echo "threads $THREADS, $ROUNDS interleaved rounds, OMP_WAIT_POLICY=$wait_policy; raw results: $JSONL"
+echo "threads $THREADS, $ROUNDS interleaved rounds, OMP_WAIT_POLICY=$wait_policy, resnet.cpp TUNE=$TUNE; raw results: $JSONL"
 loads=("$(cut -d' ' -f1-3 /proc/loadavg)")
 for ((r = 1; r <= ROUNDS; r++)); do
   for config in $CONFIGS; do
@@ -49,7 +58,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
     for precision in $PRECISIONS; do
       for engine in $ENGINES; do
         case $engine in
-          resnet) cmd=("$resnet" bench --train "${flags[@]}" --precision "$precision" --threads "$THREADS" --json) ;;
+          resnet)
+            cmd=("$resnet" bench --train "${flags[@]}" --precision "$precision" --threads "$THREADS" "${tune[@]}" --json) ;;
           pytorch) cmd=(/usr/bin/python3 "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS") ;;
           pytorch2) cmd=("$venv_python" "$peer" "${flags[@]}" --precision "$precision" --threads "$THREADS") ;;
           pytorch2-compile)

@@ -294,25 +294,26 @@ void conv2d_backward_weights(const Tensor& x, const Tensor& dy, const Window& wi
       training_kernel("conv2d backward weights", x.shape(), dw.shape(), win, x.dtype(), rule, [&] {
         PassKernels k;
         if (may_winograd) {
-          k.ours.push_back(
-              {"winograd",
-               into_scratch(dw, dbias,
-                            [&](Tensor& g, Tensor* b) { conv2d_backward_weights_winograd(x, dy, g, b); }),
-               {}});
+          k.ours.push_back({"winograd",
+                            into_scratch(dw, dbias,
+                                         [&](Tensor& grad, Tensor* bias_grad) {
+                                           conv2d_backward_weights_winograd(x, dy, grad, bias_grad);
+                                         }),
+                            {}});
         }
         if (may_matmul) {
           k.ours.push_back(
               {"matmul",
                into_scratch(dw, dbias,
-                            [&](Tensor& g, Tensor*) { conv2d_backward_weights_matmul(x, dy, win, g); }),
+                            [&](Tensor& grad, Tensor*) { conv2d_backward_weights_matmul(x, dy, win, grad); }),
                {}});
         }
         const ConvGeometry g = conv_geometry(x.shape(), dw.shape(), y_shape, bias, win, x.dtype());
         const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
         k.onednn_implementations = onednn::implementation_names(backward_weights_pd(g, hint));
         k.onednn_run = [&](const std::string& impl) {
-          return into_scratch(dw, dbias, [&, impl](Tensor& g, Tensor* b) {
-            backward_weights_direct(x, dy, win, g, b, y_shape, impl);
+          return into_scratch(dw, dbias, [&, impl](Tensor& grad, Tensor* bias_grad) {
+            backward_weights_direct(x, dy, win, grad, bias_grad, y_shape, impl);
           });
         };
         return k;
