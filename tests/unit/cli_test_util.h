@@ -52,6 +52,30 @@ inline CliResult run_resnet(const std::string& args, const std::filesystem::path
   return result;
 }
 
+// XDG_CACHE_HOME (where the tuning cache lives) at a fresh folder parent/name.<pid> for one test; the
+// previous value and no folder at its end.
+class FreshCacheHome {
+ public:
+  FreshCacheHome(const std::filesystem::path& parent, const std::string& name)
+      : dir_(parent / (name + "." + std::to_string(getpid()))) {
+    std::filesystem::remove_all(dir_);
+    const char* old = std::getenv("XDG_CACHE_HOME");
+    saved_ = old ? old : "";
+    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
+  }
+  ~FreshCacheHome() {
+    setenv("XDG_CACHE_HOME", saved_.c_str(), 1);
+    std::filesystem::remove_all(dir_);
+  }
+  FreshCacheHome(const FreshCacheHome&) = delete;
+  FreshCacheHome& operator=(const FreshCacheHome&) = delete;
+  const std::filesystem::path& dir() const { return dir_; }
+
+ private:
+  std::filesystem::path dir_;
+  std::string saved_;
+};
+
 }  // namespace resnet::test
 
 #define REQUIRE_RESNET_BIN() \

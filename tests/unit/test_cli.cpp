@@ -23,6 +23,7 @@ std::filesystem::path temp_dir() {
 }
 
 using resnet::test::CliResult;
+using resnet::test::FreshCacheHome;
 
 CliResult resnet(const std::string& args) {
   return resnet::test::run_resnet(args, temp_dir());
@@ -174,32 +175,10 @@ TEST(Cli, PrintStartsLikeTorchvision) {
       << r.out;
 }
 
-// XDG_CACHE_HOME (where the tuning cache lives) at a fresh folder for one test; the previous value and no
-// folder at its end.
-class FreshCacheHome {
- public:
-  explicit FreshCacheHome(const std::string& name)
-      : dir_(temp_dir() / (name + "." + std::to_string(getpid()))) {
-    std::filesystem::remove_all(dir_);
-    const char* old = std::getenv("XDG_CACHE_HOME");
-    saved_ = old ? old : "";
-    setenv("XDG_CACHE_HOME", dir_.c_str(), 1);
-  }
-  ~FreshCacheHome() {
-    setenv("XDG_CACHE_HOME", saved_.c_str(), 1);
-    std::filesystem::remove_all(dir_);
-  }
-  const std::filesystem::path& dir() const { return dir_; }
-
- private:
-  std::filesystem::path dir_;
-  std::string saved_;
-};
-
 // --tune: tuned and said so; then on by default, because the cache has this machine, reading it and timing
 // nothing; --no-tune: off; both: one line, exit 2.
 TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
-  const FreshCacheHome home("xdg-tune");
+  const FreshCacheHome home(temp_dir(), "xdg-tune");
   const auto& xdg = home.dir();
   const std::string bench = "bench --arch resnet20 --batch 2 --size 32 --iters 1 --threads 1 ";
   CliResult untuned = resnet(bench + "--json");
@@ -224,11 +203,11 @@ TEST(Cli, BenchTunesWithTuneAndByDefaultOnceTheCacheHasThisMachine) {
   EXPECT_EQ(count_lines(both.err), 1) << both.err;
 }
 
-// bench --train --tune: training's convolutions timed (Winograd or direct) on the first step and recorded in
-// the tuning cache; a second run reads them and times nothing; without --tune nothing is tuned, even with a
-// cache (training tunes only when asked).
+// bench --train --tune: training's convolutions timed (every kernel of each pass) on the first step and
+// recorded in the tuning cache; a second run reads them and times nothing; without --tune nothing is tuned,
+// even with a cache (training tunes only when asked).
 TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
-  const FreshCacheHome home("xdg-train-tune");
+  const FreshCacheHome home(temp_dir(), "xdg-train-tune");
   const auto& xdg = home.dir();
   const std::string bench =
       "bench --train --arch resnet20 --batch 4 --size 16 --in-channels 1 --num-classes 10 --iters 1 --warmup "
@@ -254,7 +233,8 @@ TEST(Cli, BenchTrainTunesTrainingConvolutionsOnlyWithTune) {
   CliResult again = resnet(bench + "--tune --verbose");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find(", 0 candidate kernels timed"), std::string::npos) << again.out;
-  EXPECT_NE(again.out.find("  conv2d forward x [4,16,16,16] w [16,16,3,3] stride 1x1 pad 1x1: "), std::string::npos)
+  EXPECT_NE(again.out.find("  conv2d forward x [4,16,16,16] w [16,16,3,3] stride 1x1 pad 1x1: "),
+            std::string::npos)
       << again.out;
   EXPECT_NE(again.out.find(" (cached)"), std::string::npos) << again.out;
   CliResult untuned = resnet(bench + "--json");

@@ -479,6 +479,35 @@ TEST(TrainCli, NoWinogradIsRecordedAndChangesOnlyTheRounding) {
   EXPECT_FALSE(read_bytes(direct / "last.safetensors") == read_bytes(winograd / "last.safetensors"));
 }
 
+// --tune: the first step times every convolution pass's kernels and records the choices in the tuning cache
+// (XDG_CACHE_HOME); a second run reads them, times nothing, and — running the same kernels — trains the same
+// weights bit for bit (what a resumed run relies on); --tune is not part of config.json.
+TEST(TrainCli, TuneRecordsItsChoicesAndARunFromTheCacheTrainsTheSameWeights) {
+  REQUIRE_RESNET_BIN();
+  const fs::path dir = scratch();
+  const test::FreshCacheHome home(dir, "xdg");
+  const fs::path data = idx_dataset(dir / "data", 32, 16);
+  const std::string common = "train --arch resnet20 --dataset fashion-mnist --data " + data.string() +
+                             " --epochs 1 --batch-size 16 --lr 0.03 --threads 1 --quiet --tune --out ";
+  const fs::path timed = dir / "timed", cached = dir / "cached";
+  CliResult r = resnet_cli(common + timed.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const json cache = json::parse(read_bytes(home.dir() / "resnet.cpp" / "tuning.json"));
+  int choices = 0;
+  for (const auto& [machine, entries] : cache.at("machines").items()) {
+    for (const auto& [key, entry] : entries.items()) choices += key.rfind("train conv2d ", 0) == 0;
+  }
+  // resnet20: forward, backward-data and backward-weights of its five 3x3 shapes, the stem's forward and
+  // backward-weights (no input gradient)
+  EXPECT_EQ(choices, 17) << cache.dump(1);
+  const std::string before = read_bytes(home.dir() / "resnet.cpp" / "tuning.json");
+  r = resnet_cli(common + cached.string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(read_bytes(home.dir() / "resnet.cpp" / "tuning.json"), before) << "the second run timed again";
+  EXPECT_TRUE(read_bytes(timed / "last.safetensors") == read_bytes(cached / "last.safetensors"));
+  EXPECT_FALSE(json::parse(read_bytes(timed / "config.json")).contains("tune"));
+}
+
 // Fine-tuning from the command line: a run's checkpoint as --init-weights for a 2-class selection of the same
 // data with the backbone frozen: the report line (stdout and config.json), and a backbone that did not move.
 TEST(TrainCli, InitWeightsClassesAndFrozenBackbone) {
