@@ -152,7 +152,8 @@ TEST(Int8Plan, ClassifierReadsThePooledIntegersWhereThePoolHasAScale) {
   const Tensor expected = InferencePlan::compile(*model, Precision::f32, x.shape()).run(x);
   const auto calibration = calibrate(*model, x);
   ASSERT_TRUE(calibration->activation_scales.contains("avgpool"));
-  EXPECT_LT(calibration->activation_scales.at("avgpool"), calibration->activation_scales.at("layer4.1.conv2"));
+  EXPECT_LT(calibration->activation_scales.at("avgpool"),
+            calibration->activation_scales.at("layer4.1.conv2"));
   InferencePlan plan = InferencePlan::compile(*model, Precision::int8, x.shape(), {.int8 = calibration});
   const std::string pool = plan_line(plan.describe(), "avgpool"), fc = plan_line(plan.describe(), "fc");
   EXPECT_NE(pool.find("+dequantize +quantize"), std::string::npos) << pool;
@@ -162,8 +163,8 @@ TEST(Int8Plan, ClassifierReadsThePooledIntegersWhereThePoolHasAScale) {
 
   Int8Calibration older = *calibration;
   older.activation_scales.erase("avgpool");
-  InferencePlan f32_classifier = InferencePlan::compile(*model, Precision::int8, x.shape(),
-                                                        {.int8 = std::make_shared<const Int8Calibration>(older)});
+  InferencePlan f32_classifier = InferencePlan::compile(
+      *model, Precision::int8, x.shape(), {.int8 = std::make_shared<const Int8Calibration>(older)});
   const std::string old_fc = plan_line(f32_classifier.describe(), "fc");
   EXPECT_EQ(old_fc.find(":s8:"), std::string::npos) << old_fc;
   EXPECT_NE(old_fc.find(":f32:"), std::string::npos) << old_fc;
