@@ -282,6 +282,10 @@ void register_bench(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   cmd->add_flag("--json", o->json, "print one JSON object");
   add_tune_flags(*cmd, o->tune, true);
+  cmd->get_option("--tune")->description(
+      "time each convolution's candidate kernels at plan build and keep the fastest (cached per machine; "
+      "default: on when the cache has this machine); with --train: only when given, on the first step, for "
+      "every convolution pass");
   cmd->add_flag("--verbose", o->verbose,
                 "with tuning: the kernel each convolution got and the times behind it");
   auto train = add_train_bench_flags(*cmd);  // --train: src/cli/bench_train.h

@@ -11,8 +11,9 @@
 
 namespace resnet::onednn {
 
-// A candidate kernel: its name ("winograd", or oneDNN's implementation name "brgconv:avx512_core") and
-// how to make it ready to time: prepare() allocates what it needs and returns one synchronous run.
+// A candidate kernel: its name (the plan's: "winograd" or oneDNN's implementation name "brgconv:avx512_core";
+// training's: dnnl/training_kernel.h) and how to make it ready to time: prepare() allocates what it needs
+// and returns one synchronous run.
 // admissible (when set): whether it computes exactly what the first candidate computes, asked before timing
 // it; one that is not is never chosen.
 struct KernelCandidate {
