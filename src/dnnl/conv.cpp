@@ -220,12 +220,12 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
       training_kernel("conv2d forward", x.shape(), w.shape(), win, x.dtype(), rule, [&] {
         PassKernels k;
         if (may_winograd)
-          k.ours.push_back({"winograd", [&] { return [&] { conv2d_forward_winograd(x, w, bias); }; }, {}});
+          k.ours.push_back({"winograd", run_as_is([&] { conv2d_forward_winograd(x, w, bias); }), {}});
         k.onednn_implementations = onednn::implementation_names(
             forward_pd(conv_geometry(x.shape(), w.shape(), y_shape, bias.defined(), win, x.dtype()),
                        dnnl::prop_kind::forward_inference));
-        k.onednn_run = [&](const std::string& impl) -> RunFactory {
-          return [&, impl] { return [&, impl] { forward_direct(x, w, bias, win, y_shape, impl); }; };
+        k.onednn_run = [&](const std::string& impl) {
+          return run_as_is([&, impl] { forward_direct(x, w, bias, win, y_shape, impl); });
         };
         return k;
       });
@@ -253,17 +253,16 @@ Tensor conv2d_backward_data(const Tensor& dy, const Tensor& w, const Shape& x_sh
       training_kernel("conv2d backward data", x_shape, w.shape(), win, dy.dtype(), rule, [&] {
         PassKernels k;
         if (may_winograd)
-          k.ours.push_back({"winograd", [&] { return [&] { conv2d_backward_data_winograd(dy, w); }; }, {}});
+          k.ours.push_back({"winograd", run_as_is([&] { conv2d_backward_data_winograd(dy, w); }), {}});
         if (phases) {
           k.ours.push_back(
-              {"phases", [&] { return [&] { conv2d_backward_data_phases(dy, w, x_shape, win); }; }, {}});
+              {"phases", run_as_is([&] { conv2d_backward_data_phases(dy, w, x_shape, win); }), {}});
         }
         const ConvGeometry g = conv_geometry(x_shape, w.shape(), y_shape, false, win, dy.dtype());
         const ForwardHint hint = forward_pd(g, dnnl::prop_kind::forward_training);
         k.onednn_implementations = onednn::implementation_names(backward_data_pd(g, hint));
-        k.onednn_run = [&](const std::string& impl) -> RunFactory {
-          return
-              [&, impl] { return [&, impl] { backward_data_direct(dy, w, x_shape, win, y_shape, impl); }; };
+        k.onednn_run = [&](const std::string& impl) {
+          return run_as_is([&, impl] { backward_data_direct(dy, w, x_shape, win, y_shape, impl); });
         };
         return k;
       });

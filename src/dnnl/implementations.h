@@ -6,6 +6,7 @@
 #pragma once
 
 #include <algorithm>
+#include <dnnl.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -14,16 +15,20 @@
 
 namespace resnet::onednn {
 
-// The distinct implementation names of pd's primitive, oneDNN's first choice first; the reference ones
-// ("ref:any", ...) left out: correct, and hundreds of times slower. pd: a fresh primitive descriptor (taken
-// by value: iterating moves it).
+// Whether pd is one of oneDNN's reference implementations ("ref:any"): correct, and hundreds of times slower.
+inline bool is_reference(const dnnl::primitive_desc_base& pd) {
+  return std::string_view(pd.impl_info_str()).starts_with("ref");
+}
+
+// The distinct implementation names of pd's primitive, oneDNN's first choice first, the reference ones left
+// out. pd: a fresh primitive descriptor (taken by value: iterating moves it).
 template <class PrimitiveDesc>
 std::vector<std::string> implementation_names(PrimitiveDesc pd) {
   std::vector<std::string> names;
   do {
     const std::string name = pd.impl_info_str();
-    const bool reference = std::string_view(name).starts_with("ref");
-    if (!reference && std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+    if (!is_reference(pd) && std::find(names.begin(), names.end(), name) == names.end())
+      names.push_back(name);
   } while (pd.next_impl());
   return names;
 }

@@ -72,6 +72,10 @@ std::string training_kernel(const std::string& pass, const Shape& x, const Shape
   return chooser->choose(step, key, candidates);
 }
 
+RunFactory run_as_is(std::function<void()> run) {
+  return [run = std::move(run)] { return run; };
+}
+
 RunFactory into_scratch(const Tensor& dw, const Tensor* dbias,
                         std::function<void(Tensor& dw, Tensor* dbias)> add_weight_gradient) {
   return [=, &dw] {

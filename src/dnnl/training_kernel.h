@@ -24,6 +24,9 @@ std::string implementation_of(const std::string& kernel);
 // Makes a candidate ready to time: allocates what it needs and returns one synchronous run.
 using RunFactory = std::function<std::function<void()>()>;
 
+// A candidate with nothing to prepare: `run`, each time it is timed.
+RunFactory run_as_is(std::function<void()> run);
+
 // What can compute one training pass: our kernels that apply to it, and oneDNN's implementations (their
 // names, oneDNN's first choice first, and how to run one).
 struct PassKernels {

@@ -1,6 +1,5 @@
 #include "infer/onednn/kernel.h"
 
-#include <string_view>
 #include <utility>
 
 #include "dnnl/engine.h"
@@ -47,10 +46,6 @@ void RuntimeScales::add(int arg, Tensor values) {
 
 void RuntimeScales::add_to(ExecArgs& args) const {
   for (const auto& [arg, scale] : memories_) args.emplace(arg, scale);
-}
-
-bool is_reference(const dnnl::primitive_desc_base& pd) {
-  return std::string_view(pd.impl_info_str()).starts_with("ref");
 }
 
 }  // namespace resnet::infer

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dnnl/implementations.h"
 #include "resnet/tensor.h"
 
 namespace resnet::infer {
@@ -103,7 +104,6 @@ class Kernel {
   virtual bool reference() const = 0;
 };
 
-// Whether pd is one of oneDNN's reference implementations ("ref:any").
-bool is_reference(const dnnl::primitive_desc_base& pd);
+using onednn::is_reference;  // dnnl/implementations.h
 
 }  // namespace resnet::infer
